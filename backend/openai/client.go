@@ -1,0 +1,405 @@
+// Package openai is a Backend that talks to OpenAI-compatible servers (vLLM,
+// SGLang, TensorRT-LLM, NVIDIA NIM, llama.cpp, OpenAI itself, crucible
+// serve) over /v1/completions and /v1/chat/completions.
+//
+// One Client spreads requests over several servers, keeps a keep-alive
+// connection pool sized for the requests in flight, and retries 429, 5xx and
+// connection errors with exponential backoff and jitter, honouring
+// Retry-After. A request that still fails is returned as an error for the
+// caller to record on its row.
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/crucible-ml/crucible/backend"
+)
+
+// Options configure a Client.
+type Options struct {
+	// BaseURLs are the servers, e.g. "http://127.0.0.1:8000/v1" ("/v1" is
+	// added when missing). Requests go round-robin; a retry goes to the next.
+	BaseURLs []string
+	// APIKey is sent as a Bearer token when set.
+	APIKey string
+	// Model is the model name sent with each request; when empty the first
+	// model listed by the first server's /v1/models is used.
+	Model string
+	// Concurrency is the number of requests the caller keeps in flight; the
+	// connection pool is sized for it. Default 256.
+	Concurrency int
+	// Timeout bounds one attempt of one request. Default 10 minutes.
+	Timeout time.Duration
+	// MaxRetries is how many times a failed attempt is retried. Default 6.
+	MaxRetries int
+	// BackoffBase and BackoffMax shape the exponential backoff (defaults
+	// 500 ms and 30 s); each wait is drawn uniformly from [0, min(max,
+	// base*2^attempt)] ("full jitter"), or is the server's Retry-After.
+	BackoffBase, BackoffMax time.Duration
+	// HTTPClient replaces the default client (tests).
+	HTTPClient *http.Client
+}
+
+// Client is an OpenAI-compatible backend.Backend. It is safe for concurrent
+// use.
+type Client struct {
+	opts  Options
+	bases []string
+	http  *http.Client
+	next  atomic.Uint64
+
+	modelOnce sync.Once
+	model     string
+	modelErr  error
+}
+
+// New returns a Client. It does not contact the servers.
+func New(opts Options) (*Client, error) {
+	if len(opts.BaseURLs) == 0 {
+		return nil, errors.New("openai backend: no --base-url given")
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 256
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Minute
+	}
+	if opts.MaxRetries < 0 {
+		opts.MaxRetries = 0
+	} else if opts.MaxRetries == 0 {
+		opts.MaxRetries = 6
+	}
+	if opts.BackoffBase <= 0 {
+		opts.BackoffBase = 500 * time.Millisecond
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = 30 * time.Second
+	}
+	c := &Client{opts: opts, model: opts.Model}
+	for _, u := range opts.BaseURLs {
+		u = strings.TrimRight(strings.TrimSpace(u), "/")
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return nil, fmt.Errorf("openai backend: base URL %q must start with http:// or https://", u)
+		}
+		if !strings.HasSuffix(u, "/v1") {
+			u += "/v1"
+		}
+		c.bases = append(c.bases, u)
+	}
+	c.http = opts.HTTPClient
+	if c.http == nil {
+		perHost := opts.Concurrency/len(c.bases) + 1
+		c.http = &http.Client{Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        opts.Concurrency + len(c.bases),
+			MaxIdleConnsPerHost: perHost,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+			ForceAttemptHTTP2:   false,
+		}}
+	}
+	if opts.Model != "" {
+		c.modelOnce.Do(func() {})
+	}
+	return c, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
+// Model returns the model name, asking the first reachable server when none
+// was configured.
+func (c *Client) Model(ctx context.Context) (string, error) {
+	c.modelOnce.Do(func() { c.model, c.modelErr = c.discoverModel(ctx) })
+	return c.model, c.modelErr
+}
+
+func (c *Client) discoverModel(ctx context.Context) (string, error) {
+	var lastErr error
+	for _, base := range c.bases {
+		var out struct {
+			Data []struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		}
+		body, status, _, err := c.do(ctx, http.MethodGet, base+"/models", nil)
+		if err == nil && status == http.StatusOK {
+			if jerr := json.Unmarshal(body, &out); jerr != nil {
+				lastErr = fmt.Errorf("GET %s/models: invalid JSON: %v", base, jerr)
+				continue
+			}
+			if len(out.Data) > 0 && out.Data[0].ID != "" {
+				return out.Data[0].ID, nil
+			}
+			lastErr = fmt.Errorf("GET %s/models: no models listed; pass --model", base)
+			continue
+		}
+		if err == nil {
+			err = fmt.Errorf("GET %s/models: HTTP %d: %s", base, status, errorText(body))
+		}
+		lastErr = err
+	}
+	return "", fmt.Errorf("openai backend: cannot find the model name (pass --model): %w", lastErr)
+}
+
+type wireRequest struct {
+	Model             string            `json:"model"`
+	Prompt            *string           `json:"prompt,omitempty"`
+	Messages          []backend.Message `json:"messages,omitempty"`
+	MaxTokens         int               `json:"max_tokens,omitempty"`
+	Temperature       float64           `json:"temperature"`
+	TopP              float64           `json:"top_p,omitempty"`
+	TopK              int               `json:"top_k,omitempty"`
+	MinP              float64           `json:"min_p,omitempty"`
+	RepetitionPenalty float64           `json:"repetition_penalty,omitempty"`
+	Seed              *int64            `json:"seed,omitempty"`
+	Stop              []string          `json:"stop,omitempty"`
+}
+
+type wireResponse struct {
+	Choices []struct {
+		Text    *string `json:"text"`
+		Message *struct {
+			Content *string `json:"content"`
+		} `json:"message"`
+		FinishReason string          `json:"finish_reason"`
+		StopReason   json.RawMessage `json:"stop_reason"`  // vLLM
+		MatchedStop  json.RawMessage `json:"matched_stop"` // SGLang
+	} `json:"choices"`
+	Usage struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+	} `json:"usage"`
+}
+
+// EncodeRequest returns the JSON body sent for req, and the endpoint path
+// ("/completions" or "/chat/completions").
+func EncodeRequest(model string, req *backend.Request) ([]byte, string, error) {
+	w := wireRequest{
+		Model:       model,
+		MaxTokens:   req.MaxTokens,
+		Temperature: req.Temperature,
+		TopK:        req.TopK,
+		MinP:        req.MinP,
+		Stop:        req.Stop,
+	}
+	if req.TopP > 0 && req.TopP < 1 {
+		w.TopP = req.TopP
+	}
+	if w.TopK < 0 {
+		w.TopK = 0
+	}
+	if req.RepetitionPenalty != 0 && req.RepetitionPenalty != 1 {
+		w.RepetitionPenalty = req.RepetitionPenalty
+	}
+	if req.HasSeed {
+		s := req.Seed
+		w.Seed = &s
+	}
+	path := "/completions"
+	if req.IsChat() {
+		w.Messages = req.Messages
+		path = "/chat/completions"
+	} else {
+		p := req.Prompt
+		w.Prompt = &p
+	}
+	b, err := json.Marshal(&w)
+	return b, path, err
+}
+
+// Generate sends one request, retrying transient failures.
+func (c *Client) Generate(ctx context.Context, req *backend.Request) (*backend.Response, error) {
+	model, err := c.Model(ctx)
+	if err != nil {
+		return nil, err
+	}
+	body, path, err := EncodeRequest(model, req)
+	if err != nil {
+		return nil, fmt.Errorf("encode request: %w", err)
+	}
+	start := c.next.Add(1)
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		base := c.bases[(start+uint64(attempt))%uint64(len(c.bases))]
+		url := base + path
+		actx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+		respBody, status, hdr, err := c.do(actx, http.MethodPost, url, body)
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var wait time.Duration
+		switch {
+		case err != nil:
+			lastErr = fmt.Errorf("POST %s: %w", url, err)
+		case status == http.StatusOK:
+			resp, perr := parseResponse(respBody)
+			if perr != nil {
+				return nil, fmt.Errorf("POST %s: %w", url, perr)
+			}
+			return resp, nil
+		case status == http.StatusTooManyRequests || status >= 500:
+			lastErr = fmt.Errorf("POST %s: HTTP %d: %s", url, status, errorText(respBody))
+			wait = retryAfter(hdr)
+		default:
+			return nil, fmt.Errorf("%w: POST %s: HTTP %d: %s", backend.ErrBadRequest, url, status, errorText(respBody))
+		}
+		if attempt >= c.opts.MaxRetries {
+			return nil, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt+1)
+		}
+		if wait <= 0 {
+			wait = c.backoff(attempt)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.opts.BackoffBase << min(attempt, 20)
+	if d > c.opts.BackoffMax || d <= 0 {
+		d = c.opts.BackoffMax
+	}
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date), capped at
+// ten minutes.
+func retryAfter(h http.Header) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+		d = time.Duration(s * float64(time.Second))
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = time.Until(t)
+	}
+	return min(max(d, 0), 10*time.Minute)
+}
+
+func (c *Client) do(ctx context.Context, method, url string, body []byte) ([]byte, int, http.Header, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	if c.opts.APIKey != "" {
+		hreq.Header.Set("Authorization", "Bearer "+c.opts.APIKey)
+	}
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("read response: %w", err)
+	}
+	return b, resp.StatusCode, resp.Header, nil
+}
+
+func parseResponse(b []byte) (*backend.Response, error) {
+	var w wireResponse
+	if err := json.Unmarshal(b, &w); err != nil {
+		return nil, fmt.Errorf("server returned invalid JSON (%v): %s", err, snippet(b))
+	}
+	if len(w.Choices) == 0 {
+		return nil, fmt.Errorf("server returned no choices: %s", snippet(b))
+	}
+	ch := w.Choices[0]
+	r := &backend.Response{
+		FinishReason:     ch.FinishReason,
+		PromptTokens:     w.Usage.PromptTokens,
+		CompletionTokens: w.Usage.CompletionTokens,
+	}
+	switch {
+	case ch.Message != nil && ch.Message.Content != nil:
+		r.Text = *ch.Message.Content
+	case ch.Text != nil:
+		r.Text = *ch.Text
+	case ch.Message != nil:
+		r.Text = "" // a chat message with null content
+	default:
+		return nil, fmt.Errorf("server returned a choice without text or message: %s", snippet(b))
+	}
+	for _, raw := range []json.RawMessage{ch.StopReason, ch.MatchedStop} {
+		var s string
+		if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
+			r.StopString = s
+			break
+		}
+	}
+	return r, nil
+}
+
+// errorText extracts the message of an OpenAI-style error body.
+func errorText(b []byte) string {
+	var e struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+		Detail  any             `json:"detail"`
+	}
+	if json.Unmarshal(b, &e) == nil {
+		var inner struct {
+			Message string `json:"message"`
+		}
+		if len(e.Error) > 0 {
+			if json.Unmarshal(e.Error, &inner) == nil && inner.Message != "" {
+				return inner.Message
+			}
+			var s string
+			if json.Unmarshal(e.Error, &s) == nil && s != "" {
+				return s
+			}
+		}
+		if e.Message != "" {
+			return e.Message
+		}
+		if e.Detail != nil {
+			return fmt.Sprint(e.Detail)
+		}
+	}
+	return snippet(b)
+}
+
+func snippet(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	if s == "" {
+		return "(empty body)"
+	}
+	return strconv.Quote(s)
+}
