@@ -1,0 +1,38 @@
+// Package sandbox runs untrusted Python code, as written by a language model,
+// in isolated and stateful sessions.
+//
+// Each session has one persistent Python worker, so later blocks see the
+// variables of earlier ones. A worker runs in new user, pid, network, mount,
+// IPC and UTS namespaces as an unprivileged uid: its root is a read-only view
+// of the system directories Python needs, /tmp is a private size-capped
+// tmpfs, /proc is its own, and there is no network. Address space, CPU time,
+// processes and file size are limited by rlimits; every block has a wall-time
+// limit and capped output. A block that times out is interrupted (the state
+// is kept); one that ignores the interrupt has its worker killed, and the
+// session starts afresh (reported as a new session; Config.Replay re-runs its
+// earlier successful blocks). Ending a session kills everything it started.
+// A pool of warm workers, with numpy and sympy already imported, makes new
+// sessions fast.
+//
+// Go cannot run code between fork and exec, so the sandbox re-executes the
+// current binary as the init of each sandbox. Any program using this package
+// must call MaybeRunChild first thing in main (and in TestMain):
+//
+//	func main() {
+//		if sandbox.MaybeRunChild() {
+//			return
+//		}
+//		pool, err := sandbox.NewPool(ctx, sandbox.Config{})
+//		if err != nil { ... } // errors.Is(err, sandbox.ErrNoIsolation): no user namespaces
+//		defer pool.Close()
+//		res, err := pool.Execute(ctx, "solution-17", "x = 6*7\nx", sandbox.ExecOptions{})
+//		// res.Status == sandbox.StatusCompleted, res.Stdout == "42\n"
+//	}
+//
+// NewServer serves a pool over HTTP with the API of NeMo-Skills' sandbox
+// (POST /execute, GET /health, GET /sessions, DELETE /sessions/{id}).
+//
+// Where namespaces cannot be set up NewPool refuses with ErrNoIsolation;
+// Config.UnsafeNoIsolation runs code without them (limits still apply).
+// The package is Linux-only.
+package sandbox

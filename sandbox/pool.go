@@ -1,0 +1,512 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Status is the outcome of one block.
+type Status string
+
+// Outcomes of a block, as NeMo-Skills names them.
+const (
+	StatusCompleted Status = "completed" // ran to the end
+	StatusError     Status = "error"     // raised (traceback in Stdout for ipython, Stderr for python)
+	StatusTimeout   Status = "timeout"   // ran out of time
+)
+
+// Result is what running one block gave. Outcomes of the code itself
+// (errors, timeouts, a killed worker) are results, not Go errors.
+type Result struct {
+	Status Status
+	Stdout string
+	Stderr string
+	// NewSession reports that the block did not run in (or did not leave)
+	// the state the session had: the first block of a session, the first
+	// block after the worker was killed (unless Config.Replay restored it),
+	// and the block whose timeout or crash killed the worker.
+	NewSession bool
+	Duration   time.Duration
+}
+
+// ExecOptions tune one block; zero values take the pool's defaults.
+type ExecOptions struct {
+	Timeout        time.Duration // wall time of the block
+	Stdin          string        // what the block reads from sys.stdin
+	MaxOutputChars int           // cap on stdout and on stderr, in characters
+	// Language is "ipython" (default: the value of a last bare expression is
+	// printed, tracebacks go to stdout), or "python"/"python3" (plain exec,
+	// tracebacks to stderr).
+	Language string
+}
+
+// ErrUnsupportedLanguage is returned for a language other than Python.
+var ErrUnsupportedLanguage = errors.New("sandbox: unsupported language")
+
+// SessionInfo describes a live session.
+type SessionInfo struct {
+	ID         string    `json:"id"`
+	Created    time.Time `json:"created"`
+	LastUsed   time.Time `json:"last_used"`
+	Executions int       `json:"executions"`
+	Busy       bool      `json:"busy"`
+}
+
+// Pool runs Python blocks in sandboxes: one persistent worker per session,
+// plus warm workers for new sessions. It is safe for concurrent use.
+type Pool struct {
+	cfg Config
+	sp  *spawner
+	log *slog.Logger
+
+	warm    chan *worker
+	pending atomic.Int32 // workers being started for the warm pool
+	refill  chan struct{}
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	closed   bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type session struct {
+	id      string
+	created time.Time
+
+	run        sync.Mutex // held while a block runs
+	history    []string   // successful blocks, for Replay
+	fresh      bool       // the next block starts from an empty state
+	executions int
+
+	wmu      sync.Mutex
+	w        *worker
+	closed   bool
+	busy     bool
+	lastUsed time.Time
+}
+
+// NewPool starts a pool. It starts one sandbox at once to check that
+// isolation works here; when it cannot be set up the error wraps
+// ErrNoIsolation, unless cfg.UnsafeNoIsolation is set, in which case the
+// pool runs code without namespaces and logs a warning.
+func NewPool(ctx context.Context, cfg Config) (*Pool, error) {
+	cfg = cfg.withDefaults()
+	sp, err := newSpawner(&cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	first, err := sp.start(ctx)
+	if err != nil {
+		// Tell a missing sandbox from a broken interpreter.
+		sp.isolated = false
+		w, err2 := sp.start(ctx)
+		if err2 != nil {
+			sp.close()
+			return nil, fmt.Errorf("sandbox: cannot start %s: %w", cfg.Python, err2)
+		}
+		if !cfg.UnsafeNoIsolation {
+			w.kill()
+			sp.close()
+			return nil, fmt.Errorf("%w: %v", ErrNoIsolation, err)
+		}
+		cfg.Logger.Warn("sandbox: running code WITHOUT isolation (--unsafe-no-isolation)", "reason", err.Error())
+		first = w
+	}
+	pctx, cancel := context.WithCancel(context.Background())
+	p := &Pool{
+		cfg:      cfg,
+		sp:       sp,
+		log:      cfg.Logger,
+		warm:     make(chan *worker, max(cfg.WarmWorkers, 1)),
+		refill:   make(chan struct{}, 1),
+		sessions: make(map[string]*session),
+		ctx:      pctx,
+		cancel:   cancel,
+	}
+	p.warm <- first
+	for i := 0; i < min(cfg.WarmWorkers, 2); i++ {
+		p.wg.Add(1)
+		go p.filler()
+	}
+	p.kick()
+	if cfg.IdleTimeout > 0 {
+		p.wg.Add(1)
+		go p.janitor()
+	}
+	return p, nil
+}
+
+// Isolated reports whether code runs in namespaces (false only with
+// Config.UnsafeNoIsolation on a machine where they cannot be set up).
+func (p *Pool) Isolated() bool { return p.sp.isolated }
+
+// kick asks the fillers to top up the warm pool.
+func (p *Pool) kick() {
+	select {
+	case p.refill <- struct{}{}:
+	default:
+	}
+}
+
+// filler keeps the warm pool full.
+func (p *Pool) filler() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.refill:
+		}
+		for p.ctx.Err() == nil {
+			n := p.pending.Add(1)
+			if len(p.warm)+int(n) > p.cfg.WarmWorkers {
+				p.pending.Add(-1)
+				break
+			}
+			p.kick() // let the other filler start one too
+			w, err := p.sp.start(p.ctx)
+			p.pending.Add(-1)
+			if err != nil {
+				if p.ctx.Err() == nil {
+					p.log.Error("sandbox: start warm worker", "err", err)
+					time.Sleep(time.Second)
+				}
+				continue
+			}
+			select {
+			case p.warm <- w:
+			default:
+				w.kill()
+			}
+		}
+	}
+}
+
+// janitor ends sessions idle for longer than IdleTimeout.
+func (p *Pool) janitor() {
+	defer p.wg.Done()
+	every := min(p.cfg.IdleTimeout/4, 30*time.Second)
+	t := time.NewTicker(max(every, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		}
+		var idle []string
+		now := time.Now()
+		p.mu.Lock()
+		for id, s := range p.sessions {
+			s.wmu.Lock()
+			if !s.busy && now.Sub(s.lastUsed) > p.cfg.IdleTimeout {
+				idle = append(idle, id)
+			}
+			s.wmu.Unlock()
+		}
+		p.mu.Unlock()
+		for _, id := range idle {
+			p.log.Debug("sandbox: session expired", "session", id)
+			p.CloseSession(id)
+		}
+	}
+}
+
+// worker returns a ready worker: a warm one if there is one, else a new one.
+func (p *Pool) worker(ctx context.Context) (*worker, error) {
+	defer p.kick()
+	for {
+		select {
+		case w := <-p.warm:
+			if w.alive() {
+				return w, nil
+			}
+			w.kill()
+			continue
+		default:
+		}
+		break
+	}
+	return p.sp.start(ctx)
+}
+
+// WarmWorkers returns how many ready workers wait for new sessions.
+func (p *Pool) WarmWorkers() int { return len(p.warm) }
+
+// Execute runs code in the session sessionID, creating the session if it does
+// not exist; an empty sessionID runs the code in a fresh sandbox that is
+// thrown away afterwards. Blocks of one session run one at a time, in the
+// order they arrive. What the code did (completed, raised, timed out, killed
+// its worker) is in the Result; the error is for the caller's own failures:
+// ctx ended (the block's worker is then killed), a bad language, too many
+// sessions, the pool closed, a worker that could not start.
+func (p *Pool) Execute(ctx context.Context, sessionID, code string, opts ExecOptions) (Result, error) {
+	req, timeout, err := p.request(code, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	if sessionID == "" {
+		w, err := p.worker(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		defer w.kill()
+		res, _, err := p.run(ctx, w, req, timeout)
+		return res, err
+	}
+	s, err := p.session(sessionID)
+	if err != nil {
+		return Result{}, err
+	}
+	s.run.Lock()
+	defer s.run.Unlock()
+	s.setBusy(true)
+	defer s.setBusy(false)
+
+	s.wmu.Lock()
+	w, closed := s.w, s.closed
+	s.wmu.Unlock()
+	if closed {
+		return Result{}, fmt.Errorf("sandbox: session %s was closed", sessionID)
+	}
+	newSession := s.fresh
+	if w == nil || !w.alive() {
+		if w, err = p.worker(ctx); err != nil {
+			return Result{}, err
+		}
+		if !s.setWorker(w) {
+			w.kill()
+			return Result{}, fmt.Errorf("sandbox: session %s was closed", sessionID)
+		}
+		newSession = true
+		if p.cfg.Replay && len(s.history) > 0 && p.replay(ctx, w, s.history) {
+			newSession = false
+		} else {
+			s.history = nil
+		}
+	}
+	s.fresh = false
+	res, alive, err := p.run(ctx, w, req, timeout)
+	s.wmu.Lock()
+	s.executions++
+	s.wmu.Unlock()
+	if !alive {
+		s.setWorker(nil)
+		s.fresh = true
+		res.NewSession = true
+	} else {
+		res.NewSession = res.NewSession || newSession
+	}
+	if err == nil && res.Status == StatusCompleted {
+		s.history = append(s.history, code)
+	}
+	s.wmu.Lock()
+	if s.closed && err == nil && !alive {
+		err = fmt.Errorf("sandbox: session %s was closed", sessionID)
+	}
+	s.wmu.Unlock()
+	return res, err
+}
+
+func (p *Pool) request(code string, opts ExecOptions) (*request, time.Duration, error) {
+	mode := "ipython"
+	switch opts.Language {
+	case "", "ipython":
+	case "python", "python3":
+		mode = "python"
+	default:
+		return nil, 0, fmt.Errorf("%w: %q", ErrUnsupportedLanguage, opts.Language)
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = p.cfg.DefaultTimeout
+	}
+	timeout = min(timeout, p.cfg.MaxTimeout)
+	maxOut := opts.MaxOutputChars
+	if maxOut <= 0 {
+		maxOut = p.cfg.DefaultMaxOutput
+	}
+	maxOut = min(maxOut, 1<<20)
+	return &request{Code: code, Timeout: timeout.Seconds(), Stdin: opts.Stdin, Max: maxOut, Mode: mode}, timeout, nil
+}
+
+// run runs one block in w; alive reports whether w survived.
+func (p *Pool) run(ctx context.Context, w *worker, req *request, timeout time.Duration) (res Result, alive bool, err error) {
+	start := time.Now()
+	resp, err := w.exec(ctx, req, start.Add(timeout+p.cfg.KillGrace))
+	res.Duration = time.Since(start)
+	switch {
+	case err == nil:
+		res.Status = Status(resp.Status)
+		res.Stdout, res.Stderr = resp.Stdout, resp.Stderr
+		if resp.StdoutCut {
+			res.Stdout += "<output cut>"
+		}
+		if resp.StderrCut {
+			res.Stderr += "<output cut>"
+		}
+		if res.Status == StatusTimeout {
+			res.Stderr += timeoutText(timeout)
+		}
+		return res, true, nil
+	case ctx.Err() != nil:
+		return res, false, fmt.Errorf("sandbox: execute: %w", ctx.Err())
+	case errors.Is(err, errDeadline):
+		res.Status = StatusTimeout
+		res.Stderr = timeoutText(timeout)
+		return res, false, nil
+	case errors.Is(err, errWorkerDied):
+		<-w.exited
+		res.Status = StatusError
+		res.Stderr = fmt.Sprintf("The sandbox's Python process ended (%v); the session's state is lost.\n", w.cmd.ProcessState)
+		return res, false, nil
+	default:
+		return res, false, err
+	}
+}
+
+func timeoutText(t time.Duration) string {
+	return "Execution timed out after " + strconv.FormatFloat(math.Round(t.Seconds()*1000)/1000, 'f', -1, 64) + " seconds\n"
+}
+
+// replay re-runs earlier blocks in a new worker; it reports whether all of
+// them completed again.
+func (p *Pool) replay(ctx context.Context, w *worker, history []string) bool {
+	for _, code := range history {
+		req, timeout, _ := p.request(code, ExecOptions{})
+		res, alive, err := p.run(ctx, w, req, timeout)
+		if err != nil || !alive || res.Status != StatusCompleted {
+			return false
+		}
+	}
+	return true
+}
+
+// session returns the session id, creating it when needed.
+func (p *Pool) session(id string) (*session, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	if s, ok := p.sessions[id]; ok {
+		return s, nil
+	}
+	if len(p.sessions) >= p.cfg.MaxSessions {
+		return nil, fmt.Errorf("%w (%d)", ErrTooManySessions, p.cfg.MaxSessions)
+	}
+	now := time.Now()
+	s := &session{id: id, created: now, lastUsed: now, fresh: true}
+	p.sessions[id] = s
+	return s, nil
+}
+
+func (s *session) setBusy(b bool) {
+	s.wmu.Lock()
+	s.busy = b
+	s.lastUsed = time.Now()
+	s.wmu.Unlock()
+}
+
+// setWorker installs w (nil: none); it returns false when the session has
+// been closed meanwhile.
+func (s *session) setWorker(w *worker) bool {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.w = w
+	return true
+}
+
+// CloseSession ends a session and kills its sandbox, with everything the
+// code started in it. It reports whether the session existed.
+func (p *Pool) CloseSession(id string) bool {
+	p.mu.Lock()
+	s, ok := p.sessions[id]
+	delete(p.sessions, id)
+	p.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if w := s.close(); w != nil {
+		<-w.exited
+	}
+	return true
+}
+
+// close marks s closed and kills its worker, which it returns (nil if none).
+func (s *session) close() *worker {
+	s.wmu.Lock()
+	w := s.w
+	s.closed = true
+	s.w = nil
+	s.wmu.Unlock()
+	if w != nil {
+		w.kill()
+	}
+	return w
+}
+
+// Sessions lists the live sessions, oldest first.
+func (p *Pool) Sessions() []SessionInfo {
+	p.mu.Lock()
+	out := make([]SessionInfo, 0, len(p.sessions))
+	for _, s := range p.sessions {
+		s.wmu.Lock()
+		out = append(out, SessionInfo{ID: s.id, Created: s.created, LastUsed: s.lastUsed, Executions: s.executions, Busy: s.busy})
+		s.wmu.Unlock()
+	}
+	p.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out
+}
+
+// Close ends every session and warm worker. Blocks running in them end with
+// an error.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	ss := p.sessions
+	p.sessions = nil
+	p.mu.Unlock()
+	p.cancel()
+	var dead []*worker
+	for _, s := range ss {
+		if w := s.close(); w != nil {
+			dead = append(dead, w)
+		}
+	}
+	for _, w := range dead {
+		<-w.exited
+	}
+	p.wg.Wait()
+	for {
+		select {
+		case w := <-p.warm:
+			w.kill()
+			<-w.exited
+			continue
+		default:
+		}
+		break
+	}
+	p.sp.close()
+	return nil
+}
