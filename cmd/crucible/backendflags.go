@@ -1,0 +1,86 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crucible-ml/crucible/backend"
+	"github.com/crucible-ml/crucible/backend/openai"
+)
+
+// backendFlags are the flags that choose and configure a backend; every
+// command that talks to a model shares them.
+type backendFlags struct {
+	kind        string
+	baseURLs    []string
+	apiKeyEnv   string
+	model       string
+	concurrency int
+	timeout     time.Duration
+	maxRetries  int
+}
+
+func (f *backendFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.kind, "backend", "", "backend: openai (an OpenAI-compatible server; the default when --base-url is given) or local (the built-in CPU engine)")
+	fl.StringArrayVar(&f.baseURLs, "base-url", nil, "OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (repeat to spread requests over servers)")
+	fl.StringVar(&f.apiKeyEnv, "api-key-env", "", "name of the environment variable holding the API key (default OPENAI_API_KEY when set)")
+	fl.StringVar(&f.model, "model", "", "model name sent to the server (default: the first listed by /v1/models), or a model folder / org/name for --backend local")
+	fl.IntVar(&f.concurrency, "concurrency", 256, "requests in flight")
+	fl.DurationVar(&f.timeout, "request-timeout", 10*time.Minute, "time limit of one attempt of one request")
+	fl.IntVar(&f.maxRetries, "max-retries", 6, "retries of a request after 429, 5xx or connection errors")
+}
+
+func (f *backendFlags) open() (backend.Backend, error) {
+	kind := f.kind
+	if kind == "" {
+		kind = "openai"
+		if len(f.baseURLs) == 0 {
+			kind = "local"
+		}
+	}
+	switch kind {
+	case "openai":
+		if len(f.baseURLs) == 0 {
+			return nil, errors.New("--backend openai needs --base-url")
+		}
+		key := ""
+		switch {
+		case f.apiKeyEnv != "":
+			key = os.Getenv(f.apiKeyEnv)
+			if key == "" {
+				return nil, fmt.Errorf("--api-key-env %s: the variable is empty or unset", f.apiKeyEnv)
+			}
+		default:
+			key = os.Getenv("OPENAI_API_KEY")
+		}
+		retries := f.maxRetries
+		if retries == 0 {
+			retries = -1 // openai.Options: 0 means the default
+		}
+		return openai.New(openai.Options{
+			BaseURLs: f.baseURLs, APIKey: key, Model: f.model,
+			Concurrency: f.concurrency, Timeout: f.timeout, MaxRetries: retries,
+		})
+	case "local":
+		return openLocalBackend(f)
+	default:
+		return nil, fmt.Errorf("--backend %q: want openai or local", kind)
+	}
+}
+
+// openLocalBackend is replaced when the built-in engine is linked in.
+var openLocalBackend = func(f *backendFlags) (backend.Backend, error) {
+	return nil, errors.New("no --base-url given, and the built-in local engine backend is not available in this build; point --base-url at an OpenAI-compatible server")
+}
+
+// flagConfig records every flag's value, for manifests.
+func flagConfig(cmd *cobra.Command) map[string]string {
+	m := map[string]string{}
+	cmd.Flags().VisitAll(func(fl *pflagFlag) { m[fl.Name] = fl.Value.String() })
+	return m
+}

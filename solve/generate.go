@@ -1,0 +1,282 @@
+// Package solve runs generation over rows: each input row is rendered through
+// a prompt, sent to a backend once per sample, and written with the model's
+// answer added. Runs resume from their output (see package record).
+package solve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/crucible-ml/crucible/backend"
+	"github.com/crucible-ml/crucible/progress"
+	"github.com/crucible-ml/crucible/prompt"
+	"github.com/crucible-ml/crucible/record"
+)
+
+// Options configure a generation run.
+type Options struct {
+	Input  string // file, glob, comma list or "-"
+	Output string // JSONL output, appended to and resumed from
+
+	Prompt *prompt.Prompt
+	// Completion renders the prompt as one string for /v1/completions
+	// instead of chat messages.
+	Completion bool
+
+	Samples int   // solutions per row (default 1)
+	Seed    int64 // base seed; each request's seed derives from (id, sample, Seed)
+	Limit   int   // rows to take after sharding (0: all)
+	Shard   record.Shard
+
+	// Params holds the sampling settings copied into every request
+	// (MaxTokens, Temperature, TopP, TopK, MinP, RepetitionPenalty, Stop).
+	Params backend.Request
+
+	Backend     backend.Backend
+	Concurrency int // requests in flight (default 256)
+
+	// Prepare, when set, rewrites each input row before it is rendered (e.g.
+	// a benchmark's field mapping). It must be deterministic.
+	Prepare func(*record.Row) error
+	// Generate, when set, replaces the single backend call (e.g. the
+	// code-interpreter loop). It may add fields to out.
+	Generate func(ctx context.Context, req *backend.Request, out *record.Row) (*backend.Response, error)
+
+	// GenerationKey is the output field of the text (default "generation").
+	GenerationKey string
+
+	// Label names the progress bar; Command, Version and Config go into the
+	// manifest.
+	Label   string
+	Command string
+	Version string
+	Config  any
+}
+
+// Stats summarise a run.
+type Stats struct {
+	Rows     int // input rows selected (after shard and limit)
+	Skipped  int // (row, sample) pairs already in the output
+	Written  int // rows written by this run
+	Errors   int // written rows whose request failed
+	Existing int // rows the output held before this run
+	Repaired bool
+	Wall     time.Duration
+}
+
+type job struct {
+	row    *record.Row
+	id     string
+	sample int
+	msgs   []backend.Message
+	text   string
+}
+
+// Run generates until every (row, sample) is in the output, ctx ends, or the
+// input turns out to be bad. Per-request failures are recorded on the row
+// (`error`) and counted; bad input (malformed JSON, a missing prompt field,
+// a duplicate id) stops the run with an error naming file and line, after the
+// requests already in flight are written.
+func Run(ctx context.Context, o Options) (Stats, error) {
+	start := time.Now()
+	if o.Samples <= 0 {
+		o.Samples = 1
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 256
+	}
+	if o.GenerationKey == "" {
+		o.GenerationKey = "generation"
+	}
+	if o.Label == "" {
+		o.Label = "generate"
+	}
+	if o.Prompt == nil || o.Backend == nil && o.Generate == nil {
+		return Stats{}, errors.New("generate: a prompt and a backend are required")
+	}
+	in, err := record.Open(o.Input)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer in.Close()
+	out, err := record.Create(o.Output)
+	if err != nil {
+		return Stats{}, err
+	}
+	if err := record.RemoveManifest(o.Output); err != nil {
+		out.Close()
+		return Stats{}, err
+	}
+	st := Stats{Existing: out.Existing(), Repaired: out.Repaired()}
+	if st.Repaired {
+		slog.Warn("cut a torn last line from the output (left by a crash)", "output", o.Output)
+	}
+
+	total := int64(-1)
+	if n := record.CountRows(o.Input); n >= 0 && o.Shard.Count <= 1 {
+		if o.Limit > 0 && int64(o.Limit) < n {
+			n = int64(o.Limit)
+		}
+		total = n * int64(o.Samples)
+	}
+	bar := progress.New(o.Label, total)
+
+	o.Params.Stop = append(append([]string(nil), o.Params.Stop...), o.Prompt.Config.Stop...)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := make(chan job, o.Concurrency)
+	var errCount atomic.Int64
+	var wg sync.WaitGroup
+	var writeErr error
+	var writeOnce sync.Once
+	for range o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				row, failed, ok := o.one(ctx, j)
+				if !ok {
+					continue // cancelled: the pair is left for the rerun
+				}
+				if err := out.Write(row); err != nil {
+					writeOnce.Do(func() { writeErr = err; cancel(err) })
+					continue
+				}
+				bar.Add(1)
+				if failed {
+					errCount.Add(1)
+					bar.AddErrors(1)
+				}
+			}
+		}()
+	}
+
+	inputErr := o.feed(ctx, in, out, jobs, &st, bar)
+	close(jobs)
+	wg.Wait()
+	bar.Finish()
+	cerr := out.Close()
+	st.Written = out.Written()
+	st.Errors = int(errCount.Load())
+	st.Wall = time.Since(start)
+
+	switch {
+	case inputErr != nil:
+		return st, inputErr
+	case writeErr != nil:
+		return st, writeErr
+	case cerr != nil:
+		return st, cerr
+	case ctx.Err() != nil:
+		return st, context.Cause(ctx)
+	}
+	m := &record.Manifest{
+		Output: o.Output, Command: o.Command, Version: o.Version,
+		Rows: st.Existing + st.Written, Existing: st.Existing, Written: st.Written, Errors: st.Errors,
+		Counts:  map[string]int{"input_rows": st.Rows, "samples": o.Samples, "skipped": st.Skipped},
+		Config:  o.Config,
+		Started: start.UTC(), Finished: time.Now().UTC(), WallSeconds: st.Wall.Seconds(),
+	}
+	return st, record.WriteManifest(m)
+}
+
+// feed reads the input and queues the pairs the output lacks.
+func (o *Options) feed(ctx context.Context, in *record.Reader, out *record.Writer, jobs chan<- job, st *Stats, bar *progress.Bar) error {
+	seen := map[string]int{} // id -> line, to reject duplicate ids
+	for in.Next() {
+		row := in.Row()
+		file, line := in.Pos()
+		if o.Prepare != nil {
+			if err := o.Prepare(row); err != nil {
+				return fmt.Errorf("%s:%d: %w", file, line, err)
+			}
+		}
+		id := row.ID()
+		if !o.Shard.Contains(id) {
+			continue
+		}
+		if prev, dup := seen[id]; dup {
+			return fmt.Errorf("%s:%d: duplicate row id %q (first seen at line %d); give rows distinct `id` fields", file, line, id, prev)
+		}
+		seen[id] = line
+		if o.Limit > 0 && st.Rows >= o.Limit {
+			break
+		}
+		st.Rows++
+		j := job{row: row, id: id}
+		var err error
+		pending := false
+		for s := range o.Samples {
+			if out.Done(id, s) {
+				st.Skipped++
+				bar.Add(1)
+				continue
+			}
+			if !pending {
+				// Render once per row, only when something is left to do.
+				if o.Completion {
+					j.text, err = o.Prompt.Text(row)
+				} else {
+					j.msgs, err = o.Prompt.Messages(row)
+				}
+				if err != nil {
+					return fmt.Errorf("%s:%d: row %q: prompt %s: %w", file, line, id, o.Prompt.Name, err)
+				}
+				pending = true
+			}
+			j.sample = s
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+	return in.Err()
+}
+
+// one runs one (row, sample) and returns the output row; ok is false when
+// the run was cancelled before the pair finished.
+func (o *Options) one(ctx context.Context, j job) (out *record.Row, failed, ok bool) {
+	req := o.Params
+	req.Prompt, req.Messages = j.text, j.msgs
+	req.Seed, req.HasSeed = record.Seed(j.id, j.sample, o.Seed), true
+	out = j.row.Clone()
+	if !out.Has("id") {
+		out.Set("id", j.id)
+	}
+	var resp *backend.Response
+	var err error
+	if o.Generate != nil {
+		resp, err = o.Generate(ctx, &req, out)
+	} else {
+		resp, err = o.Backend.Generate(ctx, &req)
+	}
+	if ctx.Err() != nil {
+		return nil, false, false
+	}
+	if err != nil {
+		out.Set(o.GenerationKey, "")
+		out.Set("sample", j.sample)
+		out.Set("finish_reason", "error")
+		out.Set("num_generated_tokens", 0)
+		out.Set("error", oneLine(err.Error()))
+		return out, true, true
+	}
+	out.Set(o.GenerationKey, resp.Text)
+	out.Set("sample", j.sample)
+	out.Set("finish_reason", resp.FinishReason)
+	out.Set("num_generated_tokens", resp.CompletionTokens)
+	if out.Has("error") {
+		out.Delete("error") // an input row's stale error does not describe this generation
+	}
+	return out, false, true
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
