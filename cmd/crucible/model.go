@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crucible-ml/crucible/engine"
+	"github.com/crucible-ml/crucible/engine/safetensors"
+)
+
+func init() { commands = append(commands, newModelCmd) }
+
+func newModelCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "model",
+		Short: "Inspect and check models for the built-in CPU engine",
+	}
+	cmd.AddCommand(newModelCheckCmd(), newModelInfoCmd())
+	return cmd
+}
+
+func newModelCheckCmd() *cobra.Command {
+	var refPath string
+	cmd := &cobra.Command{
+		Use:   "check DIR",
+		Short: "Compare the engine's logits and greedy tokens with a reference file",
+		Long: `Check runs the model in DIR on the reference prompt (prompt_ids), compares the logits at every
+position with prefill_logits, then decodes greedily as many tokens as gen_ids holds, comparing
+each step's logits with gen_logits and each chosen id with gen_ids. It prints the largest error
+and exits with status 1 when max|Δ| / max(1, max|ref|) > 1e-4 or any id differs.`,
+		Example: `  crucible model check ../shared/fixtures/models/nemotron_h_tiny
+  crucible model check ./my-model --reference ./my-model/reference.safetensors`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			if refPath == "" {
+				refPath = filepath.Join(dir, "reference.safetensors")
+			}
+			m, err := engine.Load(dir)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			ref, err := safetensors.Open(refPath)
+			if err != nil {
+				return err
+			}
+			defer ref.Close()
+			res, err := engine.Check(cmd.Context(), m, ref)
+			if err != nil {
+				return fmt.Errorf("check %s: %w", dir, err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "model:           %s (%s)\n", dir, m.Config().Architecture)
+			fmt.Fprintf(out, "prompt tokens:   %d\n", res.PromptTokens)
+			fmt.Fprintf(out, "prefill max|Δ|:  %.3g\n", res.PrefillMaxErr)
+			fmt.Fprintf(out, "decode max|Δ|:   %.3g (%d tokens)\n", res.GenMaxErr, res.GenTokens)
+			fmt.Fprintf(out, "max|ref|:        %.3g\n", res.RefMaxAbs)
+			fmt.Fprintf(out, "relative error:  %.3g (tolerance %g)\n", res.RelErr, engine.CheckTolerance)
+			fmt.Fprintf(out, "greedy ids:      %d of %d differ\n", res.IDMismatches, res.GenTokens)
+			if !res.OK() {
+				return exitError{code: 1, msg: fmt.Sprintf("FAIL: %s does not match its reference", dir)}
+			}
+			fmt.Fprintln(out, "OK")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&refPath, "reference", "", "reference file (default DIR/reference.safetensors)")
+	return cmd
+}
+
+func newModelInfoCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "info DIR",
+		Short:   "Show a model's architecture, size and memory per sequence",
+		Example: `  crucible model info ../shared/fixtures/models/nemotron_h_wide_bf16`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := engine.Load(args[0])
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			info := m.Info()
+			c := m.Config()
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "architecture:          %s\n", info.Architecture)
+			fmt.Fprintf(out, "layers:                %s\n", info.Layers)
+			fmt.Fprintf(out, "hidden size:           %d\n", c.HiddenSize)
+			fmt.Fprintf(out, "vocabulary:            %d\n", c.VocabSize)
+			fmt.Fprintf(out, "parameters:            %d (%s)\n", info.Parameters, human(float64(info.Parameters), ""))
+			fmt.Fprintf(out, "weights:               %s\n", human(float64(info.WeightBytes), "B"))
+			fmt.Fprintf(out, "KV cache per token:    %d bytes (float32)\n", info.KVBytesPerToken)
+			fmt.Fprintf(out, "constant state per sequence: %d bytes (%s, float32)\n", info.StateBytes, human(float64(info.StateBytes), "B"))
+			return nil
+		},
+	}
+}
+
+// human formats n with a metric suffix (k, M, G, T).
+func human(n float64, unit string) string {
+	for _, s := range []string{"", "k", "M", "G"} {
+		if n < 1000 {
+			return fmt.Sprintf("%.4g %s%s", n, s, unit)
+		}
+		n /= 1000
+	}
+	return fmt.Sprintf("%.4g T%s", n, unit)
+}

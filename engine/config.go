@@ -1,0 +1,558 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Architectures the engine runs, as spelled in config.json "architectures".
+const (
+	ArchLlama     = "LlamaForCausalLM"
+	ArchQwen2     = "Qwen2ForCausalLM"
+	ArchMamba2    = "Mamba2ForCausalLM"
+	ArchNemotronH = "NemotronHForCausalLM"
+)
+
+// Layer kinds of a hybrid model, one character each as in Nemotron-H's
+// hybrid_override_pattern.
+const (
+	LayerMamba     = 'M'
+	LayerAttention = '*'
+	LayerMLP       = '-'
+	LayerMoE       = 'E'
+)
+
+// ErrUnsupported marks a checkpoint the engine cannot run.
+var ErrUnsupported = errors.New("engine: unsupported model")
+
+// ErrConfig marks a config.json that is malformed or inconsistent.
+var ErrConfig = errors.New("engine: bad config")
+
+// RopeScaling describes how RoPE frequencies are rescaled (rope_scaling or
+// rope_parameters in config.json).
+type RopeScaling struct {
+	Type                          string  // "default", "linear" or "llama3"
+	Factor                        float64 // linear and llama3
+	LowFreqFactor, HighFreqFactor float64 // llama3
+	OriginalMaxPositionEmbeddings float64 // llama3
+}
+
+// Config is the part of a Hugging Face config.json that the engine uses,
+// with key aliases and defaults resolved.
+type Config struct {
+	Architecture string
+	ModelType    string
+
+	VocabSize        int
+	HiddenSize       int
+	IntermediateSize int
+	NumLayers        int
+	NormEps          float64
+	TieEmbeddings    bool
+	MaxPositions     int
+
+	// Attention.
+	NumHeads      int
+	NumKVHeads    int
+	HeadDim       int
+	AttentionBias bool
+	MLPBias       bool
+	RopeTheta     float64
+	RopeScaling   RopeScaling
+
+	// Mamba-2.
+	MambaHeads   int // H
+	MambaHeadDim int // P
+	StateSize    int // N
+	NGroups      int // G
+	ConvKernel   int // K
+	UseConvBias  bool
+	UseProjBias  bool
+
+	// Pattern has one LayerMamba / LayerAttention / LayerMLP byte per layer
+	// (Nemotron-H; all 'M' for Mamba2, unused for Llama/Qwen2).
+	Pattern string
+
+	BOSTokenID int   // -1 when absent
+	EOSTokenID []int // may be empty
+}
+
+// DInner is the Mamba-2 inner width H*P (never expand*hidden).
+func (c *Config) DInner() int { return c.MambaHeads * c.MambaHeadDim }
+
+// ConvDim is the number of conv channels: x, B and C.
+func (c *Config) ConvDim() int { return c.DInner() + 2*c.NGroups*c.StateSize }
+
+// LoadConfig reads dir/config.json.
+func LoadConfig(dir string) (*Config, error) {
+	path := filepath.Join(dir, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// SanitizeJSON replaces the non-standard number tokens Infinity, -Infinity
+// and NaN outside strings by null, so that encoding/json accepts the file
+// (hub config.json files carry "time_step_limit": [0.0, Infinity]).
+func SanitizeJSON(b []byte) []byte {
+	if !bytes.Contains(b, []byte("Infinity")) && !bytes.Contains(b, []byte("NaN")) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	inStr := false
+	for i := 0; i < len(b); i++ {
+		ch := b[i]
+		if inStr {
+			out = append(out, ch)
+			if ch == '\\' && i+1 < len(b) {
+				i++
+				out = append(out, b[i])
+			} else if ch == '"' {
+				inStr = false
+			}
+			continue
+		}
+		switch {
+		case ch == '"':
+			inStr = true
+			out = append(out, ch)
+		case bytes.HasPrefix(b[i:], []byte("-Infinity")):
+			out = append(out, "null"...)
+			i += len("-Infinity") - 1
+		case bytes.HasPrefix(b[i:], []byte("Infinity")):
+			out = append(out, "null"...)
+			i += len("Infinity") - 1
+		case bytes.HasPrefix(b[i:], []byte("NaN")):
+			out = append(out, "null"...)
+			i += len("NaN") - 1
+		default:
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// rawConfig looks keys up with aliases.
+type rawConfig map[string]json.RawMessage
+
+func (r rawConfig) has(keys ...string) (json.RawMessage, string, bool) {
+	for _, k := range keys {
+		if v, ok := r[k]; ok && string(v) != "null" {
+			return v, k, true
+		}
+	}
+	return nil, "", false
+}
+
+func (r rawConfig) int(def int, keys ...string) (int, error) {
+	v, k, ok := r.has(keys...)
+	if !ok {
+		return def, nil
+	}
+	var f float64
+	if err := json.Unmarshal(v, &f); err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<40 {
+		return 0, fmt.Errorf("%w: %s: want an integer, have %s", ErrConfig, k, v)
+	}
+	return int(f), nil
+}
+
+func (r rawConfig) float(def float64, keys ...string) (float64, error) {
+	v, k, ok := r.has(keys...)
+	if !ok {
+		return def, nil
+	}
+	var f float64
+	if err := json.Unmarshal(v, &f); err != nil {
+		return 0, fmt.Errorf("%w: %s: want a number, have %s", ErrConfig, k, v)
+	}
+	return f, nil
+}
+
+func (r rawConfig) bool(def bool, keys ...string) (bool, error) {
+	v, k, ok := r.has(keys...)
+	if !ok {
+		return def, nil
+	}
+	var b bool
+	if err := json.Unmarshal(v, &b); err != nil {
+		return false, fmt.Errorf("%w: %s: want true or false, have %s", ErrConfig, k, v)
+	}
+	return b, nil
+}
+
+// ids reads a token id or a list of them.
+func (r rawConfig) ids(keys ...string) ([]int, error) {
+	v, k, ok := r.has(keys...)
+	if !ok {
+		return nil, nil
+	}
+	var one int
+	if err := json.Unmarshal(v, &one); err == nil {
+		return []int{one}, nil
+	}
+	var many []int
+	if err := json.Unmarshal(v, &many); err != nil {
+		return nil, fmt.Errorf("%w: %s: want a token id or a list, have %s", ErrConfig, k, v)
+	}
+	return many, nil
+}
+
+// ParseConfig parses the bytes of a config.json.
+func ParseConfig(b []byte) (*Config, error) {
+	var r rawConfig
+	if err := json.Unmarshal(SanitizeJSON(b), &r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	c := &Config{}
+	var archs []string
+	if v, _, ok := r.has("architectures"); ok {
+		if err := json.Unmarshal(v, &archs); err != nil {
+			return nil, fmt.Errorf("%w: architectures: %v", ErrConfig, err)
+		}
+	}
+	if v, _, ok := r.has("model_type"); ok {
+		_ = json.Unmarshal(v, &c.ModelType)
+	}
+	if len(archs) > 0 {
+		c.Architecture = archs[0]
+	} else {
+		c.Architecture = map[string]string{"llama": ArchLlama, "qwen2": ArchQwen2, "mamba2": ArchMamba2,
+			"nemotron_h": ArchNemotronH}[c.ModelType]
+	}
+	var errs []error
+	geti := func(dst *int, def int, keys ...string) {
+		v, err := r.int(def, keys...)
+		errs = append(errs, err)
+		*dst = v
+	}
+	getf := func(dst *float64, def float64, keys ...string) {
+		v, err := r.float(def, keys...)
+		errs = append(errs, err)
+		*dst = v
+	}
+	getb := func(dst *bool, def bool, keys ...string) {
+		v, err := r.bool(def, keys...)
+		errs = append(errs, err)
+		*dst = v
+	}
+	geti(&c.VocabSize, 0, "vocab_size")
+	geti(&c.HiddenSize, 0, "hidden_size", "d_model")
+	geti(&c.IntermediateSize, 0, "intermediate_size")
+	geti(&c.NumLayers, 0, "num_hidden_layers", "n_layer")
+	getf(&c.NormEps, 1e-5, "rms_norm_eps", "layer_norm_epsilon", "norm_eps")
+	getb(&c.TieEmbeddings, false, "tie_word_embeddings")
+	geti(&c.MaxPositions, 0, "max_position_embeddings")
+	geti(&c.NumHeads, 0, "num_attention_heads")
+	geti(&c.NumKVHeads, c.NumHeads, "num_key_value_heads")
+	getb(&c.AttentionBias, c.Architecture == ArchQwen2, "attention_bias")
+	getb(&c.MLPBias, false, "mlp_bias")
+	getf(&c.RopeTheta, 10000, "rope_theta")
+	bos, err := r.ids("bos_token_id")
+	errs = append(errs, err)
+	c.BOSTokenID = -1
+	if len(bos) > 0 {
+		c.BOSTokenID = bos[0]
+	}
+	c.EOSTokenID, err = r.ids("eos_token_id")
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if c.NumKVHeads == 0 {
+		c.NumKVHeads = c.NumHeads
+	}
+
+	switch c.Architecture {
+	case ArchLlama, ArchQwen2:
+		if err := c.parseRope(r); err != nil {
+			return nil, err
+		}
+		if c.Architecture == ArchQwen2 {
+			c.AttentionBias = true // Qwen2 always has q/k/v biases
+		}
+		geti(&c.HeadDim, 0, "head_dim")
+	case ArchMamba2:
+		geti(&c.MambaHeads, 0, "num_heads")
+		geti(&c.MambaHeadDim, 64, "head_dim")
+		geti(&c.StateSize, 128, "state_size")
+		geti(&c.NGroups, 1, "n_groups")
+		geti(&c.ConvKernel, 4, "conv_kernel")
+		getb(&c.UseConvBias, true, "use_conv_bias")
+		getb(&c.UseProjBias, false, "use_bias")
+		c.Pattern = strings.Repeat(string(rune(LayerMamba)), max(c.NumLayers, 0))
+	case ArchNemotronH:
+		geti(&c.HeadDim, 0, "head_dim", "attention_head_dim")
+		geti(&c.MambaHeads, 0, "mamba_num_heads")
+		geti(&c.MambaHeadDim, 64, "mamba_head_dim")
+		geti(&c.StateSize, 128, "ssm_state_size")
+		geti(&c.NGroups, 8, "n_groups", "mamba_n_groups")
+		geti(&c.ConvKernel, 4, "conv_kernel", "mamba_d_conv")
+		getb(&c.UseConvBias, true, "use_conv_bias", "mamba_conv_bias")
+		getb(&c.UseProjBias, false, "mamba_proj_bias", "use_bias")
+		if err := c.parsePattern(r); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: architecture %q (model_type %q)", ErrUnsupported, c.Architecture, c.ModelType)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if c.HeadDim == 0 && c.NumHeads > 0 {
+		c.HeadDim = c.HiddenSize / c.NumHeads
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) parseRope(r rawConfig) error {
+	c.RopeScaling = RopeScaling{Type: "default"}
+	v, _, ok := r.has("rope_scaling", "rope_parameters")
+	if !ok {
+		return nil
+	}
+	var rp struct {
+		RopeType      string   `json:"rope_type"`
+		Type          string   `json:"type"`
+		Theta         *float64 `json:"rope_theta"`
+		Factor        float64  `json:"factor"`
+		Low           float64  `json:"low_freq_factor"`
+		High          float64  `json:"high_freq_factor"`
+		OrigMax       float64  `json:"original_max_position_embeddings"`
+		PartialFactor *float64 `json:"partial_rotary_factor"`
+	}
+	if err := json.Unmarshal(v, &rp); err != nil {
+		return fmt.Errorf("%w: rope parameters: %v", ErrConfig, err)
+	}
+	if rp.Theta != nil {
+		c.RopeTheta = *rp.Theta
+	}
+	t := rp.RopeType
+	if t == "" {
+		t = rp.Type
+	}
+	if t == "" {
+		t = "default"
+	}
+	if rp.PartialFactor != nil && *rp.PartialFactor != 1 {
+		return fmt.Errorf("%w: partial_rotary_factor %v", ErrUnsupported, *rp.PartialFactor)
+	}
+	c.RopeScaling = RopeScaling{Type: t, Factor: rp.Factor, LowFreqFactor: rp.Low, HighFreqFactor: rp.High,
+		OriginalMaxPositionEmbeddings: rp.OrigMax}
+	switch t {
+	case "default":
+	case "linear":
+		if rp.Factor <= 0 {
+			return fmt.Errorf("%w: linear rope scaling factor %v", ErrConfig, rp.Factor)
+		}
+	case "llama3":
+		if rp.Factor <= 0 || rp.Low <= 0 || rp.High <= rp.Low || rp.OrigMax <= 0 {
+			return fmt.Errorf("%w: llama3 rope scaling %+v", ErrConfig, rp)
+		}
+	default:
+		return fmt.Errorf("%w: rope scaling type %q", ErrUnsupported, t)
+	}
+	return nil
+}
+
+func (c *Config) parsePattern(r rawConfig) error {
+	if v, _, ok := r.has("hybrid_override_pattern"); ok {
+		if err := json.Unmarshal(v, &c.Pattern); err != nil {
+			return fmt.Errorf("%w: hybrid_override_pattern: %v", ErrConfig, err)
+		}
+	} else if v, _, ok := r.has("layers_block_type"); ok {
+		var kinds []string
+		if err := json.Unmarshal(v, &kinds); err != nil {
+			return fmt.Errorf("%w: layers_block_type: %v", ErrConfig, err)
+		}
+		var sb strings.Builder
+		for _, k := range kinds {
+			switch k {
+			case "mamba", "linear_attention", "M":
+				sb.WriteByte(LayerMamba)
+			case "attention", "full_attention", "*":
+				sb.WriteByte(LayerAttention)
+			case "mlp", "-":
+				sb.WriteByte(LayerMLP)
+			case "moe", "E":
+				sb.WriteByte(LayerMoE)
+			default:
+				return fmt.Errorf("%w: layers_block_type: unknown kind %q", ErrConfig, k)
+			}
+		}
+		c.Pattern = sb.String()
+	} else {
+		return fmt.Errorf("%w: neither hybrid_override_pattern nor layers_block_type", ErrConfig)
+	}
+	if c.NumLayers == 0 {
+		c.NumLayers = len(c.Pattern)
+	}
+	if len(c.Pattern) != c.NumLayers {
+		return fmt.Errorf("%w: layer pattern %q has %d layers, num_hidden_layers is %d", ErrConfig, c.Pattern, len(c.Pattern), c.NumLayers)
+	}
+	for _, ch := range []byte(c.Pattern) {
+		switch ch {
+		case LayerMamba, LayerAttention, LayerMLP:
+		case LayerMoE:
+			return fmt.Errorf("%w: MoE layers (pattern %q)", ErrUnsupported, c.Pattern)
+		default:
+			return fmt.Errorf("%w: layer pattern %q: unknown layer %q", ErrConfig, c.Pattern, ch)
+		}
+	}
+	return nil
+}
+
+// maxDim bounds every size in a config, so that a corrupt file cannot ask
+// for a huge allocation.
+const maxDim = 1 << 24
+
+func (c *Config) validate() error {
+	pos := func(name string, v int) error {
+		if v <= 0 || v > maxDim {
+			return fmt.Errorf("%w: %s = %d", ErrConfig, name, v)
+		}
+		return nil
+	}
+	if err := errors.Join(pos("vocab_size", c.VocabSize), pos("hidden_size", c.HiddenSize),
+		pos("num_hidden_layers", c.NumLayers)); err != nil {
+		return err
+	}
+	if c.NumLayers > 4096 {
+		return fmt.Errorf("%w: %d layers", ErrConfig, c.NumLayers)
+	}
+	if !(c.NormEps >= 0) || math.IsInf(c.NormEps, 0) {
+		return fmt.Errorf("%w: norm epsilon %v", ErrConfig, c.NormEps)
+	}
+	hasAttn := c.Architecture == ArchLlama || c.Architecture == ArchQwen2 || strings.ContainsRune(c.Pattern, LayerAttention)
+	hasMLP := c.Architecture == ArchLlama || c.Architecture == ArchQwen2 || strings.ContainsRune(c.Pattern, LayerMLP)
+	hasMamba := strings.ContainsRune(c.Pattern, LayerMamba)
+	if hasAttn {
+		if err := errors.Join(pos("num_attention_heads", c.NumHeads), pos("num_key_value_heads", c.NumKVHeads),
+			pos("head_dim", c.HeadDim)); err != nil {
+			return err
+		}
+		if c.NumHeads%c.NumKVHeads != 0 {
+			return fmt.Errorf("%w: %d heads not a multiple of %d kv heads", ErrConfig, c.NumHeads, c.NumKVHeads)
+		}
+		if c.Architecture != ArchNemotronH && c.HeadDim%2 != 0 {
+			return fmt.Errorf("%w: odd head_dim %d with RoPE", ErrConfig, c.HeadDim)
+		}
+	}
+	if hasMLP {
+		if err := pos("intermediate_size", c.IntermediateSize); err != nil {
+			return err
+		}
+	}
+	if hasMamba {
+		if err := errors.Join(pos("mamba heads", c.MambaHeads), pos("mamba head_dim", c.MambaHeadDim),
+			pos("state size", c.StateSize), pos("n_groups", c.NGroups), pos("conv_kernel", c.ConvKernel)); err != nil {
+			return err
+		}
+		if c.MambaHeads%c.NGroups != 0 {
+			return fmt.Errorf("%w: %d mamba heads not a multiple of %d groups", ErrConfig, c.MambaHeads, c.NGroups)
+		}
+		if c.ConvKernel > 64 {
+			return fmt.Errorf("%w: conv_kernel %d", ErrConfig, c.ConvKernel)
+		}
+	}
+	return nil
+}
+
+// GenerationConfig is the part of generation_config.json the engine uses.
+// Pointer fields are nil when absent.
+type GenerationConfig struct {
+	BOSTokenID        int
+	EOSTokenIDs       []int
+	PadTokenID        int
+	DoSample          bool
+	Temperature       *float64
+	TopP              *float64
+	TopK              *int
+	MinP              *float64
+	RepetitionPenalty *float64
+	MaxNewTokens      *int
+}
+
+// LoadGenerationConfig reads dir/generation_config.json; a missing file gives
+// an empty config and no error.
+func LoadGenerationConfig(dir string) (*GenerationConfig, error) {
+	path := filepath.Join(dir, "generation_config.json")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &GenerationConfig{BOSTokenID: -1, PadTokenID: -1}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load generation config: %w", err)
+	}
+	g, err := ParseGenerationConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	return g, nil
+}
+
+// ParseGenerationConfig parses the bytes of a generation_config.json.
+func ParseGenerationConfig(b []byte) (*GenerationConfig, error) {
+	var r rawConfig
+	if err := json.Unmarshal(SanitizeJSON(b), &r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	g := &GenerationConfig{}
+	var errs []error
+	bos, err := r.ids("bos_token_id")
+	errs = append(errs, err)
+	g.BOSTokenID = -1
+	if len(bos) > 0 {
+		g.BOSTokenID = bos[0]
+	}
+	g.EOSTokenIDs, err = r.ids("eos_token_id")
+	errs = append(errs, err)
+	pad, err := r.ids("pad_token_id")
+	errs = append(errs, err)
+	g.PadTokenID = -1
+	if len(pad) > 0 {
+		g.PadTokenID = pad[0]
+	}
+	g.DoSample, err = r.bool(false, "do_sample")
+	errs = append(errs, err)
+	optf := func(key string) *float64 {
+		if _, _, ok := r.has(key); !ok {
+			return nil
+		}
+		v, err := r.float(0, key)
+		errs = append(errs, err)
+		return &v
+	}
+	opti := func(key string) *int {
+		if _, _, ok := r.has(key); !ok {
+			return nil
+		}
+		v, err := r.int(0, key)
+		errs = append(errs, err)
+		return &v
+	}
+	g.Temperature = optf("temperature")
+	g.TopP = optf("top_p")
+	g.MinP = optf("min_p")
+	g.RepetitionPenalty = optf("repetition_penalty")
+	g.TopK = opti("top_k")
+	g.MaxNewTokens = opti("max_new_tokens")
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return g, nil
+}

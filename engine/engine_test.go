@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/crucible-ml/crucible/engine/safetensors"
+)
+
+// sharedModels is where the project's shared fixtures live relative to this
+// package (the large ones are read from there rather than copied).
+const sharedModels = "../../shared/fixtures/models"
+
+// modelDirs lists every fixture model: the small copies in testdata/ and
+// everything in the shared fixtures folder (so new checkpoints dropped
+// there are checked too). Without ../shared it skips those, unless CI=true.
+func modelDirs(t *testing.T) map[string]string {
+	t.Helper()
+	dirs := map[string]string{}
+	local, _ := filepath.Glob("testdata/models/*/config.json")
+	for _, c := range local {
+		d := filepath.Dir(c)
+		dirs[filepath.Base(d)] = d
+	}
+	shared, _ := filepath.Glob(filepath.Join(sharedModels, "*", "config.json"))
+	if len(shared) == 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no models under %s (CI=true requires the shared fixtures)", sharedModels)
+		}
+		t.Logf("no shared fixtures under %s: checking testdata only", sharedModels)
+	}
+	for _, c := range shared {
+		d := filepath.Dir(c)
+		if _, err := os.Stat(filepath.Join(d, "reference.safetensors")); err == nil {
+			dirs[filepath.Base(d)] = d // the shared copy wins: it is the source
+		}
+	}
+	if len(dirs) == 0 {
+		t.Fatal("no fixture models found")
+	}
+	return dirs
+}
+
+func TestModelCheck(t *testing.T) {
+	dirs := modelDirs(t)
+	names := make([]string, 0, len(dirs))
+	for n := range dirs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		dir := dirs[name]
+		t.Run(name, func(t *testing.T) {
+			fi, err := os.Stat(filepath.Join(dir, "model.safetensors"))
+			if err == nil && fi.Size() > 8<<20 && testing.Short() {
+				t.Skip("large model in -short mode")
+			}
+			m, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			ref, err := safetensors.Open(filepath.Join(dir, "reference.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ref.Close()
+			res, err := Check(context.Background(), m, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: prefill max|Δ| %.3g, decode max|Δ| %.3g, max|ref| %.3g, relative %.3g, id mismatches %d",
+				name, res.PrefillMaxErr, res.GenMaxErr, res.RefMaxAbs, res.RelErr, res.IDMismatches)
+			if !res.OK() {
+				t.Errorf("%s: relative error %.3g (tolerance %g), %d of %d ids differ (first at %d)",
+					name, res.RelErr, CheckTolerance, res.IDMismatches, res.GenTokens, res.FirstMismatchAt)
+			}
+		})
+	}
+}
+
+// TestForwardAllocs guards the no-allocation-per-token rule.
+func TestForwardAllocs(t *testing.T) {
+	for _, name := range []string{"llama_tiny", "qwen2_tiny_bf16", "mamba2_tiny", "nemotron_h_tiny"} {
+		t.Run(name, func(t *testing.T) {
+			m, err := Load(filepath.Join("testdata/models", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			st := m.NewState(256)
+			logits := make([]float32, m.Config().VocabSize)
+			allocs := testing.AllocsPerRun(100, func() { m.Forward(st, 5, logits) })
+			if allocs != 0 {
+				t.Errorf("Forward allocates %v times per token", allocs)
+			}
+		})
+	}
+}
+
+// TestResetReproduces checks that a reset state decodes like a fresh one,
+// and that two states of one model do not share anything.
+func TestResetReproduces(t *testing.T) {
+	m, err := Load("testdata/models/nemotron_h_tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	V := m.Config().VocabSize
+	prompt := []int{1, 17, 300, 42, 9, 9, 100}
+	run := func(st State) []float32 {
+		out := make([]float32, V)
+		if err := Prefill(context.Background(), m, st, prompt, nil, out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a := m.NewState(4) // smaller than the prompt: the KV cache must grow
+	first := run(a)
+	b := m.NewState(64)
+	other := run(b)
+	a.Reset()
+	again := run(a)
+	for i := range first {
+		if first[i] != again[i] || first[i] != other[i] {
+			t.Fatalf("logit %d: fresh %v, reset %v, other state %v", i, first[i], again[i], other[i])
+		}
+	}
+}
+
+func BenchmarkForward(b *testing.B) {
+	for _, name := range []string{"llama_tiny", "nemotron_h_tiny"} {
+		b.Run(name, func(b *testing.B) {
+			m, err := Load(filepath.Join("testdata/models", name))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			st := m.NewState(b.N + 1)
+			logits := make([]float32, m.Config().VocabSize)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				m.Forward(st, 5, logits)
+			}
+		})
+	}
+}

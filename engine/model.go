@@ -1,0 +1,159 @@
+// Package engine runs Llama, Qwen2, Mamba-2 and Nemotron-H checkpoints on
+// the CPU, straight from Hugging Face folders (config.json and memory-mapped
+// safetensors), exact to the reference implementation in float32.
+//
+// Each architecture's forward pass reads top to bottom in its own file
+// (llama.go, mamba2.go, nemotronh.go). A Model is immutable and shared; a
+// State holds one sequence's caches and scratch buffers, allocated once, so
+// that decoding allocates nothing per token.
+//
+//	m, err := engine.Load("models/nemotron-h-8b")
+//	if err != nil { ... }
+//	defer m.Close()
+//	st := m.NewState(4096)
+//	logits := make([]float32, m.Config().VocabSize)
+//	err = engine.Prefill(ctx, m, st, prompt, nil, logits)
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/crucible-ml/crucible/engine/safetensors"
+)
+
+// Model is a loaded checkpoint of one architecture. Its methods are safe for
+// concurrent use with distinct States.
+type Model interface {
+	// Config is the model's parsed config.json.
+	Config() *Config
+	// NewState allocates one sequence's state with room for capTokens
+	// positions of KV cache (it grows past that if needed).
+	NewState(capTokens int) State
+	// Forward feeds token at st's next position and advances st. When logits
+	// is non-nil it receives the next-token logits [VocabSize].
+	Forward(st State, token int, logits []float32)
+	// Info describes the model's size and memory costs.
+	Info() Info
+	// Close releases the mapped weights.
+	Close() error
+}
+
+// State is one sequence's decoding state: KV caches of attention layers,
+// conv and SSM state of Mamba layers, and scratch buffers.
+type State interface {
+	// Pos is the number of tokens fed so far.
+	Pos() int
+	// Reset empties the state for a new sequence, keeping its memory.
+	Reset()
+}
+
+// Info summarizes a model for `crucible model info`.
+type Info struct {
+	Architecture string
+	Layers       string // e.g. the Nemotron-H pattern, or "24 x attention+MLP"
+	Parameters   int64
+	WeightBytes  int64
+	// KVBytesPerToken is the KV cache growth per token of context (float32).
+	KVBytesPerToken int64
+	// StateBytes is the constant recurrent state of one sequence (float32
+	// conv windows and SSM states).
+	StateBytes int64
+}
+
+// Load reads the model in dir: config.json and the safetensors weights.
+func Load(dir string) (Model, error) {
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", dir, err)
+	}
+	m, err := build(cfg, ck)
+	if err != nil {
+		ck.Close()
+		return nil, fmt.Errorf("load %s: %w", dir, err)
+	}
+	return m, nil
+}
+
+func build(cfg *Config, ck *safetensors.Checkpoint) (Model, error) {
+	switch cfg.Architecture {
+	case ArchLlama, ArchQwen2:
+		return newLlama(cfg, ck)
+	case ArchMamba2:
+		return newMamba2(cfg, ck)
+	case ArchNemotronH:
+		return newNemotronH(cfg, ck)
+	}
+	return nil, fmt.Errorf("%w: %s", ErrUnsupported, cfg.Architecture)
+}
+
+// Prefill feeds a prompt into st. When all is non-nil it receives the
+// logits at every prompt position ([len(tokens), VocabSize]); when last is
+// non-nil it receives those of the final position. It stops early with
+// ctx's error.
+func Prefill(ctx context.Context, m Model, st State, tokens []int, all, last []float32) error {
+	v := m.Config().VocabSize
+	if all != nil && len(all) < len(tokens)*v {
+		return fmt.Errorf("prefill: logits buffer of %d for %d tokens x %d", len(all), len(tokens), v)
+	}
+	for i, tok := range tokens {
+		if i%16 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if err := checkToken(m, tok); err != nil {
+			return err
+		}
+		var out []float32
+		switch {
+		case all != nil:
+			out = all[i*v : (i+1)*v]
+		case i == len(tokens)-1:
+			out = last
+		}
+		m.Forward(st, tok, out)
+		if all != nil && last != nil && i == len(tokens)-1 {
+			copy(last, out)
+		}
+	}
+	return nil
+}
+
+// DecodeStep feeds one token to each of several sequences and writes each
+// one's next-token logits.
+func DecodeStep(ctx context.Context, m Model, states []State, tokens []int, logits [][]float32) error {
+	if len(states) != len(tokens) || len(states) != len(logits) {
+		return fmt.Errorf("decode step: %d states, %d tokens, %d logits", len(states), len(tokens), len(logits))
+	}
+	for i, st := range states {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := checkToken(m, tokens[i]); err != nil {
+			return err
+		}
+		m.Forward(st, tokens[i], logits[i])
+	}
+	return nil
+}
+
+func checkToken(m Model, tok int) error {
+	if tok < 0 || tok >= m.Config().VocabSize {
+		return fmt.Errorf("token id %d outside the vocabulary of %d", tok, m.Config().VocabSize)
+	}
+	return nil
+}
+
+// embedding looks up token rows of the embedding matrix, and serves as the
+// output head when the embeddings are tied.
+func loadHead(l *weightLoader, cfg *Config, embed *Mat, headName string) (Linear, error) {
+	if cfg.TieEmbeddings || !l.has(headName+".weight") {
+		return Linear{W: embed}, nil
+	}
+	return l.linear(headName, cfg.VocabSize, cfg.HiddenSize, false)
+}
