@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/crucible-ml/crucible/sandbox"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -53,6 +55,9 @@ func newRootCmd() *cobra.Command {
 }
 
 func main() {
+	if sandbox.MaybeRunChild() {
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()

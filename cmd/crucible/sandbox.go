@@ -1,0 +1,199 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crucible-ml/crucible/sandbox"
+)
+
+func init() {
+	commands = append(commands, newSandboxCmd)
+	benchCommands = append(benchCommands, newBenchSandboxCmd)
+}
+
+// sandboxFlags configure a sandbox pool; serve, run and bench share them.
+type sandboxFlags struct {
+	python      string
+	warm        int
+	maxSessions int
+	idle        time.Duration
+	timeout     time.Duration
+	replay      bool
+	noPreload   bool
+	memory      int64
+	tmpSize     int64
+	procs       int
+	unsafe      bool
+}
+
+func (f *sandboxFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.python, "python", "/usr/bin/python3", "Python interpreter run in the sandbox")
+	fl.IntVar(&f.warm, "warm-workers", 4, "ready workers kept for new sessions (-1: none)")
+	fl.IntVar(&f.maxSessions, "max-sessions", 256, "most live sessions")
+	fl.DurationVar(&f.idle, "idle-timeout", 10*time.Minute, "end sessions unused for this long")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "time limit of a block when the request gives none")
+	fl.BoolVar(&f.replay, "replay", false, "after a worker is killed, re-run the session's earlier successful blocks")
+	fl.BoolVar(&f.noPreload, "no-preload", false, "do not pre-import numpy and sympy in warm workers")
+	fl.Int64Var(&f.memory, "memory", sandbox.DefaultLimits.AddressSpace>>20, "address-space limit per process, MiB")
+	fl.Int64Var(&f.tmpSize, "tmp-size", sandbox.DefaultLimits.TmpSize>>20, "size of the private /tmp, MiB")
+	fl.IntVar(&f.procs, "max-procs", sandbox.DefaultLimits.Processes, "processes and threads per sandbox")
+	fl.BoolVar(&f.unsafe, "unsafe-no-isolation", false, "run code WITHOUT namespaces where they cannot be set up (only for trusted code)")
+}
+
+func (f *sandboxFlags) config() sandbox.Config {
+	cfg := sandbox.Config{
+		Python:            f.python,
+		WarmWorkers:       f.warm,
+		MaxSessions:       f.maxSessions,
+		IdleTimeout:       f.idle,
+		DefaultTimeout:    f.timeout,
+		Replay:            f.replay,
+		UnsafeNoIsolation: f.unsafe,
+		Limits: sandbox.Limits{
+			AddressSpace: f.memory << 20,
+			TmpSize:      f.tmpSize << 20,
+			Processes:    f.procs,
+		},
+	}
+	if f.noPreload {
+		cfg.Preload = []string{}
+	}
+	return cfg
+}
+
+func newSandboxCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Run model-written Python in isolated, stateful sessions",
+	}
+	cmd.AddCommand(newSandboxServeCmd(), newSandboxRunCmd())
+	return cmd
+}
+
+func newSandboxServeCmd() *cobra.Command {
+	var f sandboxFlags
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the sandbox over HTTP (NeMo-Skills compatible API)",
+		Example: `  crucible sandbox serve --addr 127.0.0.1:6000
+  curl -s -H 'X-Session-ID: s1' -d '{"generated_code": "x = 6*7\nx", "timeout": 10}' 127.0.0.1:6000/execute`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			pool, err := sandbox.NewPool(ctx, f.config())
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("listen %s: %w", addr, err)
+			}
+			return sandbox.Serve(ctx, ln, pool, nil)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:6000", "address to listen on")
+	f.register(cmd)
+	return cmd
+}
+
+func newSandboxRunCmd() *cobra.Command {
+	var f sandboxFlags
+	var language string
+	cmd := &cobra.Command{
+		Use:   "run [file.py]",
+		Short: "Run one Python file (or standard input) in a fresh sandbox and print its output",
+		Example: `  echo 'import sympy; sympy.factor("x**2-1")' | crucible sandbox run
+  crucible sandbox run solution.py --timeout 30s`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var code []byte
+			var err error
+			if len(args) == 1 && args[0] != "-" {
+				code, err = os.ReadFile(args[0])
+			} else {
+				code, err = io.ReadAll(cmd.InOrStdin())
+			}
+			if err != nil {
+				return fmt.Errorf("read code: %w", err)
+			}
+			cfg := f.config()
+			cfg.WarmWorkers = -1
+			ctx := cmd.Context()
+			pool, err := sandbox.NewPool(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			res, err := pool.Execute(ctx, "", string(code), sandbox.ExecOptions{Language: language, MaxOutputChars: 1 << 20})
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), res.Stdout)
+			fmt.Fprint(cmd.ErrOrStderr(), res.Stderr)
+			if res.Status != sandbox.StatusCompleted {
+				return exitError{code: 1, msg: "sandbox: " + string(res.Status)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&language, "language", "python", "python (plain) or ipython (print the last expression)")
+	f.register(cmd)
+	return cmd
+}
+
+func newBenchSandboxCmd() *cobra.Command {
+	var f sandboxFlags
+	var opts sandbox.BenchOptions
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Executions/s through the sandbox's HTTP API and new-session latency",
+		Example: `  crucible bench sandbox
+  crucible bench sandbox --json --sessions 32 --duration 5s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg := f.config()
+			cfg.MaxSessions = max(cfg.MaxSessions, opts.Sessions+8)
+			pool, err := sandbox.NewPool(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			res, err := sandbox.Bench(ctx, pool, opts)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			fmt.Fprintf(out, "throughput:   %.0f executions/s (%d in %.1f s, %d concurrent sessions; per block p50 %.2f ms, p99 %.2f ms)\n",
+				res.ExecPerSec, res.Executions, res.Seconds, res.Sessions, res.ExecP50Ms, res.ExecP99Ms)
+			fmt.Fprintf(out, "new session:  p50 %.1f ms, p99 %.1f ms (warm pool of %d, preloaded %v)\n",
+				res.NewSessionP50Ms, res.NewSessionP99Ms, res.WarmWorkers, res.Preload)
+			fmt.Fprintf(out, "cold start:   p50 %.1f ms (a sandbox started on demand)\n", res.ColdStartP50Ms)
+			fmt.Fprintf(out, "isolated: %v, CPUs: %d\n", res.Isolated, res.CPUs)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	fl.IntVar(&opts.Sessions, "sessions", 32, "concurrent sessions in the throughput phase")
+	fl.DurationVar(&opts.Duration, "duration", 5*time.Second, "length of the throughput phase")
+	fl.IntVar(&opts.NewSessions, "new-sessions", 50, "new sessions timed")
+	f.register(cmd)
+	return cmd
+}

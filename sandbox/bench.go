@@ -1,0 +1,171 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// BenchOptions configure Bench; zero values take the defaults.
+type BenchOptions struct {
+	Sessions    int           // concurrent sessions in the throughput phase; default 32
+	Duration    time.Duration // length of the throughput phase; default 5 s
+	NewSessions int           // new sessions timed in the latency phase; default 50
+	ColdStarts  int           // sandboxes started without the warm pool, timed; default 5
+}
+
+// BenchResult is what Bench measured. Latencies are in milliseconds.
+type BenchResult struct {
+	Sessions        int      `json:"sessions"`
+	Executions      int64    `json:"executions"`
+	Seconds         float64  `json:"seconds"`
+	ExecPerSec      float64  `json:"executions_per_second"`
+	ExecP50Ms       float64  `json:"execution_p50_ms"`
+	ExecP99Ms       float64  `json:"execution_p99_ms"`
+	NewSessionP50Ms float64  `json:"new_session_p50_ms"`
+	NewSessionP99Ms float64  `json:"new_session_p99_ms"`
+	ColdStartP50Ms  float64  `json:"cold_start_p50_ms"`
+	WarmWorkers     int      `json:"warm_workers"`
+	Preload         []string `json:"preload"`
+	Isolated        bool     `json:"isolated"`
+	CPUs            int      `json:"cpus"`
+}
+
+// Bench measures a pool through its HTTP API on a loopback port: executions
+// per second of a trivial block with opts.Sessions concurrent sessions, and
+// the latency of the first block of a new session while the warm pool has a
+// worker ready. It also times cold starts of sandboxes (no warm pool).
+func Bench(ctx context.Context, p *Pool, opts BenchOptions) (BenchResult, error) {
+	if opts.Sessions <= 0 {
+		opts.Sessions = 32
+	}
+	if opts.Duration <= 0 {
+		opts.Duration = 5 * time.Second
+	}
+	if opts.NewSessions <= 0 {
+		opts.NewSessions = 50
+	}
+	if opts.ColdStarts <= 0 {
+		opts.ColdStarts = 5
+	}
+	res := BenchResult{Sessions: opts.Sessions, WarmWorkers: p.cfg.WarmWorkers, Preload: p.cfg.Preload,
+		Isolated: p.Isolated(), CPUs: runtime.NumCPU()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return res, fmt.Errorf("bench: listen: %w", err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go Serve(sctx, ln, p, p.log)
+	c := &Client{BaseURL: "http://" + ln.Addr().String(), HTTP: &http.Client{
+		Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256},
+	}}
+
+	// Throughput: open the sessions first (not timed), then run trivial blocks.
+	ids := make([]string, opts.Sessions)
+	var wg sync.WaitGroup
+	errs := make(chan error, opts.Sessions)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench-%d", i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Execute(ctx, ids[i], "x = 0", ExecOptions{}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return res, fmt.Errorf("bench: open sessions: %w", err)
+	default:
+	}
+	var n atomic.Int64
+	lat := make([][]time.Duration, opts.Sessions)
+	start := time.Now()
+	end := start.Add(opts.Duration)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				t := time.Now()
+				r, err := c.Execute(ctx, ids[i], "x += 1", ExecOptions{})
+				if err != nil || r.Status != StatusCompleted {
+					errs <- fmt.Errorf("execute: %v %+v", err, r)
+					return
+				}
+				lat[i] = append(lat[i], time.Since(t))
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	res.Seconds = time.Since(start).Seconds()
+	select {
+	case err := <-errs:
+		return res, fmt.Errorf("bench: %w", err)
+	default:
+	}
+	res.Executions = n.Load()
+	res.ExecPerSec = float64(res.Executions) / res.Seconds
+	all := slices.Concat(lat...)
+	res.ExecP50Ms, res.ExecP99Ms = percentileMs(all, 50), percentileMs(all, 99)
+	for _, id := range ids {
+		c.CloseSession(ctx, id)
+	}
+
+	// New sessions, each started while the warm pool has a worker ready.
+	var ns []time.Duration
+	for i := 0; i < opts.NewSessions; i++ {
+		for p.WarmWorkers() == 0 {
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+		id := fmt.Sprintf("bench-new-%d", i)
+		t := time.Now()
+		r, err := c.Execute(ctx, id, "print(1)", ExecOptions{})
+		if err != nil || r.Status != StatusCompleted || !r.NewSession {
+			return res, fmt.Errorf("bench: new session: %v %+v", err, r)
+		}
+		ns = append(ns, time.Since(t))
+		c.CloseSession(ctx, id)
+	}
+	res.NewSessionP50Ms, res.NewSessionP99Ms = percentileMs(ns, 50), percentileMs(ns, 99)
+
+	// Cold starts: a sandbox started and made ready on demand.
+	var cs []time.Duration
+	for i := 0; i < opts.ColdStarts; i++ {
+		t := time.Now()
+		w, err := p.sp.start(ctx)
+		if err != nil {
+			return res, fmt.Errorf("bench: cold start: %w", err)
+		}
+		cs = append(cs, time.Since(t))
+		w.kill()
+		<-w.exited
+	}
+	res.ColdStartP50Ms = percentileMs(cs, 50)
+	return res, nil
+}
+
+func percentileMs(d []time.Duration, pct int) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*pct + 99) / 100
+	i = min(max(i-1, 0), len(s)-1)
+	return float64(s[i].Microseconds()) / 1000
+}
