@@ -48,6 +48,10 @@ type Options struct {
 	// code-interpreter loop). It may add fields to out.
 	Generate func(ctx context.Context, req *backend.Request, out *record.Row) (*backend.Response, error)
 
+	// Finish, when set, adds fields to each successful output row after the
+	// generation fields (e.g. the extracted answer and its grade).
+	Finish func(out *record.Row)
+
 	// GenerationKey is the output field of the text (default "generation").
 	GenerationKey string
 
@@ -68,6 +72,8 @@ type Stats struct {
 	Existing int // rows the output held before this run
 	Repaired bool
 	Wall     time.Duration
+	// IDs are the ids of the selected input rows, in input order.
+	IDs []string
 }
 
 type job struct {
@@ -209,6 +215,7 @@ func (o *Options) feed(ctx context.Context, in *record.Reader, out *record.Write
 			break
 		}
 		st.Rows++
+		st.IDs = append(st.IDs, id)
 		j := job{row: row, id: id}
 		var err error
 		pending := false
@@ -267,6 +274,9 @@ func (o *Options) one(ctx context.Context, j job) (out *record.Row, failed, ok b
 		out.Set("finish_reason", "error")
 		out.Set("num_generated_tokens", 0)
 		out.Set("error", oneLine(err.Error()))
+		if o.Finish != nil {
+			o.Finish(out)
+		}
 		return out, true, true
 	}
 	out.Set(o.GenerationKey, resp.Text)
@@ -275,6 +285,9 @@ func (o *Options) one(ctx context.Context, j job) (out *record.Row, failed, ok b
 	out.Set("num_generated_tokens", resp.CompletionTokens)
 	if out.Has("error") {
 		out.Delete("error") // an input row's stale error does not describe this generation
+	}
+	if o.Finish != nil {
+		o.Finish(out)
 	}
 	return out, false, true
 }

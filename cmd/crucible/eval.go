@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crucible-ml/crucible/eval"
+)
+
+func init() { commands = append(commands, newEvalCmd, newDataCmd) }
+
+func newEvalCmd() *cobra.Command {
+	var g genFlags
+	var b backendFlags
+	var bench, dataDir, outDir string
+	cmd := &cobra.Command{
+		Use:   "eval --benchmark NAME|FILE --output DIR",
+		Short: "Score a model on GSM8K, MATH, MATH-500 or your own file",
+		Long: `Eval generates solutions for a benchmark (downloading it first when needed),
+extracts and grades each answer, and writes DIR/output.jsonl (every solution with
+predicted_answer and is_correct) and DIR/metrics.json: greedy accuracy (temperature
+0), majority@K, pass@K (unbiased estimator), pass@1[avg-of-N] with its standard
+deviation, and no_answer, overall and per MATH subject and level. Like generate,
+it resumes from what DIR already holds.`,
+		Example: `  crucible eval --benchmark gsm8k --output runs/qwen-gsm8k --base-url http://127.0.0.1:8000/v1
+  crucible eval --benchmark math500 --output runs/m500 --samples 8 --temperature 0.7 --base-url http://127.0.0.1:8000/v1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if bench == "" || outDir == "" {
+				return fmt.Errorf("--benchmark and --output are required")
+			}
+			o, err := g.options()
+			if err != nil {
+				return err
+			}
+			be, err := b.open()
+			if err != nil {
+				return err
+			}
+			defer be.Close()
+			o.Backend, o.Concurrency = be, b.concurrency
+			o.Command, o.Version, o.Config = "eval", version, flagConfig(cmd)
+			res, err := eval.Run(cmd.Context(), eval.Options{
+				Benchmark: bench, DataDir: dataDir, OutDir: outDir, Gen: o, Grader: defaultGrader(),
+			})
+			if res != nil {
+				logStats(res.Stats)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), res.Metrics.Table(res.Name))
+			fmt.Fprintf(cmd.ErrOrStderr(), "metrics written to %s\n", filepath.Join(outDir, "metrics.json"))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&bench, "benchmark", "", "benchmark: "+strings.Join(eval.Names(), ", ")+", or a JSONL file")
+	cmd.Flags().StringVar(&dataDir, "data-dir", eval.DefaultDataDir(), "folder of downloaded benchmarks")
+	cmd.Flags().StringVar(&outDir, "output", "", "output folder (output.jsonl, metrics.json)")
+	g.register(cmd, "math/cot")
+	b.register(cmd)
+	return cmd
+}
+
+// defaultGrader is the grader eval uses.
+var defaultGrader = func() eval.Grader { return eval.SimpleGrader{} }
+
+func newDataCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "data", Short: "Download and list benchmark data"}
+	var dataDir string
+	get := &cobra.Command{
+		Use:     "get NAME...",
+		Short:   "Download benchmarks (pinned by sha256) into the data folder",
+		Example: "  crucible data get gsm8k math500",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, name := range args {
+				b, ok := eval.Lookup(name)
+				if !ok {
+					return fmt.Errorf("no benchmark %q (have %s)", name, strings.Join(eval.Names(), ", "))
+				}
+				p, err := eval.Get(cmd.Context(), nil, b, dataDir)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			return nil
+		},
+	}
+	get.Flags().StringVar(&dataDir, "data-dir", eval.DefaultDataDir(), "folder of downloaded benchmarks")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the benchmarks and whether they are present",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, b := range eval.Benchmarks {
+				state := "missing"
+				if _, err := os.Stat(filepath.Join(dataDir, b.File)); err == nil {
+					state = "present"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%-12s %-8s %s\n", b.Name, state, b.Source)
+			}
+			return nil
+		},
+	}
+	list.Flags().StringVar(&dataDir, "data-dir", eval.DefaultDataDir(), "folder of downloaded benchmarks")
+	cmd.AddCommand(get, list)
+	return cmd
+}

@@ -1,0 +1,159 @@
+// Package eval scores a model on a math benchmark: generate solutions
+// (package solve), extract and grade each answer, and compute NeMo-Skills'
+// metrics — greedy accuracy, majority@K, pass@K (unbiased estimator),
+// pass@1[avg-of-N] with its spread, no_answer — overall and per MATH subject
+// and level.
+package eval
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/crucible-ml/crucible/record"
+	"github.com/crucible-ml/crucible/solve"
+)
+
+// Options configure an evaluation.
+type Options struct {
+	// Benchmark is a name from Benchmarks or a JSONL file with `problem` (or
+	// `question`) and `expected_answer` (or `answer`).
+	Benchmark string
+	DataDir   string // where named benchmarks live (default DefaultDataDir)
+	OutDir    string // output.jsonl and metrics.json go here
+	// Gen configures generation; Input, Output, Prepare and Finish are set by
+	// Run.
+	Gen    solve.Options
+	Grader Grader // default SimpleGrader
+	HTTP   *http.Client
+}
+
+// Result is what an evaluation produced.
+type Result struct {
+	Name    string
+	Metrics *Metrics
+	Stats   solve.Stats
+	Output  string // path of output.jsonl
+}
+
+// Run evaluates, resuming from what OutDir already holds.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Grader == nil {
+		o.Grader = SimpleGrader{}
+	}
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir()
+	}
+	input, name, err := resolve(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	g := o.Gen
+	g.Input = input
+	g.Output = filepath.Join(o.OutDir, "output.jsonl")
+	g.Prepare = Prepare
+	g.Finish = func(row *record.Row) { GradeRow(o.Grader, row) }
+	if g.Label == "" {
+		g.Label = "eval " + name
+	}
+	st, err := solve.Run(ctx, g)
+	res := &Result{Name: name, Stats: st, Output: g.Output}
+	if err != nil {
+		return res, err
+	}
+	problems, err := collect(g.Output, st.IDs, g.Samples, o.Grader)
+	if err != nil {
+		return res, err
+	}
+	res.Metrics = Compute(problems, max(g.Samples, 1), g.Params.Temperature == 0, o.Grader.Key)
+	out := res.Metrics.JSON()
+	out["benchmark"] = name
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return res, err
+	}
+	if err := os.WriteFile(filepath.Join(o.OutDir, "metrics.json"), append(b, '\n'), 0o644); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func resolve(ctx context.Context, o Options) (path, name string, err error) {
+	if b, ok := Lookup(o.Benchmark); ok {
+		p, err := Get(ctx, o.HTTP, b, o.DataDir)
+		return p, b.Name, err
+	}
+	if st, err := os.Stat(o.Benchmark); err == nil && !st.IsDir() {
+		return o.Benchmark, strings.TrimSuffix(filepath.Base(o.Benchmark), filepath.Ext(o.Benchmark)), nil
+	}
+	return "", "", fmt.Errorf("--benchmark %q: not a known benchmark (%s) nor a file", o.Benchmark, strings.Join(Names(), ", "))
+}
+
+// GradeRow sets `predicted_answer` (null when none) and `is_correct` from a
+// row's `generation` and `expected_answer`.
+func GradeRow(g Grader, row *record.Row) {
+	gen, _ := row.String("generation")
+	gold, _ := row.Text("expected_answer")
+	pred, ok := g.Extract(gen)
+	if !ok || row.Has("error") {
+		row.SetRaw("predicted_answer", json.RawMessage("null"))
+		row.Set("is_correct", false)
+		return
+	}
+	row.Set("predicted_answer", pred)
+	row.Set("is_correct", g.Equal(gold, pred))
+}
+
+var levelRE = regexp.MustCompile(`(\d+)`)
+
+// collect reads the graded output and groups the samples of the selected
+// ids. It grades again from `generation`, so metrics always reflect the
+// current grader.
+func collect(path string, ids []string, n int, g Grader) ([]Problem, error) {
+	want := make(map[string]int, len(ids))
+	problems := make([]Problem, len(ids))
+	for i, id := range ids {
+		want[id] = i
+		problems[i].ID = id
+	}
+	in, err := record.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	for in.Next() {
+		row := in.Row()
+		i, ok := want[row.ID()]
+		if !ok {
+			continue
+		}
+		k := record.KeyOf(row)
+		if k.Sample >= n {
+			continue
+		}
+		GradeRow(g, row)
+		p := &problems[i]
+		if p.Subject == "" {
+			p.Subject, _ = row.String("subject")
+		}
+		if p.Level == "" {
+			if lv, ok := row.Text("level"); ok {
+				if m := levelRE.FindString(lv); m != "" {
+					p.Level = m
+				}
+			}
+		}
+		pred, hasPred := row.String("predicted_answer")
+		correct, _ := row.Bool("is_correct")
+		p.Samples = append(p.Samples, Sample{Index: k.Sample, Answer: pred, HasAnswer: hasPred, Correct: correct, Error: row.Has("error")})
+	}
+	return problems, in.Err()
+}
