@@ -134,7 +134,8 @@ def _tb(e):
 def _run(code, ipython, g):
     tree = ast.parse(code, "<cell>", "exec")
     last = None
-    if ipython and tree.body and isinstance(tree.body[-1], ast.Expr):
+    # Like IPython: a last bare expression is echoed, unless followed by ";".
+    if ipython and tree.body and isinstance(tree.body[-1], ast.Expr) and not code.rstrip().endswith(";"):
         last = ast.Expression(tree.body.pop().value)
     exec(compile(tree, "<cell>", "exec"), g)
     if last is not None:
