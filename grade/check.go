@@ -1,0 +1,104 @@
+package grade
+
+import "strings"
+
+// Check extracts the answer from both sides (each goes through ExtractWith,
+// so "$9$" and "\boxed{9}" work on either side) and compares them with Equal.
+// When either side's answer is a multiple-choice letter (A-J), the other
+// side's letter is extracted with letter rules ("the answer is for sure D").
+func Check(gold, pred string, opts Options) Verdict {
+	g, okg := ExtractWith(gold, opts)
+	p, okp := ExtractWith(pred, opts)
+	var lg, lp byte
+	if okg {
+		lg = letterOf(g)
+	}
+	if okp {
+		lp = letterOf(p)
+	}
+	switch {
+	case lg != 0 && lp == 0:
+		lp = extractLetter(pred)
+	case lp != 0 && lg == 0:
+		lg = extractLetter(gold)
+	}
+	if lg != 0 && lp != 0 {
+		return Verdict{Equal: lg == lp, Rule: "multiple-choice letter", Gold: string(lg), Pred: string(lp)}
+	}
+	if !okg || !okp {
+		return Verdict{Rule: "no answer extracted", Gold: g, Pred: p}
+	}
+	return Equal(g, p, opts)
+}
+
+// letterOf returns the choice letter when answer is one: "B", "(B)",
+// "\textbf{B}", "\mathrm{B}", "B.".
+func letterOf(answer string) byte {
+	a := strings.TrimSpace(answer)
+	for _, p := range []string{`\textbf{`, `\text{`, `\mathrm{`, `\mathbf{`, `\mathcal{`, "**", "(", "{"} {
+		a = strings.TrimPrefix(a, p)
+	}
+	a = strings.TrimRight(a, "}).:* ")
+	if len(a) == 1 && a[0] >= 'A' && a[0] <= 'J' {
+		return a[0]
+	}
+	return 0
+}
+
+// standaloneLetter reports whether s[i] is a choice letter standing alone:
+// not inside a word, and not the article "A" or pronoun "I" before a word.
+func standaloneLetter(s string, i int) bool {
+	c := s[i]
+	if c < 'A' || c > 'J' {
+		return false
+	}
+	if i > 0 && (isLetter(s[i-1]) || s[i-1] == '\\' || s[i-1] == '\'') {
+		return false
+	}
+	if i+1 < len(s) && (isLetter(s[i+1]) || s[i+1] == '\'') {
+		return false
+	}
+	if (c == 'A' || c == 'I') && i+2 < len(s) && s[i+1] == ' ' && s[i+2] >= 'a' && s[i+2] <= 'z' {
+		return false
+	}
+	return true
+}
+
+// extractLetter finds the chosen letter in a response: a boxed letter, the
+// first letter after the last answer phrase, a letter opening the response,
+// or the last letter standing alone.
+func extractLetter(response string) byte {
+	s, ok := afterThink(response)
+	if !ok {
+		return 0
+	}
+	if bs := findBoxes(s); len(bs) > 0 {
+		if l := letterOf(bs[len(bs)-1].content); l != 0 {
+			return l
+		}
+	}
+	low := strings.ToLower(s)
+	best, bestLen := -1, 0
+	for _, p := range append(answerPhrases, "answer") {
+		if i := strings.LastIndex(low, p); i > best {
+			best, bestLen = i, len(p)
+		}
+	}
+	if best >= 0 {
+		for i := best + bestLen; i < len(s); i++ {
+			if standaloneLetter(s, i) {
+				return s[i]
+			}
+		}
+	}
+	t := strings.TrimLeft(s, " \t\n(*")
+	if len(t) > 0 && standaloneLetter(t, 0) {
+		return t[0]
+	}
+	for i := len(s) - 1; i >= 0; i-- {
+		if standaloneLetter(s, i) {
+			return s[i]
+		}
+	}
+	return 0
+}

@@ -1,0 +1,41 @@
+// Package grade decides whether a model's math answer equals the reference
+// answer: it extracts the final answer from a response, parses LaTeX or plain
+// answers into an expression tree, and compares the trees with exact rational
+// arithmetic where values are exact and evaluation at deterministic random
+// points where they are symbolic.
+//
+//	opts := grade.DefaultOptions()
+//	v := grade.Check(`$\frac{1}{2}$`, `so the answer is \boxed{0.5}.`, opts)
+//	fmt.Println(v.Equal, v.Rule) // true decimal tolerance
+//	ans, ok := grade.Extract("... The final answer is $42$.") // "42", true
+//	grade.Equal(`x = 5`, `5`, opts).Equal                      // true
+//
+// # Policies
+//
+// Graders disagree on a few questions; Options holds the choices and
+// DefaultOptions documents the defaults:
+//
+//   - Tolerance: exact values (integers, fractions, radicals, π, factorials)
+//     compare exactly, so 1/2004! ≠ 1/2006!. Only when either side holds a
+//     decimal literal does Options.RTol (1e-4) apply; a decimal with at least
+//     Options.MinDigits (4) significant digits also equals a value that
+//     rounds or truncates to it (0.3333 = 1/3).
+//   - Percent: "10%" equals 10 and 0.1 (PercentEither).
+//   - Bare lists "1, 2, 3" compare as multisets; tuples and intervals in order;
+//     sets "\{..\}" as sets; "x = 1, y = 2" as the tuple (1, 2).
+//   - Several boxes: the last run of \boxed{} joined only by connectors
+//     ("\boxed{1} and \boxed{2}") is one list answer (BoxJoin); else the last.
+//   - Unreduced fractions equal their value (3245/5 = 649).
+//   - Equations: "x = 5" equals 5; equations are equal when sides match,
+//     swapped or not, or when (left - right) agree up to a constant factor
+//     (positive for inequalities); "x > 5" equals the interval (5, ∞).
+//   - Units, degrees, "\$" and \text{} units after a number are dropped.
+//
+// # Bounds
+//
+// Every verdict takes bounded time: answers over a few thousand tokens are
+// compared as text, exact arithmetic gives up beyond 2^17-bit numbers and
+// 3000!, sums beyond 1000 terms, ± expansions beyond 16 variants, and list
+// comparisons beyond a fixed number of steps. Nothing is random at run time:
+// the evaluation points derive from the variables' names.
+package grade

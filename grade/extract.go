@@ -1,0 +1,453 @@
+package grade
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// maxResponse caps the response length Extract looks at (its tail is kept).
+const maxResponse = 1 << 20
+
+// Extract returns the final answer in a model response, with the default
+// policies (see ExtractWith).
+func Extract(response string) (answer string, ok bool) {
+	return ExtractWith(response, DefaultOptions())
+}
+
+// ExtractWith returns the final answer in a model response. In order, it
+// takes: only the text after the last </think> (none if <think> is never
+// closed); the last \boxed{}/\fbox{} (joined with the boxes before it that
+// only connectors separate, under BoxJoin); the text after the last "final
+// answer is", "the answer is", "Answer:" and the like; a GSM8K "#### N"; the
+// math in $..$, \(..\), \[..\] (all of it when only connectors lie between,
+// else the last); the response itself when it is a short bare answer; and
+// finally the last number of prose. ok is false when nothing is found.
+func ExtractWith(response string, opts Options) (string, bool) {
+	s := response
+	if len(s) > maxResponse {
+		s = s[len(s)-maxResponse:]
+	}
+	s, ok := afterThink(s)
+	if !ok {
+		return "", false
+	}
+	s = unescape(s)
+	steps := []func(string, Options) (string, bool){
+		fromBoxes, fromPhrase, fromGSM8K, fromMath, fromBare, fromProse,
+	}
+	for _, f := range steps {
+		if a, ok := f(s, opts); ok {
+			a = strings.TrimSpace(a)
+			if a != "" {
+				return a, true
+			}
+		}
+	}
+	return "", false
+}
+
+// afterThink returns the text after the last </think>; ok is false when a
+// <think> is never closed.
+func afterThink(s string) (string, bool) {
+	if i := strings.LastIndex(s, "</think>"); i >= 0 {
+		return s[i+len("</think>"):], true
+	}
+	if strings.Contains(s, "<think>") {
+		return "", false
+	}
+	return s, true
+}
+
+// unescape turns the literal "\n" of doubly escaped text into newlines.
+func unescape(s string) string {
+	if !strings.Contains(s, `\n`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) && s[i+1] == 'n' && (i+2 >= len(s) || !isLetter(s[i+2])) && (i == 0 || s[i-1] != '\\') {
+			b.WriteByte('\n')
+			i++
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// matchBrace returns the index of the brace closing the one at s[open], or -1.
+func matchBrace(s string, open int) int {
+	depth := 0
+	for i := open; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if i+1 < len(s) && (s[i+1] == '{' || s[i+1] == '}') {
+				i++
+			}
+		case '{':
+			depth++
+		case '}':
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// box is one \boxed{...} found in a response: its content and span.
+type box struct {
+	content    string
+	start, end int
+}
+
+// findBoxes returns every \boxed{}/\fbox{} (and a bare "boxed {x}") with
+// balanced braces, plus "\boxed 5".
+func findBoxes(s string) []box {
+	var out []box
+	for i := 0; i < len(s); {
+		j := strings.Index(s[i:], "boxed")
+		k := strings.Index(s[i:], "fbox")
+		if j < 0 && k < 0 {
+			break
+		}
+		var start, after int
+		if j >= 0 && (k < 0 || j < k) {
+			start, after = i+j, i+j+len("boxed")
+		} else {
+			start, after = i+k, i+k+len("fbox")
+		}
+		if start > 0 && s[start-1] == '\\' {
+			start--
+		}
+		r := after
+		for r < len(s) && (s[r] == ' ' || s[r] == '\t') {
+			r++
+		}
+		switch {
+		case r < len(s) && s[r] == '{':
+			e := matchBrace(s, r)
+			if e < 0 {
+				i = after
+				continue
+			}
+			out = append(out, box{s[r+1 : e], start, e + 1})
+			i = e + 1
+		case r > after && r < len(s) && s[start] == '\\':
+			// "\boxed 5": one token.
+			e := r
+			for e < len(s) && !strings.ContainsRune(" \t\n$.,;", rune(s[e])) {
+				e++
+			}
+			if e > r {
+				out = append(out, box{s[r:e], start, e})
+			}
+			i = e
+		default:
+			i = after
+		}
+	}
+	return out
+}
+
+// fromBoxes extracts the last box, joined with earlier ones under BoxJoin.
+func fromBoxes(s string, opts Options) (string, bool) {
+	bs := findBoxes(s)
+	if len(bs) == 0 {
+		return "", false
+	}
+	last := len(bs) - 1
+	first := last
+	if opts.Boxes == BoxJoin {
+		for first > 0 && connectorGap(s[bs[first-1].end:bs[first].start]) {
+			first--
+		}
+	}
+	parts := make([]string, 0, last-first+1)
+	for _, b := range bs[first : last+1] {
+		parts = append(parts, strings.TrimSpace(b.content))
+	}
+	return strings.Join(parts, ", "), true
+}
+
+// connectorGap reports whether the text between two boxes or two math spans
+// only connects them: ",", "and", "or", "\quad", at most one other word.
+func connectorGap(g string) bool {
+	for _, w := range []string{`\quad`, `\qquad`, `\text`, `\(`, `\)`, `\[`, `\]`, "$", "{", "}", `\,`, `\ `, `\;`} {
+		g = strings.ReplaceAll(g, w, " ")
+	}
+	g = strings.NewReplacer(",", " , ", ";", " ; ").Replace(g)
+	fs := strings.Fields(g)
+	if len(fs) == 0 {
+		return true
+	}
+	conn, other, after := 0, 0, false
+	for _, f := range fs {
+		switch strings.ToLower(f) {
+		case ",", ";", "and", "or", "&":
+			conn++
+			after = false
+		default:
+			other++
+			if conn > 0 && len(f) >= 3 && isLetter(f[0]) && isLetter(f[1]) && isLetter(f[2]) {
+				after = true
+			}
+		}
+	}
+	return conn > 0 && conn <= 2 && other <= 3 && !after
+}
+
+// answerPhrases introduce a final answer, most specific first.
+var answerPhrases = []string{
+	"final answer is", "final answer:", "answer is", "answer:", "answer :", "réponse est", "réponse :",
+	"réponse:", "答案是", "答案：", "答案:", "solution is",
+}
+
+// fromPhrase extracts what follows the last answer phrase.
+func fromPhrase(s string, opts Options) (string, bool) {
+	low := strings.ToLower(s)
+	best, bestLen := -1, 0
+	for _, p := range answerPhrases {
+		if i := strings.LastIndex(low, p); i > best {
+			best, bestLen = i, len(p)
+		}
+	}
+	if best < 0 {
+		return "", false
+	}
+	rest := s[best+bestLen:]
+	rest = strings.TrimLeft(rest, " \t\n:*\u2003")
+	rest = strings.TrimPrefix(rest, "**")
+	if rest == "" {
+		return "", false
+	}
+	if a, ok := fromBoxes(rest, opts); ok {
+		return a, true
+	}
+	rest = sentence(rest)
+	rest = strings.Trim(rest, " *")
+	if spans := mathSpans(rest); len(spans) > 0 && !isProse(outside(rest, spans)) {
+		return joinSpans(rest, spans), true
+	}
+	if isProse(stripMath(rest)) {
+		return lastNumber(rest)
+	}
+	return rest, true
+}
+
+// sentence cuts s at the end of its first line or sentence.
+func sentence(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	inMath := false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '$':
+			inMath = !inMath
+		case '.':
+			if !inMath && (i+1 == len(s) || s[i+1] == ' ') && !(i > 0 && isDigit(s[i-1]) && i+1 < len(s) && i+2 < len(s) && isDigit(s[i+2])) {
+				return s[:i]
+			}
+		}
+	}
+	return s
+}
+
+// fromGSM8K extracts the "#### N" of a GSM8K-style answer.
+func fromGSM8K(s string, _ Options) (string, bool) {
+	i := strings.LastIndex(s, "####")
+	if i < 0 {
+		return "", false
+	}
+	r := strings.TrimSpace(s[i+4:])
+	if j := strings.IndexByte(r, '\n'); j >= 0 {
+		r = r[:j]
+	}
+	return strings.TrimSpace(r), r != ""
+}
+
+// span is a math span of a response: the content's bounds.
+type span struct{ start, end, outerStart, outerEnd int }
+
+// mathSpans finds $$..$$, $..$, \(..\) and \[..\] spans in order.
+func mathSpans(s string) []span {
+	var out []span
+	for i := 0; i < len(s); i++ {
+		var open, close string
+		switch {
+		case strings.HasPrefix(s[i:], "$$"):
+			open, close = "$$", "$$"
+		case s[i] == '$' && (i == 0 || s[i-1] != '\\'):
+			open, close = "$", "$"
+		case strings.HasPrefix(s[i:], `\(`):
+			open, close = `\(`, `\)`
+		case strings.HasPrefix(s[i:], `\[`):
+			open, close = `\[`, `\]`
+		default:
+			continue
+		}
+		j := strings.Index(s[i+len(open):], close)
+		if j < 0 {
+			continue
+		}
+		out = append(out, span{i + len(open), i + len(open) + j, i, i + len(open) + j + len(close)})
+		i += len(open) + j + len(close) - 1
+	}
+	return out
+}
+
+// outside returns the text of s outside the spans.
+func outside(s string, spans []span) string {
+	var b strings.Builder
+	prev := 0
+	for _, sp := range spans {
+		b.WriteString(s[prev:sp.outerStart])
+		b.WriteByte(' ')
+		prev = sp.outerEnd
+	}
+	b.WriteString(s[prev:])
+	return b.String()
+}
+
+func stripMath(s string) string { return outside(s, mathSpans(s)) }
+
+// joinSpans joins the contents of all spans with ", ".
+func joinSpans(s string, spans []span) string {
+	parts := make([]string, 0, len(spans))
+	for _, sp := range spans {
+		if c := strings.TrimSpace(s[sp.start:sp.end]); c != "" {
+			parts = append(parts, c)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fromMath extracts the math of a response: all spans when only connectors
+// lie between them, else the last span, unless a number in prose follows it.
+func fromMath(s string, _ Options) (string, bool) {
+	spans := mathSpans(s)
+	if len(spans) == 0 {
+		return "", false
+	}
+	if connectorOnly(outside(s, spans)) {
+		return joinSpans(s, spans), true
+	}
+	last := spans[len(spans)-1]
+	tail := s[last.outerEnd:]
+	if n, ok := lastNumber(tail); ok {
+		return n, true
+	}
+	return strings.TrimSpace(s[last.start:last.end]), true
+}
+
+// connectorOnly reports whether text between spans only joins them.
+func connectorOnly(g string) bool {
+	for _, f := range strings.Fields(strings.NewReplacer(",", " ", ";", " ", ".", " ").Replace(g)) {
+		switch strings.ToLower(f) {
+		case "and", "or", `\quad`, "&":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// fromBare returns s itself when it is a short answer rather than prose.
+func fromBare(s string, _ Options) (string, bool) {
+	t := strings.TrimSpace(s)
+	if t == "" || len(t) > 400 || isProse(t) || proseWords(t) > 0 && strings.ContainsAny(t, "0123456789") {
+		return "", false
+	}
+	return t, true
+}
+
+// fromProse returns the last number of a prose response.
+func fromProse(s string, _ Options) (string, bool) {
+	return lastNumber(s)
+}
+
+// isProse reports whether s reads as sentences: two or more words of three
+// letters or more that are not math (function names, units, connectors), or
+// any letter of a non-Latin script.
+func isProse(s string) bool {
+	for _, r := range s {
+		if r >= utf8.RuneSelf && unicode.IsLetter(r) && !unicode.In(r, unicode.Latin, unicode.Greek) {
+			return true
+		}
+	}
+	return proseWords(s) >= 2
+}
+
+// proseWords counts the words of three letters or more that are not math.
+func proseWords(s string) int {
+	words := 0
+	for i := 0; i < len(s); {
+		_, n := utf8.DecodeRuneInString(s[i:])
+		if !isLetter(s[i]) {
+			i += n
+			continue
+		}
+		j := i
+		for j < len(s) && (isLetter(s[j]) || s[j] >= utf8.RuneSelf && unicode.IsLetter(rune(s[j]))) {
+			j++
+		}
+		w := strings.ToLower(s[i:j])
+		cmd := i > 0 && s[i-1] == '\\'
+		if !cmd && len(w) >= 3 && !mathWord(w) {
+			words++
+		}
+		i = j
+	}
+	return words
+}
+
+// mathWord reports whether w is a word that appears in bare answers.
+func mathWord(w string) bool {
+	if _, ok := plainFuncs[w]; ok {
+		return true
+	}
+	return units[w] || percentWords[w] || w == "and" || w == "degrees" || w == "sqrt" || w == "infty"
+}
+
+// lastNumber returns the last number in s: an optional sign, digits with
+// thousands separators, a decimal part, or a simple fraction "a/b".
+func lastNumber(s string) (string, bool) {
+	end := -1
+	for i := len(s) - 1; i >= 0; i-- {
+		if isDigit(s[i]) {
+			end = i + 1
+			break
+		}
+	}
+	if end < 0 {
+		return "", false
+	}
+	start := end
+	for start > 0 {
+		c := s[start-1]
+		switch {
+		case isDigit(c):
+			start--
+		case (c == '.' || c == ',') && start >= 2 && isDigit(s[start-2]) && start < end:
+			start--
+		case c == '/' && start >= 2 && isDigit(s[start-2]):
+			start--
+		default:
+			goto done
+		}
+	}
+done:
+	num := s[start:end]
+	if start > 0 && s[start-1] == '-' && (start == 1 || !isDigit(s[start-2]) && s[start-2] != ')') {
+		num = "-" + num
+	}
+	num = strings.Trim(num, ".,/")
+	if num == "" || num == "-" {
+		return "", false
+	}
+	// A unit stuck to the number is not part of it; a decimal comma is kept.
+	return num, true
+}
