@@ -1,0 +1,148 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+type cases struct {
+	Encode []struct {
+		Text    string `json:"text"`
+		IDs     []int  `json:"ids"`
+		Decoded string `json:"decoded"`
+	} `json:"encode"`
+	Chat []struct {
+		Messages            []map[string]string `json:"messages"`
+		AddGenerationPrompt bool                `json:"add_generation_prompt"`
+		Text                string              `json:"text"`
+		IDs                 []int               `json:"ids"`
+	} `json:"chat"`
+}
+
+// tokenizerDirs lists the fixture tokenizers in testdata/ and in the shared
+// fixtures (new ones dropped there are tested too).
+func tokenizerDirs(t *testing.T) map[string]string {
+	dirs := map[string]string{}
+	for _, pat := range []string{"testdata/*/cases.json", "../../../shared/fixtures/tokenizers/*/cases.json"} {
+		m, _ := filepath.Glob(pat)
+		for _, c := range m {
+			dirs[filepath.Base(filepath.Dir(c))] = filepath.Dir(c)
+		}
+	}
+	if len(dirs) == 0 {
+		t.Fatal("no tokenizer fixtures")
+	}
+	return dirs
+}
+
+func loadCases(t *testing.T, dir string) *cases {
+	b, err := os.ReadFile(filepath.Join(dir, "cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c cases
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestEncodeDecodeCases(t *testing.T) {
+	for name, dir := range tokenizerDirs(t) {
+		t.Run(name, func(t *testing.T) {
+			tok, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := loadCases(t, dir)
+			fails := 0
+			for _, tc := range c.Encode {
+				got := tok.Encode(tc.Text, false)
+				if !equalInts(got, tc.IDs) {
+					fails++
+					if fails < 10 {
+						t.Errorf("Encode(%q) = %v, want %v", tc.Text, got, tc.IDs)
+					}
+				}
+				if d := tok.Decode(tc.IDs, false); d != tc.Decoded {
+					fails++
+					t.Errorf("Decode(%v) = %q, want %q", tc.IDs, d, tc.Decoded)
+				}
+				// Streaming gives the same text.
+				st := tok.NewStream(false)
+				var s string
+				for _, id := range tc.IDs {
+					s += st.Add(id)
+				}
+				if s += st.Flush(); s != tc.Decoded {
+					t.Errorf("stream decode of %v = %q, want %q", tc.IDs, s, tc.Decoded)
+				}
+			}
+			t.Logf("%d encode cases, %d failures", len(c.Encode), fails)
+		})
+	}
+}
+
+// benchText is about 1 MB of math text: the shared GSM8K/MATH training
+// files when present, else the fixtures' own strings repeated.
+func benchText(b *testing.B) string {
+	var text []byte
+	for _, p := range []string{"../../../shared/data/gsm8k/train.jsonl", "../../../shared/data/math/train.jsonl"} {
+		if data, err := os.ReadFile(p); err == nil {
+			text = append(text, data...)
+		}
+	}
+	if len(text) == 0 {
+		b.Logf("no shared data: benchmarking on the fixture strings")
+		var c cases
+		data, err := os.ReadFile("testdata/bpe_llama3/cases.json")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &c); err != nil {
+			b.Fatal(err)
+		}
+		for len(text) < 1<<20 {
+			for _, tc := range c.Encode {
+				text = append(text, tc.Text...)
+				text = append(text, '\n')
+			}
+		}
+	}
+	if len(text) > 4<<20 {
+		text = text[:4<<20]
+	}
+	return string(text)
+}
+
+// BenchmarkEncode reports MB/s of Encode on one goroutine. A fresh
+// tokenizer per run would measure the cold cache; this measures steady state.
+func BenchmarkEncode(b *testing.B) {
+	text := benchText(b)
+	for _, name := range []string{"bpe_gpt2", "bpe_llama3", "bpe_qwen2"} {
+		b.Run(name, func(b *testing.B) {
+			tok, err := Load(filepath.Join("testdata", name))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(text)))
+			for i := 0; i < b.N; i++ {
+				tok.Encode(text, false)
+			}
+		})
+	}
+}
