@@ -224,3 +224,19 @@ func TestWriterAddsID(t *testing.T) {
 		t.Fatal("hash id not preserved across runs")
 	}
 }
+
+func TestRetryErrorsDropsFailedRows(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "out.jsonl")
+	write(t, p, "{\"id\":\"a\"}\n{\"id\":\"b\",\"error\":\"timeout\"}\n{\"id\":\"c\"}\n{\"id\":\"d\"")
+	w, err := CreateWith(p, CreateOptions{RetryErrors: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.Done("a", 0) || w.Done("b", 0) || !w.Done("c", 0) || w.Done("d", 0) || w.Existing() != 2 {
+		t.Fatal("wrong keys after dropping error rows")
+	}
+	w.Close()
+	if b, _ := os.ReadFile(p); string(b) != "{\"id\":\"a\"}\n{\"id\":\"c\"}\n" {
+		t.Fatalf("file %q", b)
+	}
+}

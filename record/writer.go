@@ -44,6 +44,24 @@ const (
 // other malformed line is an error naming the line, and the file is left as
 // it is.
 func Create(path string) (*Writer, error) {
+	return CreateWith(path, CreateOptions{})
+}
+
+// CreateOptions adjust how Create resumes an output.
+type CreateOptions struct {
+	// RetryErrors drops rows that carry an `error` field (a request that
+	// failed after its retries) from the existing output, so that their keys
+	// are produced again. The file is rewritten atomically without them.
+	RetryErrors bool
+}
+
+// CreateWith is Create with options.
+func CreateWith(path string, opts CreateOptions) (*Writer, error) {
+	if opts.RetryErrors {
+		if err := dropErrorRows(path); err != nil {
+			return nil, err
+		}
+	}
 	w := &Writer{path: path, done: map[Key]struct{}{}, lastFlush: time.Now()}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -227,4 +245,70 @@ func (w *Writer) Close() error {
 		err = fmt.Errorf("output %s: %w", w.path, err)
 	}
 	return err
+}
+
+// dropErrorRows rewrites path without the rows that have an `error` field.
+// A torn last line is dropped too; a malformed line elsewhere is an error.
+func dropErrorRows(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	defer f.Close()
+	tmp := path + ".tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	defer os.Remove(tmp)
+	bw := bufio.NewWriterSize(out, 1<<20)
+	br := bufio.NewReaderSize(f, 1<<20)
+	dropped := 0
+	for line := 1; ; line++ {
+		b, rerr := br.ReadBytes('\n')
+		if len(b) > 0 && b[len(b)-1] == '\n' {
+			body := bytes.TrimRight(b, "\r\n")
+			if len(bytes.TrimSpace(body)) > 0 {
+				row, perr := ParseRow(body)
+				if perr != nil {
+					if _, err := br.Peek(1); err == io.EOF {
+						break // an unparsable last line: cut, as Create would
+					}
+					out.Close()
+					return fmt.Errorf("output %s:%d: %w", path, line, perr)
+				}
+				if row.Has("error") {
+					dropped++
+					continue
+				}
+			}
+			bw.Write(b)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			out.Close()
+			return fmt.Errorf("output %s: %w", path, rerr)
+		}
+	}
+	if dropped == 0 {
+		out.Close()
+		return nil
+	}
+	if err := bw.Flush(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

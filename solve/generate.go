@@ -29,6 +29,10 @@ type Options struct {
 	// instead of chat messages.
 	Completion bool
 
+	// RetryErrors regenerates the pairs whose earlier attempt failed (rows
+	// with an `error` field) instead of skipping them.
+	RetryErrors bool
+
 	Samples int   // solutions per row (default 1)
 	Seed    int64 // base seed; each request's seed derives from (id, sample, Seed)
 	Limit   int   // rows to take after sharding (0: all)
@@ -74,6 +78,8 @@ type Stats struct {
 	Wall     time.Duration
 	// IDs are the ids of the selected input rows, in input order.
 	IDs []string
+	// FirstError is the first request error of this run, if any.
+	FirstError string
 }
 
 type job struct {
@@ -111,7 +117,7 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 		return Stats{}, err
 	}
 	defer in.Close()
-	out, err := record.Create(o.Output)
+	out, err := record.CreateWith(o.Output, record.CreateOptions{RetryErrors: o.RetryErrors})
 	if err != nil {
 		return Stats{}, err
 	}
@@ -138,6 +144,7 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	defer cancel(nil)
 	jobs := make(chan job, o.Concurrency)
 	var errCount atomic.Int64
+	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	var writeErr error
 	var writeOnce sync.Once
@@ -156,7 +163,10 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 				}
 				bar.Add(1)
 				if failed {
-					errCount.Add(1)
+					if errCount.Add(1) == 1 {
+						msg, _ := row.String("error")
+						firstErr.Store(msg)
+					}
 					bar.AddErrors(1)
 				}
 			}
@@ -170,6 +180,9 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	cerr := out.Close()
 	st.Written = out.Written()
 	st.Errors = int(errCount.Load())
+	if v, ok := firstErr.Load().(string); ok {
+		st.FirstError = v
+	}
 	st.Wall = time.Since(start)
 
 	switch {

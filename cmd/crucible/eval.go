@@ -53,6 +53,9 @@ it resumes from what DIR already holds.`,
 			if err != nil {
 				return err
 			}
+			if err := allFailed(res.Stats); err != nil {
+				return err
+			}
 			fmt.Fprint(cmd.OutOrStdout(), res.Metrics.Table(res.Name))
 			fmt.Fprintf(cmd.ErrOrStderr(), "metrics written to %s\n", filepath.Join(outDir, "metrics.json"))
 			return nil

@@ -32,6 +32,7 @@ type genFlags struct {
 	stop        []string
 	limit       int
 	shard       string
+	retryErrors bool
 }
 
 func (g *genFlags) register(cmd *cobra.Command, defaultPrompt string) {
@@ -49,6 +50,7 @@ func (g *genFlags) register(cmd *cobra.Command, defaultPrompt string) {
 	fl.StringArrayVar(&g.stop, "stop", nil, "stop string (repeatable)")
 	fl.IntVar(&g.limit, "limit", 0, "take only the first N rows (after --shard)")
 	fl.StringVar(&g.shard, "shard", "", "process shard i/n of the rows (by a hash of the row id)")
+	fl.BoolVar(&g.retryErrors, "retry-errors", false, "on resume, generate again the rows whose request failed (rows with an `error` field)")
 }
 
 func (g *genFlags) options() (solve.Options, error) {
@@ -67,7 +69,7 @@ func (g *genFlags) options() (solve.Options, error) {
 		slog.Warn("--samples > 1 with --temperature 0: every sample is greedy")
 	}
 	return solve.Options{
-		Prompt: p, Completion: g.completion, Samples: g.samples, Seed: g.seed, Limit: g.limit, Shard: shard,
+		Prompt: p, Completion: g.completion, RetryErrors: g.retryErrors, Samples: g.samples, Seed: g.seed, Limit: g.limit, Shard: shard,
 		Params: backend.Request{
 			MaxTokens: g.maxTokens, Temperature: g.temperature, TopP: g.topP, TopK: g.topK,
 			MinP: g.minP, RepetitionPenalty: g.repPenalty, Stop: g.stop,
@@ -107,7 +109,10 @@ pairs the output already holds and sends byte-identical requests for the rest.`,
 			o.Command, o.Version, o.Config = "generate", version, flagConfig(cmd)
 			st, err := solve.Run(cmd.Context(), o)
 			logStats(st)
-			return err
+			if err != nil {
+				return err
+			}
+			return allFailed(st)
 		},
 	}
 	cmd.Flags().StringVar(&input, "input", "", "input rows (JSONL or Parquet; a file, glob, comma list or -)")
@@ -115,6 +120,16 @@ pairs the output already holds and sends byte-identical requests for the rest.`,
 	g.register(cmd, "math/cot")
 	b.register(cmd)
 	return cmd
+}
+
+// allFailed turns a run in which every request failed into an error: the
+// rows are written (with their `error`), but the exit status says something
+// is wrong with the backend, not with some rows.
+func allFailed(st solve.Stats) error {
+	if st.Written > 0 && st.Errors == st.Written {
+		return fmt.Errorf("all %d requests failed (rerun with --retry-errors once the backend works); first error: %s", st.Errors, st.FirstError)
+	}
+	return nil
 }
 
 func logStats(st solve.Stats) {
