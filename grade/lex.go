@@ -10,21 +10,21 @@ import (
 type tokKind uint8
 
 const (
-	tEOF    tokKind = iota
-	tNum            // a number literal; s holds digits and at most one '.', base in base
-	tName           // a one-letter variable, a Greek letter or an unknown command
-	tWord           // a word of prose or \text content
-	tFunc           // a function or operator command: frac, sqrt, sin, log, binom, ...
-	tOp             // + - * / ^ _ ! ' % pm = < <= > >= != ~ in cup cap
-	tOpen           // ( [ { and the set brace \{ (s is "{s")
-	tClose          // ) ] } and \}
-	tSep            // , ; and "and"/"or" between list items
-	tAmp            // & between matrix cells
-	tRow            // \\ between matrix rows
-	tBegin          // \begin{env}; s is env
-	tEnd            // \end{env}
-	tBar            // | (absolute value)
-	tUnit           // a unit word after a quantity; dropped by the parser
+	tEOF   tokKind = iota
+	tNum           // a number literal; s holds digits and at most one '.', base in base
+	tName          // a one-letter variable, a Greek letter or an unknown command
+	tWord          // a word of prose or \text content
+	tFunc          // a function or operator command: frac, sqrt, sin, log, binom, ...
+	tOp            // + - * / ^ _ ! ' % pm = < <= > >= != ~ in cup cap
+	tOpen          // ( [ { and the set brace \{ (s is "{s")
+	tClose         // ) ] } and \}
+	tSep           // , ; and "and"/"or" between list items
+	tAmp           // & between matrix cells
+	tRow           // \\ between matrix rows
+	tBegin         // \begin{env}; s is env
+	tEnd           // \end{env}
+	tBar           // | (absolute value)
+	tUnit          // a unit word after a quantity; dropped by the parser
 )
 
 // token is one lexical token. sp records whitespace before it.
@@ -523,7 +523,7 @@ func (l *lexer) text(name string) {
 	switch {
 	case c == "":
 		return
-	case isMathy(c):
+	case isMathy(c) || len(c) <= 3 && letterOf(c) != 0:
 		sub := &lexer{src: c, comma: l.comma}
 		sub.run()
 		if len(sub.toks) > 0 {

@@ -1,0 +1,145 @@
+package grade
+
+import "testing"
+
+// equalCases are hand-written pairs; each is checked both ways round.
+var equalCases = []struct {
+	a, b string
+	want bool
+}{
+	// numbers and formats
+	{"12", "12", true},
+	{"12", "13", false},
+	{"1,234,567", "1234567", true},
+	{"1{,}234", "1234", true},
+	{"12\\,345", "12345", true},
+	{"0.5", ".5", true},
+	{"-0.25", "-\\frac14", true},
+	{"1.5e3", "1500", true},
+	{"3\\times 10^{4}", "30000", true},
+	{"2.5 \\cdot 10^{-2}", "0.025", true},
+	{"007", "7", true},
+	{"+5", "5", true},
+	{"100000000000000000001", "100000000000000000000", false},
+	{"1011_2", "11", true},
+	{"52_8", "42", true},
+	{"52_8", "52", false},
+	// fractions and mixed numbers
+	{"\\frac{3}{4}", "0.75", true},
+	{"\\dfrac{3}{4}", "3/4", true},
+	{"\\frac34", "\\tfrac{3}{4}", true},
+	{"\\frac{6}{8}", "\\frac{3}{4}", true},
+	{"2\\frac{1}{3}", "\\frac{7}{3}", true},
+	{"5 1/4", "5.25", true},
+	{"\\frac{1}{3}", "0.33", false},
+	{"\\frac{1}{3}", "0.3333", true},
+	{"\\frac{2}{3}", "0.6667", true},
+	{"\\frac{1}{7}", "0.142857", true},
+	{"\\frac{1}{2004!}", "\\frac{1}{2006!}", false},
+	{"\\frac{1}{2004!}", "\\frac{2005 \\cdot 2006}{2006!}", true},
+	{"2^{2005}", "2^{2005}+1", false},
+	{"2^{100}", "1267650600228229401496703205376", true},
+	// radicals, powers, constants
+	{"\\sqrt{8}", "2\\sqrt{2}", true},
+	{"\\sqrt[3]{27}", "3", true},
+	{"\\sqrt[3]{-8}", "-2", true},
+	{"\\sqrt3", "\\sqrt{3}", true},
+	{"\\sqrt{2}", "1.41", false},
+	{"\\sqrt{2}", "1.414", true},
+	{"\\sqrt{2}", "1.4142", true},
+	{"\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}", true},
+	{"2^{1/2}", "\\sqrt2", true},
+	{"\\pi", "3.14159", true},
+	{"2\\pi", "\\pi \\cdot 2", true},
+	{"\\pi", "3", false},
+	{"e^2", "\\exp(2)", true},
+	{"\\ln e^3", "3", true},
+	{"\\log_2 8", "3", true},
+	{"\\sin \\frac{\\pi}{6}", "\\frac12", true},
+	{"\\cos^2 x + \\sin^2 x", "1", true},
+	{"\\infty", "\\infty", true},
+	{"-\\infty", "\\infty", false},
+	// complex numbers
+	{"3+4i", "4i+3", true},
+	{"(1+i)^2", "2i", true},
+	{"1-i", "1+i", false},
+	// symbolic
+	{"x^2-1", "(x-1)(x+1)", true},
+	{"x^2-1", "(x-1)^2", false},
+	{"\\frac{x}{2}", "0.5x", true},
+	{"2ab", "2 \\cdot a \\cdot b", true},
+	{"a+b", "b+a", true},
+	{"a-b", "b-a", false},
+	{"\\left(x+1\\right)^{2}", "x^2+2x+1", true},
+	{"\\frac{1}{x+1}", "(x+1)^{-1}", true},
+	{"\\sqrt{x^2}", "x", true},
+	{"n(n+1)/2", "\\frac{n^2+n}{2}", true},
+	{"\\binom{5}{2}", "10", true},
+	{"5!", "120", true},
+	{"|{-3}|", "3", true},
+	// percent, degrees, units, currency
+	{"25\\%", "0.25", true},
+	{"25\\%", "25", true},
+	{"25\\%", "2.5", false},
+	{"45^\\circ", "45", true},
+	{"45^{\\circ}", "45", true},
+	{"\\$12.50", "12.5", true},
+	{"12 \\text{ cm}", "12", true},
+	{"12\\text{ meters}^2", "12", true},
+	{"5 \\text{ dollars}", "5", true},
+	// text
+	{"\\text{yes}", "Yes", true},
+	{"\\text{(C)}", "C", true},
+	{"\\text{odd}", "\\text{even}", false},
+	// equations and relations
+	{"x=3", "3", true},
+	{"y = 2x+1", "y = 1+2x", true},
+	{"y = 2x+1", "2x+1", true},
+	{"2x + 3y = 6", "y = 2 - \\frac{2}{3}x", true},
+	{"2x + 3y = 6", "4x+6y=12", true},
+	{"2x + 3y = 6", "2x+3y=7", false},
+	{"x \\le 3", "3 \\ge x", true},
+	{"x > 3", "(3, \\infty)", true},
+	{"x \\ge 3", "(3, \\infty)", false},
+	{"-2 < x \\le 5", "(-2, 5]", true},
+	{"x < 3", "x > 3", false},
+	// intervals, sets, tuples, lists
+	{"(1, 2]", "(1,2]", true},
+	{"(1, 2]", "[1, 2]", false},
+	{"(-\\infty, 0) \\cup (1, \\infty)", "(-\\infty,0)\\cup(1,\\infty)", true},
+	{"(-\\infty, 0) \\cup (1, \\infty)", "(1,\\infty) \\cup (-\\infty, 0)", true},
+	{"\\{1, 2, 3\\}", "\\{3, 2, 1\\}", true},
+	{"\\{1, 2\\}", "\\{1, 2, 3\\}", false},
+	{"(1, 2)", "(2, 1)", false},
+	{"(1, -2)", "\\left(1,-2\\right)", true},
+	{"1, 2, 3", "3, 2, 1", true},
+	{"1, 2", "1, 2, 2", false},
+	{"x = 1, y = 2", "(1, 2)", true},
+	{"\\pm 3", "3, -3", true},
+	{"1 \\pm \\sqrt{2}", "1+\\sqrt2, 1-\\sqrt2", true},
+	{"1 \\pm \\sqrt{2}", "1+\\sqrt2", false},
+	{"\\emptyset", "\\varnothing", true},
+	// matrices
+	{"\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}", true},
+	{"\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "\\begin{pmatrix}1&3\\\\2&4\\end{pmatrix}", false},
+	{"\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "(1, 2)", true},
+	{"\\begin{pmatrix} 1/2 \\\\ \\sqrt{4} \\end{pmatrix}", "\\begin{pmatrix} 0.5 \\\\ 2 \\end{pmatrix}", true},
+	// bounded work
+	{"2^{2^{2^{100}}}", "2^{2^{2^{100}}}", true},
+	{"2^{2^{2^{100}}}", "2^{2^{2^{101}}}", false},
+	{"10^{10^{10}}", "1", false},
+	{"100000!", "100000!", true},
+	{"100000!", "100001!", false},
+}
+
+func TestEqualTable(t *testing.T) {
+	opts := DefaultOptions()
+	for _, c := range equalCases {
+		for _, pair := range [][2]string{{c.a, c.b}, {c.b, c.a}} {
+			v := Equal(pair[0], pair[1], opts)
+			if v.Equal != c.want {
+				t.Errorf("Equal(%q, %q) = %v (rule %q; %s | %s), want %v", pair[0], pair[1], v.Equal, v.Rule, v.Gold, v.Pred, c.want)
+			}
+		}
+	}
+}
