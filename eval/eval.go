@@ -73,7 +73,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	res.Metrics = Compute(problems, max(g.Samples, 1), g.Params.Temperature == 0, o.Grader.Key)
+	res.Metrics = Compute(problems, max(g.Samples, 1), g.Params.Temperature == 0, o.Grader.Same)
 	out := res.Metrics.JSON()
 	out["benchmark"] = name
 	b, err := json.MarshalIndent(out, "", "  ")

@@ -13,9 +13,9 @@ type Grader interface {
 	Extract(response string) (string, bool)
 	// Equal reports whether a predicted answer matches the reference.
 	Equal(gold, pred string) bool
-	// Key returns a normal form under which equal answers collide, for
+	// Same reports whether two predicted answers are equivalent, for
 	// majority voting.
-	Key(answer string) string
+	Same(a, b string) bool
 }
 
 // SimpleGrader extracts the last \boxed{} (or a GSM8K "#### N" line) and
@@ -71,8 +71,10 @@ func lastBoxed(s string) (string, bool) {
 	return "", false
 }
 
-// Key implements Grader.
-func (SimpleGrader) Key(a string) string {
+// Same implements Grader.
+func (g SimpleGrader) Same(a, b string) bool { return g.key(a) == g.key(b) }
+
+func (SimpleGrader) key(a string) string {
 	n := normalize(a)
 	if r, ok := rat(n); ok {
 		return r.RatString()
@@ -81,7 +83,7 @@ func (SimpleGrader) Key(a string) string {
 }
 
 // Equal implements Grader.
-func (g SimpleGrader) Equal(gold, pred string) bool { return g.Key(gold) == g.Key(pred) }
+func (g SimpleGrader) Equal(gold, pred string) bool { return g.key(gold) == g.key(pred) }
 
 func normalize(a string) string {
 	a = strings.TrimSpace(a)

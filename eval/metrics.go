@@ -65,25 +65,32 @@ func PassAtK(n, c, k int) float64 {
 }
 
 // MajorityAtK scores the majority vote of the first k samples: answers are
-// grouped by key (the grader's normal form); the largest group wins and
+// grouped by the grader's equivalence (same), each joining the first group
+// whose first answer it equals; the largest group wins and
 // scores its correctness. Ties between the largest groups score the mean of
 // their correctness (NeMo-Skills' partial credit), so the result does not
 // depend on sample order. No answer among the k samples scores 0.
-func MajorityAtK(samples []Sample, k int, key func(string) string) float64 {
+func MajorityAtK(samples []Sample, k int, same func(a, b string) bool) float64 {
 	type group struct {
+		answer  string
 		votes   int
 		correct bool
 	}
-	groups := map[string]*group{}
+	var groups []*group
 	for _, s := range samples[:min(k, len(samples))] {
 		if !s.HasAnswer || s.Error {
 			continue
 		}
-		kk := key(s.Answer)
-		g := groups[kk]
+		var g *group
+		for _, c := range groups {
+			if c.answer == s.Answer || same(c.answer, s.Answer) {
+				g = c
+				break
+			}
+		}
 		if g == nil {
-			g = &group{correct: s.Correct}
-			groups[kk] = g
+			g = &group{answer: s.Answer, correct: s.Correct}
+			groups = append(groups, g)
 		}
 		g.votes++
 	}
@@ -112,15 +119,16 @@ func b2i(b bool) int {
 
 // Compute scores problems with n samples each (problems with fewer samples
 // use what they have). greedy marks a temperature-0 single-sample run, which
-// adds the `greedy` key. key normalises answers for majority voting.
-func Compute(problems []Problem, n int, greedy bool, key func(string) string) *Metrics {
-	m := compute(problems, n, greedy, key)
-	m.BySubject = groupBy(problems, func(p Problem) string { return p.Subject }, n, greedy, key)
-	m.ByLevel = groupBy(problems, func(p Problem) string { return p.Level }, n, greedy, key)
+// adds the `greedy` key. same tells equivalent answers apart for majority
+// voting.
+func Compute(problems []Problem, n int, greedy bool, same func(a, b string) bool) *Metrics {
+	m := compute(problems, n, greedy, same)
+	m.BySubject = groupBy(problems, func(p Problem) string { return p.Subject }, n, greedy, same)
+	m.ByLevel = groupBy(problems, func(p Problem) string { return p.Level }, n, greedy, same)
 	return m
 }
 
-func groupBy(problems []Problem, by func(Problem) string, n int, greedy bool, key func(string) string) map[string]*Metrics {
+func groupBy(problems []Problem, by func(Problem) string, n int, greedy bool, same func(a, b string) bool) map[string]*Metrics {
 	parts := map[string][]Problem{}
 	for _, p := range problems {
 		if g := by(p); g != "" {
@@ -132,12 +140,12 @@ func groupBy(problems []Problem, by func(Problem) string, n int, greedy bool, ke
 	}
 	out := map[string]*Metrics{}
 	for g, ps := range parts {
-		out[g] = compute(ps, n, greedy, key)
+		out[g] = compute(ps, n, greedy, same)
 	}
 	return out
 }
 
-func compute(problems []Problem, n int, greedy bool, key func(string) string) *Metrics {
+func compute(problems []Problem, n int, greedy bool, same func(a, b string) bool) *Metrics {
 	m := &Metrics{NumProblems: len(problems), Samples: n, Values: map[string]float64{}}
 	if len(problems) == 0 || n == 0 {
 		return m
@@ -176,7 +184,7 @@ func compute(problems []Problem, n int, greedy bool, key func(string) string) *M
 		for i, k := range ks {
 			if k <= len(ss) {
 				sumPass[i] += PassAtK(len(ss), c, k)
-				sumMaj[i] += MajorityAtK(ss, k, key)
+				sumMaj[i] += MajorityAtK(ss, k, same)
 			}
 		}
 	}
