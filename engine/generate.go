@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/crucible-ml/crucible/engine/tokenizer"
+)
+
+// Finish reasons of a generation.
+const (
+	FinishStop   = "stop"   // an EOS token or a stop string
+	FinishLength = "length" // MaxTokens reached
+)
+
+// GenRequest is one sequence to generate.
+type GenRequest struct {
+	Prompt    []int // token ids, at least one
+	MaxTokens int   // new tokens at most; must be > 0
+	Sampling  SamplingParams
+	EOS       []int    // token ids that end the sequence (not part of the text)
+	Stop      []string // strings that end the sequence, matched on the decoded text across token boundaries
+}
+
+// GenResult is a finished sequence.
+type GenResult struct {
+	Tokens       []int  // generated ids, including an EOS or the token that completed a stop string
+	Text         string // decoded text of Tokens without special tokens, cut before a stop string
+	FinishReason string // FinishStop or FinishLength
+	StopString   string // the stop string that ended the text, if any
+	PromptTokens int
+}
+
+// seq is one sequence being generated.
+type seq struct {
+	req     *GenRequest
+	st      State
+	sampler *Sampler
+	logits  []float32
+	history []int // prompt then generated ids (for the repetition penalty)
+	stream  *tokenizer.Stream
+	text    strings.Builder
+	maxStop int
+	res     GenResult
+	done    bool
+}
+
+func newSeq(m Model, tok *tokenizer.Tokenizer, req *GenRequest, st State) (*seq, error) {
+	if len(req.Prompt) == 0 {
+		return nil, errors.New("generate: empty prompt")
+	}
+	if req.MaxTokens <= 0 {
+		return nil, fmt.Errorf("generate: max tokens %d", req.MaxTokens)
+	}
+	if err := req.Sampling.Validate(); err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	for _, t := range req.Prompt {
+		if err := checkToken(m, t); err != nil {
+			return nil, fmt.Errorf("generate: prompt: %w", err)
+		}
+	}
+	if st == nil {
+		st = m.NewState(len(req.Prompt) + req.MaxTokens)
+	} else {
+		st.Reset()
+	}
+	s := &seq{req: req, st: st, sampler: NewSampler(req.Sampling), logits: make([]float32, m.Config().VocabSize),
+		history: append(make([]int, 0, len(req.Prompt)+req.MaxTokens), req.Prompt...)}
+	s.res.PromptTokens = len(req.Prompt)
+	if tok != nil {
+		s.stream = tok.NewStream(true)
+	}
+	for _, stop := range req.Stop {
+		s.maxStop = max(s.maxStop, len(stop))
+	}
+	return s, nil
+}
+
+// prefill runs the prompt and samples the first token.
+func (s *seq) prefill(ctx context.Context, m Model) error {
+	if err := Prefill(ctx, m, s.st, s.req.Prompt, nil, s.logits); err != nil {
+		return err
+	}
+	s.next()
+	return nil
+}
+
+// next samples a token from s.logits and updates the finish state.
+func (s *seq) next() {
+	t := s.sampler.Sample(s.logits, s.history)
+	s.history = append(s.history, t)
+	s.res.Tokens = append(s.res.Tokens, t)
+	for _, e := range s.req.EOS {
+		if t == e {
+			s.finish(FinishStop)
+			return
+		}
+	}
+	if s.stream != nil {
+		before := s.text.Len()
+		s.text.WriteString(s.stream.Add(t))
+		if s.maxStop > 0 && s.text.Len() > before && s.matchStop(before) {
+			return
+		}
+	}
+	if len(s.res.Tokens) >= s.req.MaxTokens {
+		s.finish(FinishLength)
+	}
+}
+
+// matchStop looks for a stop string that ends in the text added after
+// offset before; on a match it cuts the text and finishes.
+func (s *seq) matchStop(before int) bool {
+	text := s.text.String()
+	from := max(0, before-s.maxStop+1)
+	best, bestStop := -1, ""
+	for _, stop := range s.req.Stop {
+		if stop == "" {
+			continue
+		}
+		if i := strings.Index(text[from:], stop); i >= 0 && (best < 0 || from+i < best) {
+			best, bestStop = from+i, stop
+		}
+	}
+	if best < 0 {
+		return false
+	}
+	s.res.Text = text[:best]
+	s.res.StopString = bestStop
+	s.res.FinishReason = FinishStop
+	s.done = true
+	return true
+}
+
+func (s *seq) finish(reason string) {
+	s.done = true
+	s.res.FinishReason = reason
+	if s.stream != nil {
+		s.text.WriteString(s.stream.Flush())
+	}
+	s.res.Text = s.text.String()
+}
+
+// GenerateBatch generates all requests together: one prefill each, then
+// decode steps over every unfinished sequence at once. tok may be nil
+// (no text, no stop strings).
+func GenerateBatch(ctx context.Context, m Model, tok *tokenizer.Tokenizer, reqs []GenRequest) ([]GenResult, error) {
+	seqs := make([]*seq, len(reqs))
+	for i := range reqs {
+		s, err := newSeq(m, tok, &reqs[i], nil)
+		if err != nil {
+			return nil, fmt.Errorf("request %d: %w", i, err)
+		}
+		if err := s.prefill(ctx, m); err != nil {
+			return nil, fmt.Errorf("request %d: %w", i, err)
+		}
+		seqs[i] = s
+	}
+	var states []State
+	var tokens []int
+	var logits [][]float32
+	var active []*seq
+	for {
+		states, tokens, logits, active = states[:0], tokens[:0], logits[:0], active[:0]
+		for _, s := range seqs {
+			if !s.done {
+				active = append(active, s)
+				states = append(states, s.st)
+				tokens = append(tokens, s.res.Tokens[len(s.res.Tokens)-1])
+				logits = append(logits, s.logits)
+			}
+		}
+		if len(active) == 0 {
+			break
+		}
+		if err := DecodeStep(ctx, m, states, tokens, logits); err != nil {
+			return nil, err
+		}
+		for _, s := range active {
+			s.next()
+		}
+	}
+	out := make([]GenResult, len(seqs))
+	for i, s := range seqs {
+		out[i] = s.res
+	}
+	return out, nil
+}
