@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/crucible-ml/crucible/grade"
+	"github.com/crucible-ml/crucible/record"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	commands = append(commands, newGradeCmd)
+	benchCommands = append(benchCommands, newBenchGradeCmd)
+}
+
+// gradeFlags are the grading policies shared by `grade` and `grade check`.
+type gradeFlags struct {
+	rtol      float64
+	minDigits int
+	percent   string
+	ordered   bool
+	boxes     string
+	reduced   bool
+}
+
+func (f *gradeFlags) register(cmd *cobra.Command) {
+	d := grade.DefaultOptions()
+	fl := cmd.Flags()
+	fl.Float64Var(&f.rtol, "rtol", d.RTol, "relative tolerance when either answer has a decimal literal (exact values always compare exactly)")
+	fl.IntVar(&f.minDigits, "min-digits", d.MinDigits, "a decimal with at least this many significant digits also equals a value that rounds or truncates to it (0: off)")
+	fl.StringVar(&f.percent, "percent", "either", "percent policy: either (10% = 10 = 0.1), value (10% = 0.1), ignore (10% = 10)")
+	fl.BoolVar(&f.ordered, "ordered-lists", false, "compare bare comma lists in order (default: as multisets)")
+	fl.StringVar(&f.boxes, "boxes", "join", "several \\boxed{}: join (adjacent boxes joined by connectors form a list) or last")
+	fl.BoolVar(&f.reduced, "reduced-fractions", false, "require predicted fraction literals in lowest terms")
+}
+
+func (f *gradeFlags) options() (grade.Options, error) {
+	o := grade.DefaultOptions()
+	o.RTol, o.MinDigits, o.OrderedLists, o.ReducedFractions = f.rtol, f.minDigits, f.ordered, f.reduced
+	switch f.percent {
+	case "either":
+		o.Percent = grade.PercentEither
+	case "value":
+		o.Percent = grade.PercentValue
+	case "ignore":
+		o.Percent = grade.PercentIgnore
+	default:
+		return o, fmt.Errorf("--percent %q: want either, value or ignore", f.percent)
+	}
+	switch f.boxes {
+	case "join":
+		o.Boxes = grade.BoxJoin
+	case "last":
+		o.Boxes = grade.BoxLast
+	default:
+		return o, fmt.Errorf("--boxes %q: want join or last", f.boxes)
+	}
+	if o.RTol < 0 {
+		return o, errors.New("--rtol must be >= 0")
+	}
+	return o, nil
+}
+
+func newGradeCmd() *cobra.Command {
+	var (
+		input, output, genField, ansField string
+		gf                                gradeFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "grade",
+		Short: "Extract and check the answers of generated solutions",
+		Long: `Grade reads rows, extracts the final answer of each generation and compares it
+with the expected answer, and writes every row with predicted_answer and
+is_correct added. Both sides go through answer extraction, so "$9$" and
+"\boxed{9}" work on either side. A rerun skips the rows the output holds.`,
+		Example: `  crucible grade --input solutions.jsonl --output graded.jsonl
+  crucible grade check '\frac{1}{2}' '0.5' --explain`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if input == "" || output == "" {
+				return errors.New("grade: --input and --output are required")
+			}
+			opts, err := gf.options()
+			if err != nil {
+				return err
+			}
+			return gradeRows(cmd, input, output, genField, ansField, opts)
+		},
+	}
+	cmd.Flags().StringVar(&input, "input", "", "input rows: JSONL or Parquet file, glob, or - for stdin")
+	cmd.Flags().StringVar(&output, "output", "", "output JSONL file (resumed if it exists)")
+	cmd.Flags().StringVar(&genField, "generation-field", "generation", "field holding the model response")
+	cmd.Flags().StringVar(&ansField, "answer-field", "expected_answer", "field holding the reference answer")
+	gf.register(cmd)
+	cmd.AddCommand(newGradeCheckCmd())
+	return cmd
+}
+
+// gradeRows grades every row of input into output.
+func gradeRows(cmd *cobra.Command, input, output, genField, ansField string, opts grade.Options) error {
+	started := time.Now()
+	in, err := record.Open(input)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := record.Create(output)
+	if err != nil {
+		return err
+	}
+	if err := record.RemoveManifest(output); err != nil {
+		out.Close()
+		return err
+	}
+	ctx := cmd.Context()
+	correct, noAnswer, skipped := 0, 0, 0
+	for in.Next() {
+		if ctx.Err() != nil {
+			break
+		}
+		row := in.Row()
+		if k := record.KeyOf(row); out.Done(k.ID, k.Sample) {
+			skipped++
+			continue
+		}
+		gen, _ := row.Text(genField)
+		gold, _ := row.Text(ansField)
+		pred, ok := grade.ExtractWith(gen, opts)
+		if ok {
+			row.Set("predicted_answer", pred)
+		} else {
+			row.Set("predicted_answer", nil)
+			noAnswer++
+		}
+		v := grade.Check(gold, gen, opts)
+		row.Set("is_correct", v.Equal)
+		if v.Equal {
+			correct++
+		}
+		if err := out.Write(row); err != nil {
+			out.Close()
+			return err
+		}
+	}
+	if err := in.Err(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	written := out.Written()
+	m := &record.Manifest{
+		Output: output, Command: "grade", Version: version,
+		Rows: out.Existing() + written, Existing: out.Existing(), Written: written,
+		Counts:  map[string]int{"correct": correct, "no_answer": noAnswer, "skipped": skipped},
+		Config:  opts,
+		Started: started, Finished: time.Now(), WallSeconds: time.Since(started).Seconds(),
+	}
+	if err := record.WriteManifest(m); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "graded %d rows (%d correct, %d without an answer), %d already done\n", written, correct, noAnswer, skipped)
+	return nil
+}
+
+func newGradeCheckCmd() *cobra.Command {
+	var (
+		explain bool
+		gf      gradeFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "check GOLD PRED",
+		Short: "Compare two answers: prints equal or not equal, exits 0 or 1",
+		Example: `  crucible grade check '\frac{1}{2}' '0.5'
+  crucible grade check --explain 'x \in [0, 1)' '0 \le x < 1'`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := gf.options()
+			if err != nil {
+				return err
+			}
+			v := grade.Check(args[0], args[1], opts)
+			w := cmd.OutOrStdout()
+			if explain {
+				fmt.Fprintf(w, "gold: %s\npred: %s\nrule: %s\n", v.Gold, v.Pred, v.Rule)
+			}
+			if v.Equal {
+				fmt.Fprintln(w, "equal")
+				return nil
+			}
+			fmt.Fprintln(w, "not equal")
+			return exitError{code: 1}
+		},
+	}
+	cmd.Flags().BoolVar(&explain, "explain", false, "show both parsed answers and the rule that decided")
+	gf.register(cmd)
+	return cmd
+}
+
+func newBenchGradeCmd() *cobra.Command {
+	var (
+		asJSON  bool
+		data    string
+		minTime time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "grade",
+		Short: "Measure grading speed on MATH-500 answers, their rewritings and near misses",
+		Long: `Bench grade reads the answers of MATH-500, makes pairs of each answer with
+itself, equivalent rewritings and near misses, and grades them all on one core.
+It reports pairs per second and the slowest pair.`,
+		Example: "  crucible bench grade --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			answers, err := readAnswers(data)
+			if err != nil {
+				return err
+			}
+			pairs := grade.BenchPairs(answers)
+			prev := runtime.GOMAXPROCS(1)
+			defer runtime.GOMAXPROCS(prev)
+			opts := grade.DefaultOptions()
+			grade.Bench(cmd.Context(), pairs, opts, 0) // warm up
+			r := grade.Bench(cmd.Context(), pairs, opts, minTime)
+			w := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(w)
+				return enc.Encode(r)
+			}
+			fmt.Fprintf(w, "%d pairs (%d equal) x %d rounds in %.2fs: %.0f pairs/s on one core\nslowest pair: %v (%q vs %q); longest single verdict incl. GC: %v\n",
+				r.Pairs, r.Equal, r.Rounds, r.Seconds, r.PairsPerSec, r.Slowest, r.SlowestGold, r.SlowestPred, r.MaxObserved)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().DurationVar(&minTime, "time", 2*time.Second, "run rounds over all pairs for at least this long")
+	cmd.Flags().StringVar(&data, "data", "../shared/data/math/math500.jsonl", "MATH-500 JSONL file (field answer)")
+	return cmd
+}
+
+// readAnswers reads the `answer` field of every row of a JSONL file.
+func readAnswers(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench grade: %w", err)
+	}
+	defer f.Close()
+	var answers []string
+	br := bufio.NewReaderSize(f, 1<<20)
+	for line := 1; ; line++ {
+		b, err := br.ReadBytes('\n')
+		if len(strings.TrimSpace(string(b))) > 0 {
+			var row struct {
+				Answer any `json:"answer"`
+			}
+			if jerr := json.Unmarshal(b, &row); jerr != nil {
+				return nil, fmt.Errorf("%s:%d: %w", path, line, jerr)
+			}
+			switch a := row.Answer.(type) {
+			case string:
+				answers = append(answers, a)
+			case float64:
+				answers = append(answers, fmt.Sprint(a))
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if len(answers) == 0 {
+		return nil, fmt.Errorf("%s: no answers", path)
+	}
+	return answers, nil
+}
