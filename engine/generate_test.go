@@ -181,3 +181,50 @@ func TestRepetitionPenalty(t *testing.T) {
 		t.Errorf("logits %v (picked %d), want %v (picked 2)", logits, got, want)
 	}
 }
+
+// TestBatcher runs many concurrent requests through a Batcher and checks
+// each gets what it would get alone.
+func TestBatcher(t *testing.T) {
+	m := loadTest(t, "nemotron_h_tiny")
+	ctx := context.Background()
+	var reqs []GenRequest
+	for i := 0; i < 12; i++ {
+		reqs = append(reqs, GenRequest{Prompt: []int{1, 10 + i, 20 + i}, MaxTokens: 3 + i%5,
+			Sampling: SamplingParams{Temperature: float64(i % 3), Seed: uint64(i)}})
+	}
+	want, err := GenerateBatch(ctx, m, nil, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBatcher(m, nil, 4)
+	defer b.Close()
+	got := make([]*GenResult, len(reqs))
+	errs := make([]error, len(reqs))
+	done := make(chan int)
+	for i := range reqs {
+		go func() {
+			got[i], errs[i] = b.Generate(ctx, reqs[i])
+			done <- i
+		}()
+	}
+	for range reqs {
+		<-done
+	}
+	for i := range reqs {
+		if errs[i] != nil {
+			t.Fatalf("request %d: %v", i, errs[i])
+		}
+		if !slices.Equal(got[i].Tokens, want[i].Tokens) || got[i].FinishReason != want[i].FinishReason {
+			t.Errorf("request %d: batcher %v, alone %v", i, got[i].Tokens, want[i].Tokens)
+		}
+	}
+	// A canceled request returns its context's error; a bad one an error.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := b.Generate(cctx, reqs[0]); err == nil {
+		t.Error("canceled request succeeded")
+	}
+	if _, err := b.Generate(ctx, GenRequest{Prompt: []int{100000}, MaxTokens: 1}); err == nil {
+		t.Error("out-of-vocabulary prompt accepted")
+	}
+}

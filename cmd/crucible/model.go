@@ -6,11 +6,23 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crucible-ml/crucible/backend"
+	"github.com/crucible-ml/crucible/backend/local"
 	"github.com/crucible-ml/crucible/engine"
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
-func init() { commands = append(commands, newModelCmd) }
+func init() {
+	commands = append(commands, newModelCmd)
+	// The built-in engine serves --backend local (the default without --base-url).
+	openLocalBackend = func(f *backendFlags) (backend.Backend, error) {
+		batch := 16
+		if f.concurrency > 0 && f.concurrency < batch {
+			batch = f.concurrency
+		}
+		return local.Open(local.Options{Model: f.model, MaxBatch: batch})
+	}
+}
 
 func newModelCmd() *cobra.Command {
 	cmd := &cobra.Command{

@@ -1,0 +1,190 @@
+// Package local is the in-process CPU engine as a backend.Backend: it loads
+// a Hugging Face model folder (weights, tokenizer, chat template, generation
+// config), applies the chat template to chat requests, and runs all
+// requests through one continuous-batching engine.Batcher.
+//
+//	b, err := local.Open(local.Options{Model: "models/Qwen2.5-0.5B-Instruct"})
+//	resp, err := b.Generate(ctx, &backend.Request{Messages: msgs, MaxTokens: 512})
+package local
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+
+	"github.com/crucible-ml/crucible/backend"
+	"github.com/crucible-ml/crucible/engine"
+	"github.com/crucible-ml/crucible/engine/chat"
+	"github.com/crucible-ml/crucible/engine/tokenizer"
+)
+
+// Options configure a local backend.
+type Options struct {
+	// Model is a model folder (config.json, *.safetensors, tokenizer.json).
+	Model string
+	// MaxBatch is the number of sequences decoded together (default 16).
+	MaxBatch int
+	// DefaultMaxTokens applies when a request sets none (default: the
+	// model's generation_config max_new_tokens, else 1024).
+	DefaultMaxTokens int
+}
+
+// Backend runs requests on the built-in engine.
+type Backend struct {
+	m         engine.Model
+	tok       *tokenizer.Tokenizer
+	tmpl      *chat.Template // nil when the model has no chat template
+	eos       []int
+	maxTokens int
+	batcher   *engine.Batcher
+
+	mu  sync.Mutex
+	rng *rand.Rand // seeds for requests that bring none
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// Open loads the model folder in opts.Model.
+func Open(opts Options) (*Backend, error) {
+	if opts.Model == "" {
+		return nil, fmt.Errorf("local backend: no model folder given")
+	}
+	if fi, err := os.Stat(opts.Model); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("local backend: model %q is not a folder (downloading from the hub is not supported yet)", opts.Model)
+	}
+	m, err := engine.Load(opts.Model)
+	if err != nil {
+		return nil, fmt.Errorf("local backend: %w", err)
+	}
+	tok, err := tokenizer.Load(opts.Model)
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("local backend: %w", err)
+	}
+	gen, err := engine.LoadGenerationConfig(opts.Model)
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("local backend: %w", err)
+	}
+	b, err := New(m, tok, gen, opts)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// New wraps a loaded model and tokenizer. gen may be nil. The Backend owns
+// m and closes it.
+func New(m engine.Model, tok *tokenizer.Tokenizer, gen *engine.GenerationConfig, opts Options) (*Backend, error) {
+	b := &Backend{m: m, tok: tok, maxTokens: opts.DefaultMaxTokens, rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+	if tok.Config != nil && tok.Config.ChatTemplate != "" {
+		t, err := chat.Compile(tok.Config.ChatTemplate)
+		if err != nil {
+			return nil, fmt.Errorf("local backend: %w", err)
+		}
+		b.tmpl = t
+	}
+	// End-of-sequence ids: generation_config, config.json and the
+	// tokenizer's eos_token, together.
+	seen := map[int]bool{}
+	addEOS := func(ids ...int) {
+		for _, id := range ids {
+			if id >= 0 && id < m.Config().VocabSize && !seen[id] {
+				seen[id] = true
+				b.eos = append(b.eos, id)
+			}
+		}
+	}
+	if gen != nil {
+		addEOS(gen.EOSTokenIDs...)
+		if b.maxTokens == 0 && gen.MaxNewTokens != nil {
+			b.maxTokens = *gen.MaxNewTokens
+		}
+	}
+	addEOS(m.Config().EOSTokenID...)
+	if tok.Config != nil && tok.Config.EOSToken != "" {
+		if id, ok := tok.TokenID(tok.Config.EOSToken); ok {
+			addEOS(id)
+		}
+	}
+	if b.maxTokens <= 0 {
+		b.maxTokens = 1024
+	}
+	maxBatch := opts.MaxBatch
+	if maxBatch <= 0 {
+		maxBatch = 16
+	}
+	b.batcher = engine.NewBatcher(m, tok, maxBatch)
+	return b, nil
+}
+
+// Prompt turns a request into prompt token ids: chat messages through the
+// chat template (whose text carries its own special tokens), a plain prompt
+// with the tokenizer's special-token template (e.g. BOS).
+func (b *Backend) Prompt(req *backend.Request) ([]int, error) {
+	if !req.IsChat() {
+		return b.tok.Encode(req.Prompt, true), nil
+	}
+	if b.tmpl == nil {
+		return nil, fmt.Errorf("%w: chat request, but %w", backend.ErrBadRequest, chat.ErrNoTemplate)
+	}
+	msgs := make([]chat.Message, len(req.Messages))
+	for i, m := range req.Messages {
+		msgs[i] = chat.Message{Role: m.Role, Content: m.Content}
+	}
+	var bos, eos string
+	if c := b.tok.Config; c != nil {
+		bos, eos = c.BOSToken, c.EOSToken
+	}
+	text, err := b.tmpl.Render(msgs, chat.Options{AddGenerationPrompt: true, BOSToken: bos, EOSToken: eos})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", backend.ErrBadRequest, err)
+	}
+	return b.tok.Encode(text, false), nil
+}
+
+// Generate runs one request.
+func (b *Backend) Generate(ctx context.Context, req *backend.Request) (*backend.Response, error) {
+	prompt, err := b.Prompt(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(prompt) == 0 {
+		return nil, fmt.Errorf("%w: empty prompt", backend.ErrBadRequest)
+	}
+	maxTokens := req.MaxTokens
+	if maxTokens <= 0 {
+		maxTokens = b.maxTokens
+	}
+	seed := uint64(req.Seed)
+	if !req.HasSeed {
+		b.mu.Lock()
+		seed = b.rng.Uint64()
+		b.mu.Unlock()
+	}
+	sp := engine.SamplingParams{Temperature: req.Temperature, TopP: req.TopP, TopK: req.TopK, MinP: req.MinP,
+		RepetitionPenalty: req.RepetitionPenalty, Seed: seed}
+	if err := sp.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", backend.ErrBadRequest, err)
+	}
+	res, err := b.batcher.Generate(ctx, engine.GenRequest{Prompt: prompt, MaxTokens: maxTokens, Sampling: sp,
+		EOS: b.eos, Stop: req.Stop})
+	if err != nil {
+		return nil, err
+	}
+	reason := backend.FinishLength
+	if res.FinishReason == engine.FinishStop {
+		reason = backend.FinishStop
+	}
+	return &backend.Response{Text: res.Text, FinishReason: reason, PromptTokens: res.PromptTokens,
+		CompletionTokens: len(res.Tokens), StopString: res.StopString}, nil
+}
+
+// Close stops the batcher and unmaps the model.
+func (b *Backend) Close() error {
+	b.batcher.Close()
+	return b.m.Close()
+}
