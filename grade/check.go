@@ -77,7 +77,7 @@ func extractLetter(response string) byte {
 			return l
 		}
 	}
-	low := strings.ToLower(s)
+	low := lowerASCII(s)
 	best, bestLen := -1, 0
 	for _, p := range append(answerPhrases, "answer") {
 		if i := strings.LastIndex(low, p); i > best {

@@ -207,7 +207,7 @@ var answerPhrases = []string{
 
 // fromPhrase extracts what follows the last answer phrase.
 func fromPhrase(s string, opts Options) (string, bool) {
-	low := strings.ToLower(s)
+	low := lowerASCII(s)
 	best, bestLen := -1, 0
 	for _, p := range answerPhrases {
 		if i := strings.LastIndex(low, p); i > best {
@@ -450,4 +450,16 @@ done:
 	}
 	// A unit stuck to the number is not part of it; a decimal comma is kept.
 	return num, true
+}
+
+// lowerASCII lowercases ASCII letters only, so that byte offsets into the
+// result are offsets into s.
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
