@@ -8,9 +8,9 @@ require (
 )
 
 require (
-	github.com/ardanlabs/jinja v1.8.0 // indirect
-	github.com/dlclark/regexp2/v2 v2.13.0 // indirect
-	golang.org/x/text v0.44.0 // indirect
+	github.com/ardanlabs/jinja v1.8.0
+	github.com/dlclark/regexp2/v2 v2.13.0
+	golang.org/x/text v0.44.0
 )
 
 require (

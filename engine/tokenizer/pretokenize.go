@@ -26,6 +26,13 @@ type splitter interface {
 	split(s string, dst [][2]int) [][2]int
 }
 
+// stepper is a splitter that can find one piece at a time (the scanners),
+// so that encoding need not hold every piece of a long text at once.
+type stepper interface {
+	// next returns the end of the piece that starts at i < len(s).
+	next(s string, i int) int
+}
+
 func newSplitter(pattern string) (splitter, error) {
 	switch pattern {
 	case PatternGPT2:
@@ -152,36 +159,35 @@ func whitespace(s string, i int) int {
 // scanGPT2 implements PatternGPT2.
 type scanGPT2 struct{}
 
-func (scanGPT2) split(s string, dst [][2]int) [][2]int {
-	notLNS := func(r rune) bool { return !isSpace(r) && !isL(r) && !isN(r) }
+func (sc scanGPT2) split(s string, dst [][2]int) [][2]int {
 	for i := 0; i < len(s); {
-		start := i
-		if n := contraction(s, i, false); n > 0 {
-			dst = append(dst, [2]int{i, i + n})
-			i += n
-			continue
-		}
-		j := i
-		if s[j] == ' ' {
-			j++
-		}
-		r, _ := runeAt(s, j)
-		var end int
-		switch {
-		case r >= 0 && isL(r):
-			end = spanWhile(s, j, isL)
-		case r >= 0 && isN(r):
-			end = spanWhile(s, j, isN)
-		case r >= 0 && notLNS(r):
-			end = spanWhile(s, j, notLNS)
-		default:
-			// s[i] is whitespace (a lone space before whitespace or the end).
-			end = whitespace(s, i)
-		}
-		dst = append(dst, [2]int{start, end})
+		end := sc.next(s, i)
+		dst = append(dst, [2]int{i, end})
 		i = end
 	}
 	return dst
+}
+
+func (scanGPT2) next(s string, i int) int {
+	notLNS := func(r rune) bool { return !isSpace(r) && !isL(r) && !isN(r) }
+	if n := contraction(s, i, false); n > 0 {
+		return i + n
+	}
+	j := i
+	if s[j] == ' ' {
+		j++
+	}
+	r, _ := runeAt(s, j)
+	switch {
+	case r >= 0 && isL(r):
+		return spanWhile(s, j, isL)
+	case r >= 0 && isN(r):
+		return spanWhile(s, j, isN)
+	case r >= 0 && notLNS(r):
+		return spanWhile(s, j, notLNS)
+	}
+	// s[i] is whitespace (a lone space before whitespace or the end).
+	return whitespace(s, i)
 }
 
 // scanLlama implements PatternLlama3 (maxDigits 3) and PatternQwen2
@@ -189,15 +195,18 @@ func (scanGPT2) split(s string, dst [][2]int) [][2]int {
 type scanLlama struct{ maxDigits int }
 
 func (sc scanLlama) split(s string, dst [][2]int) [][2]int {
-	isNL := func(r rune) bool { return r == '\r' || r == '\n' }
-	notLNS := func(r rune) bool { return !isSpace(r) && !isL(r) && !isN(r) }
 	for i := 0; i < len(s); {
-		end := sc.match(s, i, isNL, notLNS)
+		end := sc.next(s, i)
 		dst = append(dst, [2]int{i, end})
 		i = end
 	}
 	return dst
 }
+
+func (sc scanLlama) next(s string, i int) int { return sc.match(s, i, isNL, notLNS) }
+
+func isNL(r rune) bool   { return r == '\r' || r == '\n' }
+func notLNS(r rune) bool { return !isSpace(r) && !isL(r) && !isN(r) }
 
 func (sc scanLlama) match(s string, i int, isNL, notLNS func(rune) bool) int {
 	// (?i:'s|'t|'re|'ve|'m|'ll|'d)

@@ -49,6 +49,8 @@ type Tokenizer struct {
 	addedByID map[int]*AddedToken
 	firstByte [256][]*AddedToken // added tokens by first byte, longest first
 
+	ignoreMerges bool // a pre-token found whole in the vocabulary is one token (Llama-3)
+
 	normalizer  func(string) string
 	splits      []splitter // applied in sequence
 	prefixSpace bool       // ByteLevel add_prefix_space
@@ -134,6 +136,7 @@ func Parse(b []byte) (*Tokenizer, error) {
 			t.byteToID[i] = id
 		}
 	}
+	t.ignoreMerges = f.Model.IgnoreMerges
 	if err := t.parseMerges(f.Model.Merges); err != nil {
 		return nil, err
 	}
@@ -481,6 +484,19 @@ func (t *Tokenizer) encodeSegment(s string, ids []int, pieces [][2]int, scratch 
 	if t.prefixSpace && !strings.HasPrefix(s, " ") {
 		s = " " + s
 	}
+	if cap(ids)-len(ids) < len(s)/3 {
+		ids = append(make([]int, 0, len(ids)+len(s)/3+16), ids...)
+	}
+	if len(t.splits) == 1 {
+		if st, ok := t.splits[0].(stepper); ok {
+			for i := 0; i < len(s); {
+				end := st.next(s, i)
+				ids, scratch = t.bpe(s[i:end], ids, scratch)
+				i = end
+			}
+			return ids, pieces, scratch
+		}
+	}
 	pieces = append(pieces[:0], [2]int{0, len(s)})
 	for _, sp := range t.splits {
 		var next [][2]int
@@ -516,6 +532,14 @@ func (t *Tokenizer) bpe(piece string, ids, sym []int) ([]int, []int) {
 	for i := 0; i < len(piece); i++ {
 		sym = append(sym, t.byteToID[piece[i]])
 	}
+	if t.ignoreMerges && len(piece) > 1 {
+		if id, ok := t.vocab[byteLevel(piece)]; ok {
+			sym = append(sym[:0], id)
+		}
+	}
+	if len(sym) > 64 {
+		sym = t.mergeLong(sym)
+	}
 	for len(sym) > 1 {
 		best, bestRank, bestID := -1, int(^uint(0)>>1), 0
 		for i := 0; i+1 < len(sym); i++ {
@@ -545,6 +569,108 @@ func (t *Tokenizer) bpe(piece string, ids, sym []int) ([]int, []int) {
 		t.mu.Unlock()
 	}
 	return ids, sym
+}
+
+// byteLevel maps raw bytes to their ByteLevel characters.
+func byteLevel(s string) string {
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		sb.WriteRune(byteToRune[s[i]])
+	}
+	return sb.String()
+}
+
+// mergeLong applies BPE merges to a long symbol sequence in O(n log n):
+// a heap of candidate pairs ordered by (rank, position), as HF's
+// Word::merge_all, instead of rescanning the sequence after each merge.
+func (t *Tokenizer) mergeLong(sym []int) []int {
+	n := len(sym)
+	next := make([]int, n)
+	prev := make([]int, n)
+	alive := make([]bool, n)
+	for i := range sym {
+		next[i], prev[i], alive[i] = i+1, i-1, true
+	}
+	next[n-1] = -1
+	h := &pairHeap{}
+	push := func(i int) {
+		if i < 0 || next[i] < 0 {
+			return
+		}
+		if m, ok := t.merges[pairKey(sym[i], sym[next[i]])]; ok {
+			h.push(pairItem{rank: m.rank, pos: i, left: sym[i], right: sym[next[i]]})
+		}
+	}
+	for i := 0; i+1 < n; i++ {
+		push(i)
+	}
+	for h.len() > 0 {
+		it := h.pop()
+		i := it.pos
+		if !alive[i] || next[i] < 0 || sym[i] != it.left || sym[next[i]] != it.right {
+			continue // stale
+		}
+		j := next[i]
+		sym[i] = t.merges[pairKey(it.left, it.right)].id
+		alive[j] = false
+		next[i] = next[j]
+		if next[j] >= 0 {
+			prev[next[j]] = i
+		}
+		push(prev[i])
+		push(i)
+	}
+	out := sym[:0]
+	for i := 0; i >= 0 && i < n; i = next[i] {
+		out = append(out, sym[i])
+	}
+	return out
+}
+
+type pairItem struct{ rank, pos, left, right int }
+
+// pairHeap is a binary min-heap of merge candidates by (rank, pos).
+type pairHeap struct{ items []pairItem }
+
+func (h *pairHeap) len() int { return len(h.items) }
+
+func (h *pairHeap) less(a, b int) bool {
+	x, y := h.items[a], h.items[b]
+	return x.rank < y.rank || (x.rank == y.rank && x.pos < y.pos)
+}
+
+func (h *pairHeap) push(it pairItem) {
+	h.items = append(h.items, it)
+	for i := len(h.items) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			break
+		}
+		h.items[i], h.items[p] = h.items[p], h.items[i]
+		i = p
+	}
+}
+
+func (h *pairHeap) pop() pairItem {
+	top := h.items[0]
+	last := len(h.items) - 1
+	h.items[0] = h.items[last]
+	h.items = h.items[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < last && h.less(l, m) {
+			m = l
+		}
+		if r < last && h.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h.items[i], h.items[m] = h.items[m], h.items[i]
+		i = m
+	}
+	return top
 }
 
 // TokenBytes returns the bytes a token stands for: the ByteLevel-decoded
