@@ -97,6 +97,7 @@ def _take(fd, limit):
 def _std():
     os.dup2(_out, 1)
     os.dup2(_err, 2)
+    _flush()  # what an earlier block left buffered goes, then is dropped
     os.ftruncate(_out, 0)
     os.lseek(_out, 0, os.SEEK_SET)
     os.ftruncate(_err, 0)
@@ -129,6 +130,32 @@ def _tb(e):
             lines = ["Traceback (most recent call last):\n"] + lines
         return "".join(lines)
     return "".join(traceback.format_exception(type(e), e, tb))
+
+
+def _reap():
+    """Collect exited children: zombies count against RLIMIT_NPROC."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _killall():
+    """Kill every other process of the sandbox but the init, and wait until
+    they are gone (the init reaps orphans, we reap our children)."""
+    import time
+    for _ in range(400):
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        _reap()
+        if not [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, PID)]:
+            return
+        time.sleep(0.005)
 
 
 def _run(code, ipython, g):
@@ -200,11 +227,9 @@ def main():
             if os.getpid() != PID:
                 os._exit(0)  # a forked child finished the block: it must not answer
             if status == "timeout":
-                # Stop whatever the block started (fork bombs, spinners).
-                try:
-                    os.kill(-1, signal.SIGKILL)
-                except OSError:
-                    pass
+                _killall()  # stop whatever the block started (fork bombs, spinners)
+            else:
+                _reap()
             _flush()
             if tb:
                 if ipython:
