@@ -63,7 +63,11 @@ func writeCanon(b *strings.Builder, n *node, depth int) {
 		b.WriteString("!")
 	case nPercent:
 		writeCanon(b, n.args[0], depth+1)
-		b.WriteString("%")
+		if n.name == "deg" {
+			b.WriteString("°")
+		} else {
+			b.WriteString("%")
+		}
 	case nPM:
 		if len(n.args) == 2 {
 			writeCanon(b, n.args[0], depth+1)

@@ -321,14 +321,19 @@ func (c *comparer) eqScalar(a, b *node) bool {
 
 // eqPercent applies the percent policy.
 func (c *comparer) eqPercent(a, b *node) bool {
-	if a.k == nPercent && b.k == nPercent {
+	if a.k == nPercent && b.k == nPercent && a.name == b.name {
 		return c.eq(a.args[0], b.args[0])
 	}
 	p, other := a, b
-	if b.k == nPercent {
+	if b.k == nPercent && (a.k != nPercent || a.name == "deg") {
 		p, other = b, a
 	}
 	x := p.args[0]
+	if p.name == "deg" {
+		// θ° equals θ (the number of degrees) and θπ/180 (radians).
+		rad := &node{k: nDiv, args: []*node{{k: nMul, args: []*node{x, {k: nConst, name: "pi"}}}, {k: nNum, val: big.NewRat(180, 1)}}}
+		return c.decide("degrees (θ or θπ/180)", c.sub(x, other) || c.sub(rad, other))
+	}
 	hundredth := &node{k: nDiv, args: []*node{x, {k: nNum, val: big.NewRat(100, 1)}}}
 	switch c.opts.Percent {
 	case PercentValue:

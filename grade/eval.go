@@ -305,6 +305,9 @@ func numeric(n *node, e env) (complex128, bool) {
 		return complex(math.Gamma(real(a)+1), 0), true
 	case nPercent:
 		a, ok := numeric(n.args[0], e)
+		if n.name == "deg" {
+			return a * math.Pi / 180, ok
+		}
 		return a / 100, ok
 	case nFunc:
 		return numFunc(n, e)

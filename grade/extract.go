@@ -231,10 +231,39 @@ func fromPhrase(s string, opts Options) (string, bool) {
 	if spans := mathSpans(rest); len(spans) > 0 && !isProse(outside(rest, spans)) {
 		return joinSpans(rest, spans), true
 	}
-	if isProse(stripMath(rest)) {
-		return lastNumber(rest)
+	if _, err := parse(rest); err == nil && proseWords(rest) == 0 {
+		return rest, true
+	}
+	if pre := strings.TrimRight(strings.TrimSpace(beforeProse(rest)), ",;:"); pre != "" {
+		if _, err := parse(pre); err == nil {
+			return pre, true
+		}
+	}
+	if isProse(stripMath(rest)) || proseWords(rest) > 0 {
+		if n, ok := lastNumber(rest); ok {
+			return n, true
+		}
 	}
 	return rest, true
+}
+
+// beforeProse returns s up to its first prose word ("5 because ..." is "5").
+func beforeProse(s string) string {
+	for i := 0; i < len(s); {
+		if !isLetter(s[i]) || i > 0 && s[i-1] == '\\' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isLetter(s[j]) {
+			j++
+		}
+		if w := strings.ToLower(s[i:j]); j-i >= 3 && !mathWord(w) {
+			return s[:i]
+		}
+		i = j
+	}
+	return s
 }
 
 // sentence cuts s at the end of its first line or sentence.
@@ -336,9 +365,10 @@ func fromMath(s string, _ Options) (string, bool) {
 		return joinSpans(s, spans), true
 	}
 	last := spans[len(spans)-1]
-	tail := s[last.outerEnd:]
-	if n, ok := lastNumber(tail); ok {
-		return n, true
+	if tail := s[last.outerEnd:]; len(tail) < 200 && !strings.Contains(strings.TrimSpace(tail), "\n") {
+		if n, ok := lastNumber(tail); ok {
+			return n, true
+		}
 	}
 	return strings.TrimSpace(s[last.start:last.end]), true
 }

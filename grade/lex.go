@@ -106,10 +106,19 @@ func (l *lexer) number() {
 		}
 		b.WriteString(n)
 	}
-	if l.pos < len(l.src) && l.src[l.pos] == '.' && l.pos+1 < len(l.src) && isDigit(l.src[l.pos+1]) {
+	if l.pos < len(l.src) && l.src[l.pos] == '.' && l.pos+1 < len(l.src) && (isDigit(l.src[l.pos+1]) || l.src[l.pos+1] == '\\') {
+		save := l.pos
 		b.WriteByte('.')
 		l.pos++
 		l.digits(&b)
+		if rep, ok := l.overline(); ok {
+			b.WriteString("(" + rep + ")")
+		} else if b.String()[b.Len()-1] == '.' {
+			l.pos = save
+			s := b.String()
+			b.Reset()
+			b.WriteString(s[:len(s)-1])
+		}
 	} else if l.comma && l.depth == 0 && l.pos+1 < len(l.src) && l.src[l.pos] == ',' && isDigit(l.src[l.pos+1]) {
 		// A lone comma between digits: "1,22", "0,111", "1000,99" are decimals.
 		intPart := b.String()
@@ -167,6 +176,30 @@ func (l *lexer) number() {
 	}
 	l.emit(tNum, s)
 	l.toks[len(l.toks)-1].base = base
+}
+
+// overline reads the repeating block of "0.\overline{3}" or "0.1\dot{6}".
+func (l *lexer) overline() (string, bool) {
+	for _, p := range []string{`\overline`, `\dot`, `\bar`} {
+		if !strings.HasPrefix(l.src[l.pos:], p) {
+			continue
+		}
+		save := l.pos
+		l.pos += len(p)
+		var c string
+		if l.pos < len(l.src) && isDigit(l.src[l.pos]) {
+			c = l.src[l.pos : l.pos+1]
+			l.pos++
+		} else {
+			c = strings.TrimSpace(l.braceArg())
+		}
+		if c == "" || strings.Trim(c, "0123456789") != "" {
+			l.pos = save
+			return "", false
+		}
+		return c, true
+	}
+	return "", false
 }
 
 func atoiSmall(s string) int {
@@ -569,6 +602,15 @@ func (l *lexer) mathrm() {
 		return
 	}
 	c := strings.TrimSpace(l.braceArg())
+	if c == "R" && strings.HasSuffix(l.src[:l.pos-3], "mathbb") {
+		l.emit(tOpen, "(")
+		l.emit(tOp, "-")
+		l.emit(tName, "infty")
+		l.emit(tSep, ",")
+		l.emit(tName, "infty")
+		l.emit(tClose, ")")
+		return
+	}
 	if f, ok := funcCmds[c]; ok {
 		l.emitCmd(f)
 		return

@@ -214,6 +214,9 @@ func (p *parser) item() *node {
 		return p.fail()
 	}
 	defer p.leave()
+	if t := p.peek(); t.k == tOp && relOps[t.s] && p.pos == 0 {
+		p.next()
+	}
 	first := p.union()
 	if p.is(tOp, ":") {
 		r := &node{k: nSeq, open: ":", args: []*node{first}}
@@ -350,7 +353,12 @@ func (p *parser) term() *node {
 		case t.k == tUnit:
 			p.next()
 			p.skipUnitPower()
-		case startsFactor(t):
+		case t.k == tWord && p.trailingWord():
+			for p.peek().k == tWord {
+				p.next()
+			}
+			p.skipUnitPower()
+		case startsFactor(t) && cur().k != nText:
 			if m := p.mixed(cur()); m != nil {
 				if args == nil {
 					first = m
@@ -368,6 +376,25 @@ func (p *parser) term() *node {
 		}
 	}
 	return first
+}
+
+// trailingWord reports whether the words at the current position end the
+// item after a quantity ("5 \text{ ways}", "3 hours"), so they are a unit.
+func (p *parser) trailingWord() bool {
+	if p.pos == 0 {
+		return false
+	}
+	if prev := p.toks[p.pos-1]; prev.k != tNum && prev.k != tClose && prev.k != tUnit {
+		return false
+	}
+	j := p.pos
+	for j < len(p.toks) && p.toks[j].k == tWord {
+		j++
+	}
+	if j < len(p.toks) && p.toks[j].k == tOp && p.toks[j].s == "^" {
+		j += 2
+	}
+	return j >= len(p.toks) || p.toks[j].k == tSep || p.toks[j].k == tClose
 }
 
 // skipUnitPower drops the "^2" of "cm^2".
@@ -452,10 +479,15 @@ func (p *parser) power() *node {
 	for p.err == nil && p.is(tOp, "^") {
 		p.next()
 		if p.peek().k == tUnit { // ^\circ
-			p.next()
+			if p.next().s == "deg" {
+				base = p.mk(&node{k: nPercent, name: "deg", args: []*node{base}})
+			}
 			continue
 		}
 		if p.is(tOpen, "{") && p.pos+2 < len(p.toks) && p.toks[p.pos+1].k == tUnit && p.toks[p.pos+2].k == tClose {
+			if p.toks[p.pos+1].s == "deg" {
+				base = p.mk(&node{k: nPercent, name: "deg", args: []*node{base}})
+			}
 			p.pos += 3
 			continue
 		}
@@ -499,6 +531,7 @@ func (p *parser) postfixOps(n *node) *node {
 			}
 		case t.k == tUnit && t.s == "deg":
 			p.next()
+			n = p.mk(&node{k: nPercent, name: "deg", args: []*node{n}})
 		case t.k == tUnit:
 			p.next()
 			p.skipUnitPower()
@@ -522,6 +555,9 @@ func numVal(t token) *big.Rat {
 	if len(s) > 400 {
 		return nil
 	}
+	if i := strings.IndexByte(s, '('); i >= 0 {
+		return repeating(s[:i], strings.TrimSuffix(s[i+1:], ")"))
+	}
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
 		exp := s[i+1:]
 		if len(strings.TrimLeft(exp, "+-")) > 4 {
@@ -533,6 +569,28 @@ func numVal(t token) *big.Rat {
 		return nil
 	}
 	return r
+}
+
+// repeating returns the value of a decimal with a repeating block:
+// repeating("0.1", "6") is 0.1666... = 1/6.
+func repeating(fixed, rep string) *big.Rat {
+	if !strings.Contains(fixed, ".") {
+		fixed += "."
+	}
+	places := len(fixed) - strings.IndexByte(fixed, '.') - 1
+	base, ok := new(big.Rat).SetString(fixed + "0")
+	if !ok || rep == "" || len(rep) > 50 {
+		return nil
+	}
+	r, ok := new(big.Int).SetString(rep, 10)
+	if !ok {
+		return nil
+	}
+	// rep / (10^len(rep) - 1) / 10^places
+	den := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(rep))), nil)
+	den.Sub(den, big.NewInt(1))
+	den.Mul(den, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(places)), nil))
+	return base.Add(base, new(big.Rat).SetFrac(r, den))
 }
 
 // primary parses an atom: number, name, group, bracketed list, command.
@@ -675,7 +733,7 @@ func (p *parser) arg() *node {
 		p.next()
 		return x
 	}
-	if t.k == tNum && len(t.s) > 1 && t.base == 0 {
+	if t.k == tNum && len(t.s) > 1 && t.base == 0 && isDigit(t.s[0]) && isDigit(t.s[1]) {
 		d := t.s[:1]
 		p.toks[p.pos].s = t.s[1:]
 		p.toks[p.pos].sp = false
