@@ -11,19 +11,23 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sync"
 
 	"github.com/crucible-ml/crucible/backend"
 	"github.com/crucible-ml/crucible/engine"
 	"github.com/crucible-ml/crucible/engine/chat"
+	"github.com/crucible-ml/crucible/engine/hub"
 	"github.com/crucible-ml/crucible/engine/tokenizer"
 )
 
 // Options configure a local backend.
 type Options struct {
-	// Model is a model folder (config.json, *.safetensors, tokenizer.json).
+	// Model is a model folder (config.json, *.safetensors, tokenizer.json)
+	// or an "org/name" Hugging Face repository, fetched into the hub cache
+	// (see engine/hub: HF_HOME, HF_TOKEN, HF_HUB_OFFLINE).
 	Model string
+	// Hub configures downloads (default: hub.OptionsFromEnv()).
+	Hub *hub.Options
 	// MaxBatch is the number of sequences decoded together (default 16).
 	MaxBatch int
 	// DefaultMaxTokens applies when a request sets none (default: the
@@ -51,19 +55,24 @@ func Open(opts Options) (*Backend, error) {
 	if opts.Model == "" {
 		return nil, fmt.Errorf("local backend: no model folder given")
 	}
-	if fi, err := os.Stat(opts.Model); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("local backend: model %q is not a folder (downloading from the hub is not supported yet)", opts.Model)
+	ho := hub.OptionsFromEnv()
+	if opts.Hub != nil {
+		ho = *opts.Hub
 	}
-	m, err := engine.Load(opts.Model)
+	dir, err := hub.Resolve(context.Background(), opts.Model, ho)
 	if err != nil {
 		return nil, fmt.Errorf("local backend: %w", err)
 	}
-	tok, err := tokenizer.Load(opts.Model)
+	m, err := engine.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local backend: %w", err)
+	}
+	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		m.Close()
 		return nil, fmt.Errorf("local backend: %w", err)
 	}
-	gen, err := engine.LoadGenerationConfig(opts.Model)
+	gen, err := engine.LoadGenerationConfig(dir)
 	if err != nil {
 		m.Close()
 		return nil, fmt.Errorf("local backend: %w", err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/crucible-ml/crucible/backend"
+	"github.com/crucible-ml/crucible/engine/hub"
 )
 
 // modelDir assembles a model folder from the engine's fixtures: the tiny
@@ -101,7 +102,11 @@ func TestLocalBackend(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	if _, err := Open(Options{Model: "org/not-a-folder"}); err == nil {
+	offline := hub.Options{CacheDir: t.TempDir(), Offline: true}
+	if _, err := Open(Options{Model: "org/not-cached", Hub: &offline}); !errors.Is(err, hub.ErrOffline) {
+		t.Errorf("Open of an uncached repo offline: err = %v", err)
+	}
+	if _, err := Open(Options{Model: "./no/such/folder", Hub: &offline}); err == nil {
 		t.Error("Open of a missing folder succeeded")
 	}
 }

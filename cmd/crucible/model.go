@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/crucible-ml/crucible/backend"
 	"github.com/crucible-ml/crucible/backend/local"
 	"github.com/crucible-ml/crucible/engine"
+	"github.com/crucible-ml/crucible/engine/hub"
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
@@ -20,8 +24,43 @@ func init() {
 		if f.concurrency > 0 && f.concurrency < batch {
 			batch = f.concurrency
 		}
-		return local.Open(local.Options{Model: f.model, MaxBatch: batch})
+		ho := hubOptions()
+		return local.Open(local.Options{Model: f.model, MaxBatch: batch, Hub: &ho})
 	}
+}
+
+// hubOptions reads the Hugging Face environment (HF_HOME, HF_TOKEN,
+// HF_HUB_OFFLINE, HF_ENDPOINT) and reports download progress on stderr.
+func hubOptions() hub.Options {
+	o := hub.OptionsFromEnv()
+	var last time.Time
+	o.Progress = func(file string, done, total int64) {
+		if now := time.Now(); now.Sub(last) < 250*time.Millisecond && done != total {
+			return
+		} else {
+			last = now
+		}
+		if total > 0 {
+			fmt.Fprintf(os.Stderr, "\rdownloading %s: %s / %s (%.0f%%)   ", file, human(float64(done), "B"),
+				human(float64(total), "B"), 100*float64(done)/float64(total))
+			if done == total {
+				fmt.Fprintln(os.Stderr)
+			}
+		} else {
+			fmt.Fprintf(os.Stderr, "\rdownloading %s: %s   ", file, human(float64(done), "B"))
+		}
+	}
+	return o
+}
+
+// loadModel loads a model folder or an org/name hub repository.
+func loadModel(ctx context.Context, model string) (engine.Model, string, error) {
+	dir, err := hub.Resolve(ctx, model, hubOptions())
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := engine.Load(dir)
+	return m, dir, err
 }
 
 func newModelCmd() *cobra.Command {
@@ -36,7 +75,7 @@ func newModelCmd() *cobra.Command {
 func newModelCheckCmd() *cobra.Command {
 	var refPath string
 	cmd := &cobra.Command{
-		Use:   "check DIR",
+		Use:   "check DIR|org/name",
 		Short: "Compare the engine's logits and greedy tokens with a reference file",
 		Long: `Check runs the model in DIR on the reference prompt (prompt_ids), compares the logits at every
 position with prefill_logits, then decodes greedily as many tokens as gen_ids holds, comparing
@@ -46,13 +85,12 @@ and exits with status 1 when max|Δ| / max(1, max|ref|) > 1e-4 or any id differs
   crucible model check ./my-model --reference ./my-model/reference.safetensors`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := args[0]
-			if refPath == "" {
-				refPath = filepath.Join(dir, "reference.safetensors")
-			}
-			m, err := engine.Load(dir)
+			m, dir, err := loadModel(cmd.Context(), args[0])
 			if err != nil {
 				return err
+			}
+			if refPath == "" {
+				refPath = filepath.Join(dir, "reference.safetensors")
 			}
 			defer m.Close()
 			ref, err := safetensors.Open(refPath)
@@ -85,12 +123,12 @@ and exits with status 1 when max|Δ| / max(1, max|ref|) > 1e-4 or any id differs
 
 func newModelInfoCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:     "info DIR",
+		Use:     "info DIR|org/name",
 		Short:   "Show a model's architecture, size and memory per sequence",
 		Example: `  crucible model info ../shared/fixtures/models/nemotron_h_wide_bf16`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := engine.Load(args[0])
+			m, _, err := loadModel(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
