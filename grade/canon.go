@@ -24,6 +24,9 @@ func writeCanon(b *strings.Builder, n *node, depth int) {
 		if n.val.IsInt() {
 			b.WriteString(n.val.Num().String())
 		} else if n.dec && n.open != "" {
+			if n.val.Sign() < 0 {
+				b.WriteString("-")
+			}
 			b.WriteString(strings.TrimLeft(n.open, "0"))
 		} else {
 			b.WriteString(n.val.RatString())

@@ -116,6 +116,10 @@ func (c *comparer) eqColl(a, b *node) bool {
 	if a.k == nMatrix || b.k == nMatrix {
 		return c.eqMatrix(a, b)
 	}
+	a, b = setUnion(a), setUnion(b)
+	if isEmptySet(a) || isEmptySet(b) {
+		return c.decide("empty set", isEmptySet(a) && isEmptySet(b))
+	}
 	if a.k == nUnion || b.k == nUnion {
 		if a.k != nUnion || b.k != nUnion || !slices.Equal(a.ops, b.ops) {
 			return c.decide("union", false)
@@ -176,6 +180,25 @@ func (c *comparer) eqSeqs(a, b *node) bool {
 		return c.decide("brackets", false)
 	}
 	return c.decide("tuple/interval (ordered)", c.ordered(a.args, b.args))
+}
+
+// setUnion merges a union of finite sets {1,2} ∪ {3} into one set.
+func setUnion(n *node) *node {
+	if n.k != nUnion {
+		return n
+	}
+	out := &node{k: nSeq, open: "{s", close: "}"}
+	for i, a := range n.args {
+		if a.k != nSeq || a.open != "{s" || i > 0 && n.ops[i-1] != "cup" {
+			return n
+		}
+		out.args = append(out.args, a.args...)
+	}
+	return out
+}
+
+func isEmptySet(n *node) bool {
+	return n.k == nConst && n.name == "emptyset" || n.k == nSeq && n.open == "{s" && len(n.args) == 0
 }
 
 // assignTuple turns a bare list of assignments to distinct names

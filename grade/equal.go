@@ -215,7 +215,7 @@ func (c *comparer) eq(a, b *node) bool {
 	if a.k == nRel || b.k == nRel {
 		return c.eqRel(a, b)
 	}
-	if isColl(a) || isColl(b) {
+	if isColl(a) || isColl(b) || isEmptySet(a) || isEmptySet(b) {
 		return c.eqColl(a, b)
 	}
 	return c.eqScalar(a, b)

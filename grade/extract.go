@@ -166,8 +166,18 @@ func fromBoxes(s string, opts Options) (string, bool) {
 		}
 	}
 	parts := make([]string, 0, last-first+1)
+	same := true
+	lastContent := strings.TrimSpace(bs[last].content)
 	for _, b := range bs[first : last+1] {
-		parts = append(parts, strings.TrimSpace(b.content))
+		c := strings.TrimSpace(b.content)
+		parts = append(parts, c)
+		if same && c != lastContent && !Equal(c, lastContent, opts).Equal {
+			same = false
+		}
+	}
+	if same {
+		// "\boxed{15\frac{39}{40}}, or \boxed{\frac{639}{40}}": one answer.
+		return lastContent, true
 	}
 	return strings.Join(parts, ", "), true
 }
@@ -388,10 +398,29 @@ func connectorOnly(g string) bool {
 // fromBare returns s itself when it is a short answer rather than prose.
 func fromBare(s string, _ Options) (string, bool) {
 	t := strings.TrimSpace(s)
-	if t == "" || len(t) > 400 || isProse(t) || proseWords(t) > 0 && strings.ContainsAny(t, "0123456789") {
+	if t == "" || len(t) > 400 || isProse(withoutText(t)) || proseWords(t) > 0 && strings.ContainsAny(t, "0123456789") && !strings.Contains(t, `\text`) {
 		return "", false
 	}
 	return t, true
+}
+
+// withoutText replaces the content of \text{} and the like with a mark, so
+// that "\text{two lines}" is not prose.
+func withoutText(s string) string {
+	for _, c := range []string{`\text{`, `\textbf{`, `\mbox{`, `\textnormal{`, `\textit{`} {
+		for {
+			i := strings.Index(s, c)
+			if i < 0 {
+				break
+			}
+			e := matchBrace(s, i+len(c)-1)
+			if e < 0 {
+				break
+			}
+			s = s[:i] + "T" + s[e+1:]
+		}
+	}
+	return s
 }
 
 // fromProse returns the last number of a prose response.
@@ -425,8 +454,8 @@ func proseWords(s string) int {
 			j++
 		}
 		w := strings.ToLower(s[i:j])
-		cmd := i > 0 && s[i-1] == '\\'
-		if !cmd && len(w) >= 3 && !mathWord(w) {
+		cmd := i > 0 && s[i-1] == '\\' || strings.HasSuffix(s[:i], `\begin{`) || strings.HasSuffix(s[:i], `\end{`)
+		if !cmd && len(w) >= 3 && !mathWord(w) && s[i:j] != strings.ToUpper(s[i:j]) {
 			words++
 		}
 		i = j
