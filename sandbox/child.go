@@ -95,7 +95,7 @@ func runInit(cfg *childConfig) (int, error) {
 		Dir:   "/tmp",
 		Env:   cfg.Env,
 		Files: []uintptr{devnull.Fd(), 2, 2, 3, 4},
-		Sys:   &syscall.SysProcAttr{Setsid: true},
+		Sys:   &syscall.SysProcAttr{Setsid: cfg.Isolated, Pdeathsig: syscall.SIGKILL},
 	}
 	if cfg.Isolated {
 		if cfg.Nested {
@@ -111,7 +111,7 @@ func runInit(cfg *childConfig) (int, error) {
 		// Unsafe mode: no namespaces. Still never run the code as root, and
 		// collect what it leaves behind.
 		attr.Dir = ""
-		if os.Geteuid() == 0 {
+		if os.Geteuid() == 0 && idMapped("/proc/self/uid_map", 65534) && idMapped("/proc/self/gid_map", 65534) {
 			attr.Sys.Credential = &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}
 		}
 		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -291,4 +291,20 @@ func bindDev(root, name string) error {
 		return fmt.Errorf("bind /dev/%s: %w", name, err)
 	}
 	return nil
+}
+
+// idMapped reports whether id is mapped in the user namespace whose map file
+// (/proc/self/uid_map or gid_map) is path.
+func idMapped(path string, id uint64) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		var inside, outside, count uint64
+		if n, _ := fmt.Sscan(line, &inside, &outside, &count); n == 3 && id >= inside && id < inside+count {
+			return true
+		}
+	}
+	return false
 }

@@ -284,7 +284,7 @@ func TestHostileOutput(t *testing.T) {
 		"import sys\nwhile True:\n    sys.stderr.write('e' * 1000)",
 		"while True:\n    try:\n        print('y' * 1000)\n    except OSError:\n        pass",
 	} {
-		res := runCode(t, p, id, code, ExecOptions{Timeout: 2 * time.Second, MaxOutputChars: 100})
+		res := runCode(t, p, id, code, ExecOptions{Timeout: time.Second, MaxOutputChars: 100})
 		d := res.Duration
 		if len(res.Stdout) > 100+len("<output cut>")+4 || len(res.Stderr) > 200+len("<output cut>") {
 			t.Errorf("%q: output not capped: %d/%d bytes", code, len(res.Stdout), len(res.Stderr))
@@ -314,11 +314,11 @@ func TestHostileLoopsAndSleeps(t *testing.T) {
 		killed  bool // the interrupt cannot stop it: the worker is killed
 		timeout time.Duration
 	}{
-		{"while True:\n    pass", false, time.Second},
-		{"import time\ntime.sleep(60)", false, time.Second},
-		{"import time\nwhile True:\n    try:\n        time.sleep(60)\n    except BaseException:\n        pass", true, 500 * time.Millisecond},
-		{"import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\ntime.sleep(60)", true, 500 * time.Millisecond},
-		{"sum(range(10**12))", true, 500 * time.Millisecond}, // a C loop: no bytecode boundary to interrupt at
+		{"while True:\n    pass", false, 500 * time.Millisecond},
+		{"import time\ntime.sleep(60)", false, 500 * time.Millisecond},
+		{"import time\nwhile True:\n    try:\n        time.sleep(60)\n    except BaseException:\n        pass", true, 300 * time.Millisecond},
+		{"import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\ntime.sleep(60)", true, 300 * time.Millisecond},
+		{"sum(range(10**12))", true, 300 * time.Millisecond}, // a C loop: no bytecode boundary to interrupt at
 	}
 	for _, tt := range tests {
 		res := runCode(t, p, id, tt.code, ExecOptions{Timeout: tt.timeout})
@@ -366,7 +366,19 @@ for pid in sorted({1, %d}):
 `, host, host)
 	res := runCode(t, p, id, code, ExecOptions{MaxOutputChars: 10000})
 	t.Logf("sandbox said:\n%s", res.Stdout)
-	if res.Status != StatusCompleted || strings.Contains(res.Stdout, "SENT") || strings.Contains(res.Stdout, "ATTACHED") {
+	out := res.Stdout
+	if p.sp.nested {
+		// Not root on the host: the init and the worker share the one host
+		// uid, so signals to the init are allowed, and ignored (below).
+		var kept []string
+		for _, l := range strings.Split(out, "\n") {
+			if !strings.HasPrefix(l, "kill 1 ") {
+				kept = append(kept, l)
+			}
+		}
+		out = strings.Join(kept, "\n")
+	}
+	if res.Status != StatusCompleted || strings.Contains(out, "SENT") || strings.Contains(out, "ATTACHED") {
 		t.Errorf("signals or ptrace went through: %+v", res)
 	}
 	// The init and the worker live on, with the state.

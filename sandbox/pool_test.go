@@ -58,9 +58,10 @@ func TestOutputs(t *testing.T) {
 		{"sympy", "import sympy as sp; x = sp.symbols('x'); sp.factor(x**2 - 1)", ExecOptions{}, StatusCompleted, "(x - 1)*(x + 1)\n", ""},
 		{"timeout text", "import time; time.sleep(5)", ExecOptions{Timeout: 200 * time.Millisecond}, StatusTimeout, "", "Execution timed out after 0.2 seconds\n"},
 	}
+	defer p.CloseSession("outputs")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := runCode(t, p, "", tt.code, tt.opts)
+			res := runCode(t, p, "outputs", tt.code, tt.opts)
 			if res.Status != tt.status {
 				t.Fatalf("status %s, want %s (%+v)", res.Status, tt.status, res)
 			}
@@ -203,5 +204,19 @@ func TestContextCancelKillsBlock(t *testing.T) {
 	res := runCode(t, p, id, "print('next')", ExecOptions{})
 	if res.Stdout != "next\n" || !res.NewSession {
 		t.Fatalf("after cancel: %+v", res)
+	}
+}
+
+func TestOneShot(t *testing.T) {
+	p := sharedPool(t)
+	for range 2 {
+		res := runCode(t, p, "", "'x' in globals()", ExecOptions{})
+		if res.Stdout != "False\n" {
+			t.Fatalf("one-shot block: %+v, want a fresh sandbox", res)
+		}
+		runCode(t, p, "", "x = 1", ExecOptions{})
+	}
+	if n := len(p.Sessions()); n != 0 {
+		t.Errorf("one-shot blocks left %d sessions", n)
 	}
 }
