@@ -1,0 +1,272 @@
+package synth
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crucible-ml/crucible/backend"
+	"github.com/crucible-ml/crucible/grade"
+	"github.com/crucible-ml/crucible/prompt"
+	"github.com/crucible-ml/crucible/record"
+)
+
+// Judge modes.
+const (
+	JudgeMath         = "math"         // LLM judgement of a math answer
+	JudgePairwise     = "pairwise"     // which of two responses is better, asked in both orders
+	JudgeInstructions = "instructions" // IFEval checks, no model
+)
+
+// JudgeOptions configure Judge.
+type JudgeOptions struct {
+	Common
+	Input, Output string
+	Mode          string // JudgeMath (default), JudgePairwise or JudgeInstructions
+	// ResponseField names the response judged in math and instructions
+	// modes (default "generation").
+	ResponseField string
+	// Prompt replaces the built-in judge/math or judge/pairwise.
+	Prompt *prompt.Prompt
+}
+
+// Judge adds a verdict to every row (keyed by (id, sample), so solutions from
+// generate can be judged directly).
+//
+// Math mode (NeMo-Skills' LLM judge): the row's predicted_answer (else the
+// answer extracted from the response) is compared with expected_answer.
+// With no answer, the judgement is "No" without a call; when the grader
+// finds the answers equal, or both are plain numbers, the grader decides
+// without a call; otherwise the model judges and its last "Judgement:"
+// line decides. Fields: judgement (the text), judge_correct, judged_by
+// ("no-answer", "grader" or "llm"), and judge_note when the model's answer
+// had no Judgement line (judge_correct is then false).
+//
+// Pairwise mode: rows with prompt (or problem), response_a and response_b
+// are judged twice, A/B and B/A. Fields: judgement_ab, judgement_ba, and
+// preferred: "a", "b", "tie", or "inconsistent" when the two orders
+// disagree (or a verdict is missing).
+//
+// Instructions mode: rows with instruction_id_list and kwargs (IFEval) get
+// follow_instruction_list, follow_all_instructions and is_correct; ids this
+// package cannot verify are listed in unverified_instructions and left out.
+func Judge(ctx context.Context, o JudgeOptions) (*Report, error) {
+	start := time.Now()
+	if o.Input == "" || o.Output == "" {
+		return nil, fmt.Errorf("judge: input and output are required")
+	}
+	if o.Mode == "" {
+		o.Mode = JudgeMath
+	}
+	if o.ResponseField == "" {
+		o.ResponseField = "generation"
+	}
+	rep := newReport(o.Output)
+	var fn func(context.Context, *record.Row) error
+	switch o.Mode {
+	case JudgeMath:
+		p := orDefault(o.Prompt, "judge/math")
+		fn = func(ctx context.Context, r *record.Row) error { return o.judgeMath(ctx, rep, p, r) }
+	case JudgePairwise:
+		p := orDefault(o.Prompt, "judge/pairwise")
+		fn = func(ctx context.Context, r *record.Row) error { return o.judgePair(ctx, p, r) }
+	case JudgeInstructions:
+		fn = func(_ context.Context, r *record.Row) error { return o.judgeInstructions(r) }
+	default:
+		return nil, fmt.Errorf("judge: mode %q: want math, pairwise or instructions", o.Mode)
+	}
+	if o.Backend == nil && o.Mode != JudgeInstructions {
+		return nil, errNoBackend
+	}
+	if err := o.mapRows(ctx, rep, "judge-"+o.Mode, o.Input, o.Output, fn); err != nil {
+		return rep, err
+	}
+	return rep, o.finish(rep, start, rep.lastStage())
+}
+
+func (o *JudgeOptions) request(r *record.Row, msgs []backend.Message, i int) *backend.Request {
+	req := o.Params
+	req.Messages = msgs
+	k := record.KeyOf(r)
+	req.Seed, req.HasSeed = record.Seed(k.ID, k.Sample*2+i, o.Seed), true
+	return &req
+}
+
+var plainNumberRE = regexp.MustCompile(`^-?\d+(\.\d+)?$`)
+
+func (o *JudgeOptions) judgeMath(ctx context.Context, rep *Report, p *prompt.Prompt, r *record.Row) error {
+	gold, ok := r.Text("expected_answer")
+	if !ok {
+		return fmt.Errorf("row has no expected_answer")
+	}
+	pred, ok := r.Text("predicted_answer")
+	if !ok || r.Raw("predicted_answer")[0] == 'n' {
+		resp, _ := r.Text(o.ResponseField)
+		pred, ok = grade.Extract(resp)
+	}
+	pred = strings.TrimSpace(pred)
+	set := func(text string, correct bool, by string) {
+		r.Set("judgement", text)
+		r.Set("judge_correct", correct)
+		r.Set("judged_by", by)
+		rep.Counts["judged_by_"+by]++
+	}
+	if !ok || pred == "" {
+		set("Reasoning: no answer was given.\nJudgement: No", false, "no-answer")
+		return nil
+	}
+	v := grade.Equal(gold, pred, grade.DefaultOptions())
+	if v.Equal {
+		set(fmt.Sprintf("Reasoning: the grader finds the answers equal (%s).\nJudgement: Yes", v.Rule), true, "grader")
+		return nil
+	}
+	g, pp := strings.ReplaceAll(strings.TrimSpace(gold), ",", ""), strings.ReplaceAll(pred, ",", "")
+	if plainNumberRE.MatchString(g) && plainNumberRE.MatchString(pp) {
+		set("Reasoning: the answers are different numbers.\nJudgement: No", false, "grader")
+		return nil
+	}
+	f := fieldMap{"expected_answer": gold, "predicted_answer": pred}
+	for _, k := range []string{"problem", "question"} {
+		if t, ok := r.Text(k); ok {
+			f["problem"] = t
+			break
+		}
+	}
+	msgs, err := p.Messages(f)
+	if err != nil {
+		return fmt.Errorf("judge prompt: %w", err)
+	}
+	resp, err := o.Backend.Generate(ctx, o.request(r, msgs, 0))
+	if err != nil {
+		return err
+	}
+	yes, found := ParseJudgement(resp.Text)
+	set(resp.Text, yes, "llm")
+	if !found {
+		r.Set("judge_note", "no Judgement: Yes/No line")
+		rep.Counts["judgement_unparsed"]++
+	}
+	return nil
+}
+
+var judgementRE = regexp.MustCompile(`(?i)judg(?:e)?ment\s*:\s*\**\s*(yes|no)\b`)
+
+// ParseJudgement reads the last "Judgement: Yes/No" of a judge's answer;
+// found is false when there is none.
+func ParseJudgement(text string) (yes, found bool) {
+	m := judgementRE.FindAllStringSubmatch(text, -1)
+	if m == nil {
+		return false, false
+	}
+	return strings.EqualFold(m[len(m)-1][1], "yes"), true
+}
+
+var verdictRE = regexp.MustCompile(`\[\[([ABC])\]\]`)
+
+// ParseVerdict reads the last [[A]], [[B]] or [[C]] (tie) of a pairwise
+// judge's answer; "" when there is none.
+func ParseVerdict(text string) string {
+	m := verdictRE.FindAllStringSubmatch(text, -1)
+	if m == nil {
+		return ""
+	}
+	return m[len(m)-1][1]
+}
+
+func (o *JudgeOptions) judgePair(ctx context.Context, p *prompt.Prompt, r *record.Row) error {
+	q, ok := r.Text("prompt")
+	if !ok {
+		if q, ok = r.Text("problem"); !ok {
+			return fmt.Errorf("row has no prompt or problem")
+		}
+	}
+	a, okA := r.Text("response_a")
+	b, okB := r.Text("response_b")
+	if !okA || !okB {
+		return fmt.Errorf("row needs response_a and response_b")
+	}
+	var verdicts [2]string
+	for i, pair := range [2][2]string{{a, b}, {b, a}} {
+		msgs, err := p.Messages(fieldMap{"prompt": q, "response_a": pair[0], "response_b": pair[1]})
+		if err != nil {
+			return fmt.Errorf("judge prompt: %w", err)
+		}
+		resp, err := o.Backend.Generate(ctx, o.request(r, msgs, i))
+		if err != nil {
+			return fmt.Errorf("order %s: %w", [2]string{"A/B", "B/A"}[i], err)
+		}
+		r.Set([2]string{"judgement_ab", "judgement_ba"}[i], resp.Text)
+		verdicts[i] = ParseVerdict(resp.Text)
+	}
+	// In the second call A is response_b: map its verdict back.
+	swap := map[string]string{"A": "B", "B": "A", "C": "C"}
+	first, second := verdicts[0], swap[verdicts[1]]
+	preferred := "inconsistent"
+	if first != "" && first == second {
+		preferred = map[string]string{"A": "a", "B": "b", "C": "tie"}[first]
+	}
+	r.Set("preferred", preferred)
+	return nil
+}
+
+func (o *JudgeOptions) judgeInstructions(r *record.Row) error {
+	var ids []string
+	if err := r.Decode("instruction_id_list", &ids); err != nil {
+		return fmt.Errorf("instruction_id_list: %w", err)
+	}
+	var kwargs []map[string]any
+	if r.Has("kwargs") {
+		dec := json.NewDecoder(strings.NewReader(string(r.Raw("kwargs"))))
+		dec.UseNumber()
+		if err := dec.Decode(&kwargs); err != nil {
+			return fmt.Errorf("kwargs: %w", err)
+		}
+	}
+	resp, _ := r.Text(o.ResponseField)
+	var follow []bool
+	var unverified []string
+	all := true
+	for i, id := range ids {
+		var kw map[string]any
+		if i < len(kwargs) {
+			kw = kwargs[i]
+		}
+		if kw == nil {
+			kw = map[string]any{}
+		}
+		if id == "combination:repeat_prompt" && kw["prompt_to_repeat"] == nil {
+			kw["prompt_to_repeat"], _ = r.Text("base_prompt")
+		}
+		ok, err := CheckInstruction(id, kw, resp)
+		if err != nil {
+			unverified = append(unverified, id)
+			continue
+		}
+		follow = append(follow, ok)
+		all = all && ok
+	}
+	if follow == nil {
+		follow = []bool{}
+	}
+	r.Set("follow_instruction_list", follow)
+	r.Set("follow_all_instructions", all)
+	r.Set("is_correct", all)
+	if len(unverified) > 0 {
+		r.Set("unverified_instructions", unverified)
+	}
+	return nil
+}
+
+// parseFloat reads a JSON number field.
+func parseFloat(r *record.Row, key string) (float64, bool) {
+	raw := r.Raw(key)
+	if raw == nil {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	return f, err == nil
+}

@@ -1,0 +1,161 @@
+package synth
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/crucible-ml/crucible/backend"
+)
+
+var subjectRE = regexp.MustCompile(`within the subject "([^"]+)"`)
+
+// topicsScript answers the macro-topic, subtopic and list-conversion
+// prompts: a numbered list with an introduction and a remark, a prose
+// answer that needs the model's conversion, a bulleted list of the wrong
+// length with a repeated topic, a refusal, and a server error.
+func topicsScript(r chatReq) reply {
+	p := r.last()
+	switch {
+	case strings.Contains(p, "broad subject areas"):
+		return reply{text: "Here are the topics you asked for:\n\n1. Science\n2. **Sports**\n3. Crime\n4. Errors\n\nI hope this helps!"}
+	case strings.Contains(p, "Copy its items"):
+		switch {
+		case strings.Contains(p, "Physics and Chemistry"):
+			return reply{text: "```json\n[\"Physics\", \"Chemistry\", \"Astrology\"]\n```"}
+		default:
+			return reply{text: "I'm sorry, there is no list in this text."}
+		}
+	case subjectRE.MatchString(p):
+		switch subjectRE.FindStringSubmatch(p)[1] {
+		case "Science":
+			return reply{text: "Science splits into Physics and Chemistry, mostly."}
+		case "Sports":
+			return reply{text: "- Football\n- Tennis\n- physics"}
+		case "Crime":
+			return reply{text: "I'm sorry, but I can't help with that."}
+		case "Errors":
+			return reply{status: http.StatusInternalServerError}
+		}
+	}
+	return reply{status: http.StatusBadRequest}
+}
+
+func TestTopics(t *testing.T) {
+	s := newScripted(t, topicsScript)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "topics.jsonl")
+	run := func() (*Report, error) {
+		return Topics(context.Background(), TopicsOptions{
+			Common: Common{Backend: s.backend(), Concurrency: 4}, Output: out, MacroTopics: 3, Subtopics: 2,
+		})
+	}
+	rep, err := run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := readRows(t, out)
+	got := map[string]string{}
+	for k, r := range rows {
+		got[k] = str(t, r, "topic") + "|" + str(t, r, "topic_level") + "|" + str(t, r, "macro_topic")
+	}
+	want := map[string]string{
+		"macro-0#0":   "Science|macro|Science",
+		"macro-1#0":   "Sports|macro|Sports",
+		"macro-2#0":   "Crime|macro|Crime",
+		"macro-3#0":   "Errors|macro|Errors",
+		"macro-0-0#0": "Physics|sub|Science",
+		"macro-0-1#0": "Chemistry|sub|Science",
+		"macro-1-0#0": "Football|sub|Sports",
+		"macro-1-1#0": "Tennis|sub|Sports",
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d topics, want %d: %v", len(got), len(want), got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %q, want %q", k, got[k], v)
+		}
+	}
+	// The macro list had 4 items for 3 asked; Sports had 3 for 2.
+	if m := str(t, rows["macro-0#0"], "macro_topics_count_mismatch"); m != "asked for 3, got 4" {
+		t.Errorf("macro count mismatch: %q", m)
+	}
+	if m := str(t, rows["macro-1-0#0"], "subtopics_count_mismatch"); m != "asked for 2, got 3" {
+		t.Errorf("subtopic count mismatch: %q", m)
+	}
+	if rows["macro-0-0#0"].Has("subtopics_count_mismatch") {
+		t.Errorf("Science's converted list has the asked length but says it does not")
+	}
+	work := readRows(t, filepath.Join(dir, "topics.jsonl.work", "03-subtopics.jsonl"))
+	if f := str(t, work["macro-0#0"], "list_format"); f != ListConverted {
+		t.Errorf("Science list format %q, want converted", f)
+	}
+	if n, _ := work["macro-0#0"].Int("list_dropped_items"); n != 1 {
+		t.Errorf("the invented item Astrology should be dropped, got %d dropped", n)
+	}
+	if !work["macro-2#0"].Has("list_error") {
+		t.Errorf("the refusal should leave a list_error: %s", work["macro-2#0"].AppendJSON(nil))
+	}
+	if !work["macro-3#0"].Has("error") {
+		t.Errorf("the server error should be recorded on the row")
+	}
+	wantCounts := map[string]int{"duplicate_topics": 1, "subtopics_list_errors": 1, "subtopics_request_errors": 1,
+		"subtopics_count_mismatches": 1, "macro_topics_count_mismatches": 1, "subtopics_converted_by_model": 2}
+	for k, v := range wantCounts {
+		if rep.Counts[k] != v {
+			t.Errorf("count %s = %d, want %d (all: %v)", k, rep.Counts[k], v, rep.Counts)
+		}
+	}
+	if rep.Errors != 1 {
+		t.Errorf("request errors %d, want 1", rep.Errors)
+	}
+	checkResume(t, s, run)
+}
+
+func TestTopicsInterrupted(t *testing.T) {
+	checkInterrupted(t, topicsScript, 3, []string{"topics.jsonl", "topics.jsonl.work/03-subtopics.jsonl"},
+		func(ctx context.Context, be backend.Backend, dir string) error {
+			_, err := Topics(ctx, TopicsOptions{
+				Common: Common{Backend: be, Concurrency: 2}, Output: filepath.Join(dir, "topics.jsonl"),
+				MacroTopics: 3, Subtopics: 2,
+			})
+			return err
+		})
+}
+
+func TestTopicsRetryErrors(t *testing.T) {
+	fail := true
+	s := newScripted(t, func(r chatReq) reply {
+		if fail && strings.Contains(r.last(), `"Errors"`) {
+			return reply{status: http.StatusServiceUnavailable}
+		}
+		if strings.Contains(r.last(), `"Errors"`) {
+			return reply{text: "1. Bugs\n2. Faults"}
+		}
+		return topicsScript(r)
+	})
+	out := filepath.Join(t.TempDir(), "topics.jsonl")
+	run := func(retry bool) *Report {
+		rep, err := Topics(context.Background(), TopicsOptions{
+			Common: Common{Backend: s.backend(), RetryErrors: retry}, Output: out, MacroTopics: 3, Subtopics: 2,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	run(false)
+	fail = false
+	rep := run(true)
+	rows := readRows(t, out)
+	if str(t, rows["macro-3-0#0"], "topic") != "Bugs" || str(t, rows["macro-3-1#0"], "topic") != "Faults" {
+		t.Errorf("retried subtopics missing")
+	}
+	if rep.Written != 2 {
+		t.Errorf("retry wrote %d topics, want 2", rep.Written)
+	}
+}
