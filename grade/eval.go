@@ -34,8 +34,11 @@ func exact(n *node) (*big.Rat, bool) {
 				return nil, false
 			}
 			sum.Add(sum, v)
+			if !bitsOK(sum) {
+				return nil, false
+			}
 		}
-		return sum, bitsOK(sum)
+		return sum, true
 	case nMul:
 		prod := big.NewRat(1, 1)
 		for _, a := range n.args {
@@ -44,8 +47,11 @@ func exact(n *node) (*big.Rat, bool) {
 				return nil, false
 			}
 			prod.Mul(prod, v)
+			if !bitsOK(prod) {
+				return nil, false
+			}
 		}
-		return prod, bitsOK(prod)
+		return prod, true
 	case nDiv:
 		a, ok := exact(n.args[0])
 		if !ok {
@@ -243,17 +249,28 @@ func exactFunc(n *node) (*big.Rat, bool) {
 	return nil, false
 }
 
-// env binds variables to values for numeric evaluation.
-type env map[string]complex128
+// env binds variables to values for numeric evaluation and counts the
+// operations spent, so that nested sums cannot run away.
+type env struct {
+	v   map[string]complex128
+	ops int
+}
+
+// maxOps caps the operations of one numeric evaluation.
+const maxOps = 200000
 
 // numeric evaluates n in complex floating point at the point e.
-func numeric(n *node, e env) (complex128, bool) {
+func numeric(n *node, e *env) (complex128, bool) {
+	e.ops++
+	if e.ops > maxOps {
+		return 0, false
+	}
 	switch n.k {
 	case nNum:
 		f, _ := n.val.Float64()
 		return complex(f, 0), true
 	case nSym:
-		v, ok := e[n.name]
+		v, ok := e.v[n.name]
 		return v, ok
 	case nConst:
 		switch n.name {
@@ -317,7 +334,7 @@ func numeric(n *node, e env) (complex128, bool) {
 
 // numPow evaluates a power; a real negative base with an integer exponent
 // stays real.
-func numPow(n *node, e env) (complex128, bool) {
+func numPow(n *node, e *env) (complex128, bool) {
 	a, ok1 := numeric(n.args[0], e)
 	b, ok2 := numeric(n.args[1], e)
 	if !ok1 || !ok2 {
@@ -362,7 +379,7 @@ var complexFuncs = map[string]func(complex128) complex128{
 }
 
 // numFunc evaluates a function application numerically.
-func numFunc(n *node, e env) (complex128, bool) {
+func numFunc(n *node, e *env) (complex128, bool) {
 	switch n.name {
 	case "sum", "prod":
 		return numSum(n, e)
@@ -416,7 +433,7 @@ func numFunc(n *node, e env) (complex128, bool) {
 }
 
 // numSum evaluates \sum_{k=lo}^{hi} body and \prod with integer bounds.
-func numSum(n *node, e env) (complex128, bool) {
+func numSum(n *node, e *env) (complex128, bool) {
 	lo, ok1 := numeric(n.args[2], e)
 	hi, ok2 := numeric(n.args[3], e)
 	if !ok1 || !ok2 || imag(lo) != 0 || imag(hi) != 0 {
@@ -427,13 +444,13 @@ func numSum(n *node, e env) (complex128, bool) {
 		return 0, false
 	}
 	v := n.args[1].name
-	old, had := e[v]
+	old, had := e.v[v]
 	acc := complex(0, 0)
 	if n.name == "prod" {
 		acc = 1
 	}
 	for k := a; k <= b; k++ {
-		e[v] = complex(k, 0)
+		e.v[v] = complex(k, 0)
 		t, ok := numeric(n.args[0], e)
 		if !ok {
 			return 0, false
@@ -445,9 +462,9 @@ func numSum(n *node, e env) (complex128, bool) {
 		}
 	}
 	if had {
-		e[v] = old
+		e.v[v] = old
 	} else {
-		delete(e, v)
+		delete(e.v, v)
 	}
 	return acc, true
 }

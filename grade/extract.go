@@ -97,6 +97,31 @@ func matchBrace(s string, open int) int {
 	return -1
 }
 
+// braceMatches returns, for every '{' of s, the index of its closing brace
+// (or -1), in one pass.
+func braceMatches(s string) []int32 {
+	m := make([]int32, len(s))
+	var stack []int32
+	for i := 0; i < len(s); i++ {
+		m[i] = -1
+		switch s[i] {
+		case '\\':
+			if i+1 < len(s) && (s[i+1] == '{' || s[i+1] == '}') {
+				i++
+				m[i] = -1
+			}
+		case '{':
+			stack = append(stack, int32(i))
+		case '}':
+			if len(stack) > 0 {
+				m[stack[len(stack)-1]] = int32(i)
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
+	return m
+}
+
 // box is one \boxed{...} found in a response: its content and span.
 type box struct {
 	content    string
@@ -107,17 +132,40 @@ type box struct {
 // balanced braces, plus "\boxed 5".
 func findBoxes(s string) []box {
 	var out []box
+	var closes []int32
+	match := func(open int) int {
+		if len(s) < 4096 {
+			return matchBrace(s, open)
+		}
+		if closes == nil {
+			closes = braceMatches(s)
+		}
+		return int(closes[open])
+	}
+	nextB, nextF := -2, -2 // cached next "boxed"/"fbox" positions; -1 when none
+	find := func(cache *int, word string, i int) int {
+		if *cache == -1 || *cache >= i {
+			return *cache
+		}
+		j := strings.Index(s[i:], word)
+		if j < 0 {
+			*cache = -1
+		} else {
+			*cache = i + j
+		}
+		return *cache
+	}
 	for i := 0; i < len(s); {
-		j := strings.Index(s[i:], "boxed")
-		k := strings.Index(s[i:], "fbox")
+		j := find(&nextB, "boxed", i)
+		k := find(&nextF, "fbox", i)
 		if j < 0 && k < 0 {
 			break
 		}
 		var start, after int
 		if j >= 0 && (k < 0 || j < k) {
-			start, after = i+j, i+j+len("boxed")
+			start, after = j, j+len("boxed")
 		} else {
-			start, after = i+k, i+k+len("fbox")
+			start, after = k, k+len("fbox")
 		}
 		if start > 0 && s[start-1] == '\\' {
 			start--
@@ -128,7 +176,7 @@ func findBoxes(s string) []box {
 		}
 		switch {
 		case r < len(s) && s[r] == '{':
-			e := matchBrace(s, r)
+			e := match(r)
 			if e < 0 {
 				i = after
 				continue
@@ -152,6 +200,9 @@ func findBoxes(s string) []box {
 	return out
 }
 
+// maxJoin caps how many boxes BoxJoin joins.
+const maxJoin = 64
+
 // fromBoxes extracts the last box, joined with earlier ones under BoxJoin.
 func fromBoxes(s string, opts Options) (string, bool) {
 	bs := findBoxes(s)
@@ -161,7 +212,7 @@ func fromBoxes(s string, opts Options) (string, bool) {
 	last := len(bs) - 1
 	first := last
 	if opts.Boxes == BoxJoin {
-		for first > 0 && connectorGap(s[bs[first-1].end:bs[first].start]) {
+		for first > 0 && last-first < maxJoin && connectorGap(s[bs[first-1].end:bs[first].start]) {
 			first--
 		}
 	}
@@ -314,6 +365,7 @@ type span struct{ start, end, outerStart, outerEnd int }
 // mathSpans finds $$..$$, $..$, \(..\) and \[..\] spans in order.
 func mathSpans(s string) []span {
 	var out []span
+	missing := map[string]bool{} // closers known to be absent from the rest
 	for i := 0; i < len(s); i++ {
 		var open, close string
 		switch {
@@ -328,8 +380,12 @@ func mathSpans(s string) []span {
 		default:
 			continue
 		}
+		if missing[close] {
+			continue
+		}
 		j := strings.Index(s[i+len(open):], close)
 		if j < 0 {
+			missing[close] = true
 			continue
 		}
 		out = append(out, span{i + len(open), i + len(open) + j, i, i + len(open) + j + len(close)})

@@ -46,6 +46,7 @@ type lexer struct {
 	sp    bool
 	comma bool // the answer has exactly one comma: "1,22" may be a decimal comma
 	depth int  // bracket depth: inside brackets a plain comma separates items
+	nest  int  // nesting of \text{}/\mathrm{} sub-lexers
 	fail  bool
 }
 
@@ -557,7 +558,11 @@ func (l *lexer) text(name string) {
 	case c == "":
 		return
 	case isMathy(c) || len(c) <= 3 && letterOf(c) != 0:
-		sub := &lexer{src: c, comma: l.comma}
+		sub := &lexer{src: c, comma: l.comma, nest: l.nest + 1}
+		if sub.nest > 8 {
+			l.fail = true
+			return
+		}
 		sub.run()
 		if len(sub.toks) > 0 {
 			sub.toks[0].sp = sp
@@ -619,7 +624,11 @@ func (l *lexer) mathrm() {
 		l.emitCmd(f)
 		return
 	}
-	sub := &lexer{src: c, comma: l.comma}
+	sub := &lexer{src: c, comma: l.comma, nest: l.nest + 1}
+	if sub.nest > 8 {
+		l.fail = true
+		return
+	}
 	sub.run()
 	if len(sub.toks) > 0 {
 		sub.toks[0].sp = l.sp

@@ -60,6 +60,9 @@ type parser struct {
 
 // parse parses an answer into a tree.
 func parse(s string) (*node, error) {
+	if len(s) > maxAnswer {
+		return nil, errParse
+	}
 	toks, ok := lex(s)
 	if !ok {
 		return nil, errParse
