@@ -91,11 +91,23 @@ func TestForwardAllocs(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			st := m.NewState(256)
-			logits := make([]float32, m.Config().VocabSize)
-			allocs := testing.AllocsPerRun(100, func() { m.Forward(st, 5, logits) })
-			if allocs != 0 {
+			// One sequence, one token at a time; and four sequences at once.
+			st := []State{m.NewState(256)}
+			logits := [][]float32{make([]float32, m.Config().VocabSize)}
+			tok := []int{5}
+			m.Forward(st, tok, logits) // warm the workspace pool
+			if allocs := testing.AllocsPerRun(100, func() { m.Forward(st, tok, logits) }); allocs != 0 {
 				t.Errorf("Forward allocates %v times per token", allocs)
+			}
+			var sts []State
+			var lg [][]float32
+			for i := 0; i < 4; i++ {
+				sts = append(sts, m.NewState(256))
+				lg = append(lg, make([]float32, m.Config().VocabSize))
+			}
+			toks := []int{5, 6, 7, 8}
+			if allocs := testing.AllocsPerRun(50, func() { m.Forward(sts, toks, lg) }); allocs != 0 {
+				t.Errorf("batched Forward allocates %v times per step", allocs)
 			}
 		})
 	}
@@ -139,11 +151,41 @@ func BenchmarkForward(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer m.Close()
-			st := m.NewState(b.N + 1)
-			logits := make([]float32, m.Config().VocabSize)
+			st := []State{m.NewState(b.N + 1)}
+			logits := [][]float32{make([]float32, m.Config().VocabSize)}
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				m.Forward(st, 5, logits)
+				m.Forward(st, []int{5}, logits)
+			}
+		})
+	}
+}
+
+// TestBatchingIsExact: a prompt fed in chunks (Prefill), token by token, or
+// interleaved with another sequence gives bit-identical logits.
+func TestBatchingIsExact(t *testing.T) {
+	for _, name := range []string{"llama_tiny", "qwen2_tiny_bf16", "mamba2_tiny", "nemotron_h_tiny_bf16"} {
+		t.Run(name, func(t *testing.T) {
+			m := loadTest(t, name)
+			V := m.Config().VocabSize
+			prompt := make([]int, 150) // more than two chunks
+			for i := range prompt {
+				prompt[i] = (i*37 + 11) % V
+			}
+			all := make([]float32, len(prompt)*V)
+			if err := Prefill(context.Background(), m, m.NewState(8), prompt, all, nil); err != nil {
+				t.Fatal(err)
+			}
+			one, other := m.NewState(8), m.NewState(8)
+			lg := [][]float32{make([]float32, V), make([]float32, V)}
+			for i, tok := range prompt {
+				// Sequence "one" decodes the prompt next to an unrelated sequence.
+				m.Forward([]State{other, one}, []int{(tok + 1) % V, tok}, [][]float32{lg[1], lg[0]})
+				for j := 0; j < V; j++ {
+					if lg[0][j] != all[i*V+j] {
+						t.Fatalf("position %d, logit %d: step by step %v, prefill %v", i, j, lg[0][j], all[i*V+j])
+					}
+				}
 			}
 		})
 	}

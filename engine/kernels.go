@@ -2,48 +2,80 @@ package engine
 
 import (
 	"math"
-	"runtime"
 	"sync"
 )
 
-// parallelMinWork is the number of weight elements below which a matvec
-// runs on the calling goroutine: splitting small matrices costs more than
-// it saves.
+// parallelMinWork is the number of multiply-adds below which a matmul runs
+// on the calling goroutine: splitting small matrices costs more than it saves.
 const parallelMinWork = 1 << 18
 
-// MatVec computes out = W·x (+ b): out[Rows], x[Cols]. Large matrices are
-// split by rows across GOMAXPROCS goroutines.
-func MatVec(out []float32, l Linear, x []float32) {
+// workers is a fixed pool of goroutines that split matmuls by rows; a job
+// is sent by value, so dispatching allocates nothing.
+type workers struct {
+	n    int
+	jobs chan mmJob
+}
+
+type mmJob struct {
+	out, x [][]float32
+	w      *Mat
+	r0, r1 int
+	wg     *sync.WaitGroup
+}
+
+func newWorkers(n int) *workers {
+	p := &workers{n: max(n, 1)}
+	if p.n > 1 {
+		p.jobs = make(chan mmJob)
+		for i := 0; i < p.n; i++ {
+			go func() {
+				for j := range p.jobs {
+					j.w.mulRows(j.out, j.x, j.r0, j.r1)
+					j.wg.Done()
+				}
+			}()
+		}
+	}
+	return p
+}
+
+func (p *workers) close() {
+	if p.jobs != nil {
+		close(p.jobs)
+		p.jobs = nil
+	}
+}
+
+// matmul computes out[t] = W·x[t] (+ b) for every token t: x[t] has Cols
+// values, out[t] Rows. Each weight row is read (and converted from bf16/f16)
+// once for all tokens. Large products are split by rows over the workers.
+func (p *workers) matmul(out [][]float32, l Linear, x [][]float32) {
 	w := l.W
-	out = out[:w.Rows]
-	workers := runtime.GOMAXPROCS(0)
-	if workers <= 1 || w.Rows*w.Cols < parallelMinWork || w.Rows < 2*workers {
-		w.dotRows(out, x, 0, w.Rows)
+	if p.jobs == nil || w.Rows*w.Cols*len(x) < parallelMinWork || w.Rows < 2*p.n {
+		w.mulRows(out, x, 0, w.Rows)
 	} else {
-		parallelRows(out, w, x, workers)
+		var wg sync.WaitGroup
+		chunk := (w.Rows + p.n - 1) / p.n
+		for r0 := 0; r0 < w.Rows; r0 += chunk {
+			wg.Add(1)
+			p.jobs <- mmJob{out: out, x: x, w: w, r0: r0, r1: min(r0+chunk, w.Rows), wg: &wg}
+		}
+		wg.Wait()
 	}
 	if l.B != nil {
-		for i, b := range l.B {
-			out[i] += b
+		for _, o := range out {
+			add(o[:len(l.B)], l.B)
 		}
 	}
 }
 
-// parallelRows splits W·x by rows across workers goroutines. It is its own
-// function so that the closure's captures do not make MatVec allocate on
-// the small-matrix path.
-func parallelRows(out []float32, w *Mat, x []float32, workers int) {
-	var wg sync.WaitGroup
-	chunk := (w.Rows + workers - 1) / workers
-	for r0 := 0; r0 < w.Rows; r0 += chunk {
-		r1 := min(r0+chunk, w.Rows)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.dotRows(out[r0:r1], x, r0, r1)
-		}()
+// MatVec computes out = W·x (+ b) for one vector, on the calling goroutine.
+func MatVec(out []float32, l Linear, x []float32) {
+	o, in := [1][]float32{out}, [1][]float32{x}
+	l.W.mulRows(o[:], in[:], 0, l.W.Rows)
+	if l.B != nil {
+		add(out[:len(l.B)], l.B)
 	}
-	wg.Wait()
 }
 
 // RMSNorm sets out = x / sqrt(mean(x²) + eps) * w (w may be nil: no weight).

@@ -11,14 +11,12 @@ import (
 // q/k/v biases for Qwen2): pre-norm Transformer blocks with RoPE, grouped-
 // query attention and a SwiGLU MLP.
 type llama struct {
-	cfg     *Config
-	ck      *safetensors.Checkpoint
+	base
 	embed   *Mat // [V, d]
 	layers  []llamaLayer
 	norm    []float32 // [d]
-	head    Linear    // [V, d]
+	lmHead  Linear    // [V, d]
 	invFreq []float64 // [hd/2] RoPE inverse frequencies
-	params  int64
 }
 
 type llamaLayer struct {
@@ -31,7 +29,7 @@ func newLlama(cfg *Config, ck *safetensors.Checkpoint) (*llama, error) {
 	d, ff, hd := cfg.HiddenSize, cfg.IntermediateSize, cfg.HeadDim
 	nq, nkv := cfg.NumHeads, cfg.NumKVHeads
 	l := &weightLoader{ck: ck, prefixes: []string{"model.", ""}}
-	m := &llama{cfg: cfg, ck: ck, layers: make([]llamaLayer, cfg.NumLayers)}
+	m := &llama{base: newBase(cfg, ck), layers: make([]llamaLayer, cfg.NumLayers)}
 	var err error
 	if m.embed, err = l.mat("embed_tokens.weight", cfg.VocabSize, d); err != nil {
 		return nil, err
@@ -58,7 +56,7 @@ func newLlama(cfg *Config, ck *safetensors.Checkpoint) (*llama, error) {
 	if m.norm, err = l.vec("norm.weight", d); err != nil {
 		return nil, err
 	}
-	if m.head, err = loadHead(l, cfg, m.embed, "lm_head"); err != nil {
+	if m.lmHead, err = loadHead(l, cfg, m.embed, "lm_head"); err != nil {
 		return nil, err
 	}
 	m.params = l.params
@@ -110,36 +108,20 @@ func ropeInvFreq(cfg *Config) []float64 {
 	return inv
 }
 
-// llamaState is one sequence: a KV cache per layer plus scratch buffers.
+// llamaState is one sequence: a KV cache per layer.
 type llamaState struct {
-	pos        int
-	kv         []kvCache
-	x, xb, xb2 []float32 // [d]
-	q, ao, att []float32 // [nq*hd], [nq*hd], [cap] (grows)
-	k, v       []float32 // [nkv*hd]
-	hb, hb2    []float32 // [ff]
-	cos, sin   []float32 // [hd/2]
+	pos int
+	kv  []kvCache // per layer: [cap, nkv, hd] keys and values
 }
 
 func (s *llamaState) Pos() int { return s.pos }
 func (s *llamaState) Reset()   { s.pos = 0 }
 
-func (m *llama) Config() *Config { return m.cfg }
-func (m *llama) Close() error    { return m.ck.Close() }
-
 func (m *llama) NewState(capTokens int) State {
 	c := m.cfg
-	capTokens = max(capTokens, 1)
-	s := &llamaState{
-		kv: make([]kvCache, c.NumLayers),
-		x:  make([]float32, c.HiddenSize), xb: make([]float32, c.HiddenSize), xb2: make([]float32, c.HiddenSize),
-		q: make([]float32, c.NumHeads*c.HeadDim), ao: make([]float32, c.NumHeads*c.HeadDim), att: make([]float32, capTokens),
-		k: make([]float32, c.NumKVHeads*c.HeadDim), v: make([]float32, c.NumKVHeads*c.HeadDim),
-		hb: make([]float32, c.IntermediateSize), hb2: make([]float32, c.IntermediateSize),
-		cos: make([]float32, c.HeadDim/2), sin: make([]float32, c.HeadDim/2),
-	}
+	s := &llamaState{kv: make([]kvCache, c.NumLayers)}
 	for i := range s.kv {
-		s.kv[i] = newKVCache(capTokens, c.NumKVHeads*c.HeadDim)
+		s.kv[i] = newKVCache(max(capTokens, 1), c.NumKVHeads*c.HeadDim)
 	}
 	return s
 }
@@ -169,56 +151,79 @@ func rope(x, cos, sin []float32, n, hd int) {
 	}
 }
 
-// Forward runs one token through the network.
-func (m *llama) Forward(st State, token int, logits []float32) {
-	s := st.(*llamaState)
+// Forward feeds tokens[i] to states[i] (see Model.Forward).
+func (m *llama) Forward(states []State, tokens []int, logits [][]float32) {
+	forEachChunk(states, tokens, logits, m.forward)
+}
+
+// forward runs one micro-batch of n <= MaxChunk tokens through the network.
+// Matmuls run over all n tokens at once; attention runs token by token, in
+// order, against each token's own sequence cache.
+func (m *llama) forward(states []State, tokens []int, logits [][]float32) {
 	c := m.cfg
 	hd, nq, nkv := c.HeadDim, c.NumHeads, c.NumKVHeads
-	pos := s.pos
-	if pos >= len(s.att) {
-		s.att = make([]float32, 2*(pos+1))
-	}
+	n := len(tokens)
+	ws := m.getWS()
+	defer m.putWS(ws)
+	pos := ws.pos[:n]
+	positions(pos, states)
+	x, xb, xb2 := ws.x.v[:n], ws.xb.v[:n], ws.xb2.v[:n] // [n][d]
+	q, ao, k, v := ws.q.v[:n], ws.ao.v[:n], ws.k.v[:n], ws.v.v[:n]
+	hb, hb2 := ws.hb.v[:n], ws.hb2.v[:n] // [n][ff]
 
-	// RoPE angles for this position: θ_i = pos · invFreq_i (float32, as HF).
-	for i, f := range m.invFreq {
-		a := float32(f) * float32(pos)
-		s.cos[i] = float32(math.Cos(float64(a)))
-		s.sin[i] = float32(math.Sin(float64(a)))
+	for i, tok := range tokens {
+		m.embed.Row(tok, x[i])
 	}
-
-	m.embed.Row(token, s.x) // x: [d]
 	for l := range m.layers {
 		ly := &m.layers[l]
-		kv := &s.kv[l]
 
 		// Attention block: x += o(attend(rope(q), rope(k), v)).
-		RMSNorm(s.xb, s.x, ly.attnNorm, c.NormEps) // xb: [d]
-		MatVec(s.q, ly.q, s.xb)                    // q: [nq, hd]
-		MatVec(s.k, ly.k, s.xb)                    // k: [nkv, hd]
-		MatVec(s.v, ly.v, s.xb)                    // v: [nkv, hd]
-		rope(s.q, s.cos, s.sin, nq, hd)
-		rope(s.k, s.cos, s.sin, nkv, hd)
-		kv.ensure(pos)
-		copy(kv.k[pos*kv.stride:], s.k) // cache: [pos+1, nkv, hd]
-		copy(kv.v[pos*kv.stride:], s.v)
-		attend(s.ao, s.q, kv.k, kv.v, s.att, pos+1, nq, nkv, hd) // ao: [nq, hd]
-		MatVec(s.xb2, ly.o, s.ao)                                // xb2: [d]
-		add(s.x, s.xb2)
+		for i := range x {
+			RMSNorm(xb[i], x[i], ly.attnNorm, c.NormEps)
+		}
+		m.workers.matmul(q, ly.q, xb) // [n][nq*hd]
+		m.workers.matmul(k, ly.k, xb) // [n][nkv*hd]
+		m.workers.matmul(v, ly.v, xb) // [n][nkv*hd]
+		for i := range tokens {
+			kv := &states[i].(*llamaState).kv[l]
+			// RoPE angles of this position: θ_j = pos · invFreq_j (float32, as HF).
+			for j, f := range m.invFreq {
+				a := float32(f) * float32(pos[i])
+				ws.cos[j] = float32(math.Cos(float64(a)))
+				ws.sin[j] = float32(math.Sin(float64(a)))
+			}
+			rope(q[i], ws.cos, ws.sin, nq, hd)
+			rope(k[i], ws.cos, ws.sin, nkv, hd)
+			kv.ensure(pos[i])
+			copy(kv.k[pos[i]*kv.stride:], k[i]) // cache: [pos+1, nkv, hd]
+			copy(kv.v[pos[i]*kv.stride:], v[i])
+			attend(ao[i], q[i], kv.k, kv.v, ws.scores(pos[i]+1), pos[i]+1, nq, nkv, hd) // [nq*hd]
+		}
+		m.workers.matmul(xb2, ly.o, ao) // [n][d]
+		for i := range x {
+			add(x[i], xb2[i])
+		}
 
 		// MLP block: x += down(silu(gate(xb)) ⊙ up(xb)).
-		RMSNorm(s.xb, s.x, ly.mlpNorm, c.NormEps)
-		MatVec(s.hb, ly.gate, s.xb) // hb: [ff]
-		MatVec(s.hb2, ly.up, s.xb)  // hb2: [ff]
-		for i, g := range s.hb {
-			s.hb[i] = silu(g) * s.hb2[i]
+		for i := range x {
+			RMSNorm(xb[i], x[i], ly.mlpNorm, c.NormEps)
 		}
-		MatVec(s.xb2, ly.down, s.hb) // xb2: [d]
-		add(s.x, s.xb2)
+		m.workers.matmul(hb, ly.gate, xb) // [n][ff]
+		m.workers.matmul(hb2, ly.up, xb)  // [n][ff]
+		for i := range hb {
+			for j, g := range hb[i] {
+				hb[i][j] = silu(g) * hb2[i][j]
+			}
+		}
+		m.workers.matmul(xb2, ly.down, hb) // [n][d]
+		for i := range x {
+			add(x[i], xb2[i])
+		}
 	}
-	s.pos++
-	if logits == nil {
-		return
+	for i, st := range states {
+		st.(*llamaState).pos = pos[i] + 1
 	}
-	RMSNorm(s.x, s.x, m.norm, c.NormEps)
-	MatVec(logits, m.head, s.x) // logits: [V]
+	if logits != nil {
+		m.head(ws, x, m.norm, m.lmHead, logits) // [n][V]
+	}
 }

@@ -10,14 +10,12 @@ import (
 // mamba2 runs Mamba2ForCausalLM: every layer is h = h + Mixer(RMSNorm(h)),
 // with the Mamba-2 mixer below. Nemotron-H reuses the mixer.
 type mamba2 struct {
-	cfg    *Config
-	ck     *safetensors.Checkpoint
+	base
 	embed  *Mat // [V, d]
 	norms  [][]float32
 	mixers []*mamba2Mixer
 	normF  []float32 // [d]
-	head   Linear    // [V, d]
-	params int64
+	lmHead Linear    // [V, d]
 }
 
 // mamba2Mixer holds one Mamba-2 mixer's weights. With DI = H·P inner
@@ -93,99 +91,94 @@ func mambaStateBytes(cfg *Config) int64 {
 	return 4 * int64((cfg.ConvKernel-1)*cfg.ConvDim()+cfg.MambaHeads*cfg.MambaHeadDim*cfg.StateSize)
 }
 
-// mambaScratch holds a mixer's per-token temporaries.
-type mambaScratch struct {
-	zxbcdt []float32 // [DI + CD + H]
-	xc     []float32 // [CD] conv output
-	y      []float32 // [DI]
-}
-
-func newMambaScratch(cfg *Config) mambaScratch {
-	return mambaScratch{
-		zxbcdt: make([]float32, cfg.DInner()+cfg.ConvDim()+cfg.MambaHeads),
-		xc:     make([]float32, cfg.ConvDim()),
-		y:      make([]float32, cfg.DInner()),
-	}
-}
-
-// forward runs the mixer for one token: out[d] = Mixer(x[d]), updating st.
-func (mx *mamba2Mixer) forward(out, x []float32, st *mambaState, sc *mambaScratch) {
+// forward runs the mixer over a micro-batch: out[i] = Mixer(x[i]) for
+// token i of the sequence whose state is st[i]. The projections run over
+// all tokens at once; the conv and the scan run token by token, in order.
+func (mx *mamba2Mixer) forward(p *workers, ws *workspace, out, x [][]float32, st []*mambaState) {
 	H, P, N, G, K := mx.h, mx.p, mx.n, mx.g, mx.k
 	DI := H * P
 	CD := DI + 2*G*N
+	n := len(x)
+	zx, ys := ws.zx.v[:n], ws.y.v[:n]
 
 	// 1. Input projection: zxbcdt = in_proj·x, split as z | xBC | dt.
-	MatVec(sc.zxbcdt, mx.inProj, x)
-	z := sc.zxbcdt[:DI]          // [DI] gate
-	xBC := sc.zxbcdt[DI : DI+CD] // [CD] conv input: x | B | C
-	dtr := sc.zxbcdt[DI+CD:][:H] // [H] raw time steps
+	p.matmul(zx, mx.inProj, x) // [n][DI + CD + H]
 
-	// 2. Causal depthwise conv over the window [conv state (K-1 tokens), xBC],
-	//    plus bias, then SiLU. Tap K-1 hits the current token.
-	for c := 0; c < CD; c++ {
-		w := mx.convW[c*K : (c+1)*K]
-		var acc float32
-		if mx.convB != nil {
-			acc = mx.convB[c]
-		}
-		for k := 0; k < K-1; k++ {
-			acc += w[k] * st.conv[k*CD+c]
-		}
-		acc += w[K-1] * xBC[c]
-		sc.xc[c] = silu(acc)
-	}
-	// Shift the window left and append the raw input.
-	if K > 1 {
-		copy(st.conv, st.conv[CD:])
-		copy(st.conv[(K-2)*CD:], xBC)
-	}
-	xs := sc.xc[:DI]              // [H, P]
-	B := sc.xc[DI : DI+G*N]       // [G, N]
-	C := sc.xc[DI+G*N : DI+2*G*N] // [G, N]
+	for i := range x {
+		s := st[i]
+		z := zx[i][:DI]          // [DI] gate
+		xBC := zx[i][DI : DI+CD] // [CD] conv input: x | B | C
+		dtr := zx[i][DI+CD:][:H] // [H] raw time steps
+		y := ys[i]               // [DI]
 
-	// 3. Selective scan, one step per head h (B/C group g = h / (H/G)):
-	//    dt = softplus(dt_raw + dt_bias), dA = exp(dt·A)
-	//    S[h,p,:] = dA·S[h,p,:] + dt·x[h,p]·B[g,:]
-	//    y[h,p]   = S[h,p,:]·C[g,:] + D[h]·x[h,p]
-	headsPerGroup := H / G
-	for h := 0; h < H; h++ {
-		g := h / headsPerGroup
-		Bg := B[g*N : (g+1)*N]
-		Cg := C[g*N : (g+1)*N]
-		dt := softplus(dtr[h] + mx.dtBias[h])
-		dA := float32(math.Exp(float64(dt * mx.a[h])))
-		for p := 0; p < P; p++ {
-			xv := xs[h*P+p]
-			dtx := dt * xv
-			S := st.ssm[(h*P+p)*N : (h*P+p+1)*N]
-			var yv float32
-			for n := range S {
-				S[n] = S[n]*dA + dtx*Bg[n]
-				yv += S[n] * Cg[n]
+		// 2. Causal depthwise conv over the window [conv state (K-1 tokens), xBC],
+		//    plus bias, then SiLU. Tap K-1 hits the current token.
+		xc := ws.xc
+		for c := 0; c < CD; c++ {
+			w := mx.convW[c*K : (c+1)*K]
+			var acc float32
+			if mx.convB != nil {
+				acc = mx.convB[c]
 			}
-			sc.y[h*P+p] = yv + mx.d[h]*xv
+			for k := 0; k < K-1; k++ {
+				acc += w[k] * s.conv[k*CD+c]
+			}
+			acc += w[K-1] * xBC[c]
+			xc[c] = silu(acc)
 		}
-	}
+		// Shift the window left and append the raw input.
+		if K > 1 {
+			copy(s.conv, s.conv[CD:])
+			copy(s.conv[(K-2)*CD:], xBC)
+		}
+		xs := xc[:DI]              // [H, P]
+		B := xc[DI : DI+G*N]       // [G, N]
+		C := xc[DI+G*N : DI+2*G*N] // [G, N]
 
-	// 4. Gate, then RMSNorm in normGroups contiguous groups, times weight:
-	//    u = y ⊙ silu(z); u_grp /= rms(u_grp); u ⊙= norm.weight
-	for i := range sc.y {
-		sc.y[i] *= silu(z[i])
-	}
-	gs := DI / mx.normGroups
-	for grp := 0; grp < mx.normGroups; grp++ {
-		u := sc.y[grp*gs : (grp+1)*gs]
-		RMSNorm(u, u, mx.norm[grp*gs:(grp+1)*gs], mx.eps)
+		// 3. Selective scan, one step per head h (B/C group g = h / (H/G)):
+		//    dt = softplus(dt_raw + dt_bias), dA = exp(dt·A)
+		//    S[h,p,:] = dA·S[h,p,:] + dt·x[h,p]·B[g,:]
+		//    y[h,p]   = S[h,p,:]·C[g,:] + D[h]·x[h,p]
+		headsPerGroup := H / G
+		for h := 0; h < H; h++ {
+			g := h / headsPerGroup
+			Bg := B[g*N : (g+1)*N]
+			Cg := C[g*N : (g+1)*N]
+			dt := softplus(dtr[h] + mx.dtBias[h])
+			dA := float32(math.Exp(float64(dt * mx.a[h])))
+			for pp := 0; pp < P; pp++ {
+				xv := xs[h*P+pp]
+				dtx := dt * xv
+				S := s.ssm[(h*P+pp)*N : (h*P+pp+1)*N]
+				var yv float32
+				for j := range S {
+					S[j] = S[j]*dA + dtx*Bg[j]
+					yv += S[j] * Cg[j]
+				}
+				y[h*P+pp] = yv + mx.d[h]*xv
+			}
+		}
+
+		// 4. Gate, then RMSNorm in normGroups contiguous groups, times weight:
+		//    u = y ⊙ silu(z); u_grp /= rms(u_grp); u ⊙= norm.weight
+		for j := range y {
+			y[j] *= silu(z[j])
+		}
+		gs := DI / mx.normGroups
+		for grp := 0; grp < mx.normGroups; grp++ {
+			u := y[grp*gs : (grp+1)*gs]
+			RMSNorm(u, u, mx.norm[grp*gs:(grp+1)*gs], mx.eps)
+		}
 	}
 
 	// 5. Output projection: out = out_proj·u.
-	MatVec(out, mx.outProj, sc.y)
+	p.matmul(out, mx.outProj, ys) // [n][d]
 }
 
 func newMamba2(cfg *Config, ck *safetensors.Checkpoint) (*mamba2, error) {
 	d := cfg.HiddenSize
 	l := &weightLoader{ck: ck, prefixes: []string{"backbone.", "model.", ""}}
-	m := &mamba2{cfg: cfg, ck: ck}
+	m := &mamba2{base: newBase(cfg, ck)}
 	var err error
 	if m.embed, err = loadEmbeddings(l, cfg); err != nil {
 		return nil, err
@@ -206,7 +199,7 @@ func newMamba2(cfg *Config, ck *safetensors.Checkpoint) (*mamba2, error) {
 	if m.normF, err = l.vec("norm_f.weight", d); err != nil {
 		return nil, err
 	}
-	if m.head, err = loadHead(l, cfg, m.embed, "lm_head"); err != nil {
+	if m.lmHead, err = loadHead(l, cfg, m.embed, "lm_head"); err != nil {
 		return nil, err
 	}
 	m.params = l.params
@@ -223,13 +216,11 @@ func loadEmbeddings(l *weightLoader, cfg *Config) (*Mat, error) {
 	return nil, fmt.Errorf("missing tensor embeddings.weight (tried prefixes %q)", l.prefixes)
 }
 
-// mamba2State is one sequence of a Mamba2ForCausalLM model.
+// mamba2State is one sequence of a Mamba2ForCausalLM model: a constant
+// conv window and SSM state per layer.
 type mamba2State struct {
 	pos    int
 	layers []mambaState
-	sc     mambaScratch
-	x, xb  []float32 // [d]
-	xb2    []float32 // [d]
 }
 
 func (s *mamba2State) Pos() int { return s.pos }
@@ -240,16 +231,11 @@ func (s *mamba2State) Reset() {
 	}
 }
 
-func (m *mamba2) Config() *Config { return m.cfg }
-func (m *mamba2) Close() error    { return m.ck.Close() }
-
 // NewState allocates a sequence state; its size does not depend on capTokens.
 func (m *mamba2) NewState(capTokens int) State {
-	c := m.cfg
-	s := &mamba2State{layers: make([]mambaState, c.NumLayers), sc: newMambaScratch(c),
-		x: make([]float32, c.HiddenSize), xb: make([]float32, c.HiddenSize), xb2: make([]float32, c.HiddenSize)}
+	s := &mamba2State{layers: make([]mambaState, m.cfg.NumLayers)}
 	for i := range s.layers {
-		s.layers[i] = newMambaState(c)
+		s.layers[i] = newMambaState(m.cfg)
 	}
 	return s
 }
@@ -266,20 +252,37 @@ func (m *mamba2) Info() Info {
 	}
 }
 
-// Forward runs one token through the network.
-func (m *mamba2) Forward(st State, token int, logits []float32) {
-	s := st.(*mamba2State)
+// Forward feeds tokens[i] to states[i] (see Model.Forward).
+func (m *mamba2) Forward(states []State, tokens []int, logits [][]float32) {
+	forEachChunk(states, tokens, logits, m.forward)
+}
+
+// forward runs one micro-batch of n <= MaxChunk tokens through the network.
+func (m *mamba2) forward(states []State, tokens []int, logits [][]float32) {
 	c := m.cfg
-	m.embed.Row(token, s.x) // x: [d]
+	n := len(tokens)
+	ws := m.getWS()
+	defer m.putWS(ws)
+	x, xb, xb2 := ws.x.v[:n], ws.xb.v[:n], ws.xb2.v[:n] // [n][d]
+	var st [MaxChunk]*mambaState
+
+	for i, tok := range tokens {
+		m.embed.Row(tok, x[i])
+	}
 	for l, mx := range m.mixers {
-		RMSNorm(s.xb, s.x, m.norms[l], c.NormEps)    // xb: [d]
-		mx.forward(s.xb2, s.xb, &s.layers[l], &s.sc) // xb2: [d]
-		add(s.x, s.xb2)
+		for i := range x {
+			RMSNorm(xb[i], x[i], m.norms[l], c.NormEps)
+			st[i] = &states[i].(*mamba2State).layers[l]
+		}
+		mx.forward(m.workers, ws, xb2, xb, st[:n]) // [n][d]
+		for i := range x {
+			add(x[i], xb2[i])
+		}
 	}
-	s.pos++
-	if logits == nil {
-		return
+	for _, s := range states {
+		s.(*mamba2State).pos++
 	}
-	RMSNorm(s.x, s.x, m.normF, c.NormEps)
-	MatVec(logits, m.head, s.x) // logits: [V]
+	if logits != nil {
+		m.head(ws, x, m.normF, m.lmHead, logits) // [n][V]
+	}
 }

@@ -30,9 +30,13 @@ type Model interface {
 	// NewState allocates one sequence's state with room for capTokens
 	// positions of KV cache (it grows past that if needed).
 	NewState(capTokens int) State
-	// Forward feeds token at st's next position and advances st. When logits
-	// is non-nil it receives the next-token logits [VocabSize].
-	Forward(st State, token int, logits []float32)
+	// Forward feeds tokens[i] to the sequence states[i] at its next
+	// position and advances it. The tokens of one sequence (a prompt chunk)
+	// must appear in order; tokens of many sequences (a decode step) run
+	// together, reading each weight row once per micro-batch of MaxChunk.
+	// When logits is non-nil, each non-nil logits[i] receives token i's
+	// next-token logits [VocabSize].
+	Forward(states []State, tokens []int, logits [][]float32)
 	// Info describes the model's size and memory costs.
 	Info() Info
 	// Close releases the mapped weights.
@@ -91,54 +95,66 @@ func build(cfg *Config, ck *safetensors.Checkpoint) (Model, error) {
 	return nil, fmt.Errorf("%w: %s", ErrUnsupported, cfg.Architecture)
 }
 
-// Prefill feeds a prompt into st. When all is non-nil it receives the
-// logits at every prompt position ([len(tokens), VocabSize]); when last is
-// non-nil it receives those of the final position. It stops early with
-// ctx's error.
+// Prefill feeds a prompt into st, MaxChunk tokens per forward pass. When
+// all is non-nil it receives the logits at every prompt position
+// ([len(tokens), VocabSize]); when last is non-nil it receives those of the
+// final position. It stops early with ctx's error.
 func Prefill(ctx context.Context, m Model, st State, tokens []int, all, last []float32) error {
 	v := m.Config().VocabSize
 	if all != nil && len(all) < len(tokens)*v {
 		return fmt.Errorf("prefill: logits buffer of %d for %d tokens x %d", len(all), len(tokens), v)
 	}
-	for i, tok := range tokens {
-		if i%16 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
+	for _, tok := range tokens {
 		if err := checkToken(m, tok); err != nil {
 			return err
 		}
-		var out []float32
-		switch {
-		case all != nil:
-			out = all[i*v : (i+1)*v]
-		case i == len(tokens)-1:
-			out = last
+	}
+	var states [MaxChunk]State
+	var logits [MaxChunk][]float32
+	for a := 0; a < len(tokens); a += MaxChunk {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		m.Forward(st, tok, out)
-		if all != nil && last != nil && i == len(tokens)-1 {
-			copy(last, out)
+		b := min(a+MaxChunk, len(tokens))
+		n := b - a
+		for i := 0; i < n; i++ {
+			states[i] = st
+			logits[i] = nil
+			if all != nil {
+				logits[i] = all[(a+i)*v : (a+i+1)*v]
+			}
 		}
+		if b == len(tokens) && all == nil {
+			logits[n-1] = last
+		}
+		m.Forward(states[:n], tokens[a:b], logits[:n])
+	}
+	if all != nil && last != nil && len(tokens) > 0 {
+		copy(last, all[(len(tokens)-1)*v:len(tokens)*v])
 	}
 	return nil
 }
 
-// DecodeStep feeds one token to each of several sequences and writes each
-// one's next-token logits.
+// DecodeStep feeds one token to each of several sequences, all in the same
+// forward passes, and writes each one's next-token logits.
 func DecodeStep(ctx context.Context, m Model, states []State, tokens []int, logits [][]float32) error {
 	if len(states) != len(tokens) || len(states) != len(logits) {
 		return fmt.Errorf("decode step: %d states, %d tokens, %d logits", len(states), len(tokens), len(logits))
 	}
-	for i, st := range states {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := checkToken(m, tokens[i]); err != nil {
-			return err
-		}
-		m.Forward(st, tokens[i], logits[i])
+	if err := ctx.Err(); err != nil {
+		return err
 	}
+	for i, tok := range tokens {
+		if err := checkToken(m, tok); err != nil {
+			return err
+		}
+		for j := 0; j < i; j++ {
+			if states[j] == states[i] {
+				return fmt.Errorf("decode step: sequence %d given twice", i)
+			}
+		}
+	}
+	m.Forward(states, tokens, logits)
 	return nil
 }
 

@@ -11,13 +11,11 @@ import (
 // attention without positional encoding (*) and relu² MLPs (-), one kind
 // per layer as the pattern says. Every layer is h = h + Mixer(RMSNorm(h)).
 type nemotronH struct {
-	cfg    *Config
-	ck     *safetensors.Checkpoint
+	base
 	embed  *Mat // [V, d]
 	layers []nhLayer
 	normF  []float32 // [d]
-	head   Linear    // [V, d]
-	params int64
+	lmHead Linear    // [V, d]
 	// slot maps a layer to its index among the layers of its kind, i.e. to
 	// its KV cache or Mamba state in a nemotronHState.
 	slot          []int
@@ -35,7 +33,7 @@ type nhLayer struct {
 func newNemotronH(cfg *Config, ck *safetensors.Checkpoint) (*nemotronH, error) {
 	d, ff, hd, nq, nkv := cfg.HiddenSize, cfg.IntermediateSize, cfg.HeadDim, cfg.NumHeads, cfg.NumKVHeads
 	l := &weightLoader{ck: ck, prefixes: []string{"backbone.", "model.", ""}}
-	m := &nemotronH{cfg: cfg, ck: ck, layers: make([]nhLayer, cfg.NumLayers), slot: make([]int, cfg.NumLayers)}
+	m := &nemotronH{base: newBase(cfg, ck), layers: make([]nhLayer, cfg.NumLayers), slot: make([]int, cfg.NumLayers)}
 	var err error
 	if m.embed, err = loadEmbeddings(l, cfg); err != nil {
 		return nil, err
@@ -79,24 +77,19 @@ func newNemotronH(cfg *Config, ck *safetensors.Checkpoint) (*nemotronH, error) {
 	if m.normF, err = l.vec("norm_f.weight", d); err != nil {
 		return nil, err
 	}
-	if m.head, err = loadHead(l, cfg, m.embed, "lm_head"); err != nil {
+	if m.lmHead, err = loadHead(l, cfg, m.embed, "lm_head"); err != nil {
 		return nil, err
 	}
 	m.params = l.params
 	return m, nil
 }
 
-// nemotronHState is one sequence: a KV cache per attention layer, a
-// constant-size Mamba state per Mamba layer, and scratch buffers.
+// nemotronHState is one sequence: a KV cache per attention layer and a
+// constant-size Mamba state per Mamba layer.
 type nemotronHState struct {
-	pos        int
-	kv         []kvCache    // per attention layer: [cap, nkv, hd] each for K and V
-	mamba      []mambaState // per Mamba layer
-	sc         mambaScratch
-	x, xb, xb2 []float32 // [d]
-	q, ao, att []float32 // [nq*hd], [nq*hd], [cap] (grows)
-	k, v       []float32 // [nkv*hd]
-	hb         []float32 // [ff]
+	pos   int
+	kv    []kvCache    // per attention layer: [cap, nkv, hd] keys and values
+	mamba []mambaState // per Mamba layer
 }
 
 func (s *nemotronHState) Pos() int { return s.pos }
@@ -107,32 +100,14 @@ func (s *nemotronHState) Reset() {
 	}
 }
 
-func (m *nemotronH) Config() *Config { return m.cfg }
-func (m *nemotronH) Close() error    { return m.ck.Close() }
-
 func (m *nemotronH) NewState(capTokens int) State {
 	c := m.cfg
-	capTokens = max(capTokens, 1)
-	s := &nemotronHState{
-		kv: make([]kvCache, m.nAttn), mamba: make([]mambaState, m.nMamba),
-		x: make([]float32, c.HiddenSize), xb: make([]float32, c.HiddenSize), xb2: make([]float32, c.HiddenSize),
-	}
-	if m.nMamba > 0 {
-		s.sc = newMambaScratch(c)
-	}
+	s := &nemotronHState{kv: make([]kvCache, m.nAttn), mamba: make([]mambaState, m.nMamba)}
 	for i := range s.mamba {
 		s.mamba[i] = newMambaState(c)
 	}
-	if m.nAttn > 0 {
-		s.q, s.ao = make([]float32, c.NumHeads*c.HeadDim), make([]float32, c.NumHeads*c.HeadDim)
-		s.k, s.v = make([]float32, c.NumKVHeads*c.HeadDim), make([]float32, c.NumKVHeads*c.HeadDim)
-		s.att = make([]float32, capTokens)
-		for i := range s.kv {
-			s.kv[i] = newKVCache(capTokens, c.NumKVHeads*c.HeadDim)
-		}
-	}
-	if strings.ContainsRune(c.Pattern, LayerMLP) {
-		s.hb = make([]float32, c.IntermediateSize)
+	for i := range s.kv {
+		s.kv[i] = newKVCache(max(capTokens, 1), c.NumKVHeads*c.HeadDim)
 	}
 	return s
 }
@@ -150,51 +125,75 @@ func (m *nemotronH) Info() Info {
 	}
 }
 
-// Forward runs one token through the network.
-func (m *nemotronH) Forward(st State, token int, logits []float32) {
-	s := st.(*nemotronHState)
+// Forward feeds tokens[i] to states[i] (see Model.Forward).
+func (m *nemotronH) Forward(states []State, tokens []int, logits [][]float32) {
+	forEachChunk(states, tokens, logits, m.forward)
+}
+
+// forward runs one micro-batch of n <= MaxChunk tokens through the network.
+// Matmuls run over all n tokens at once; attention and the Mamba scan run
+// token by token, in order, on each token's own sequence state.
+func (m *nemotronH) forward(states []State, tokens []int, logits [][]float32) {
 	c := m.cfg
 	hd, nq, nkv := c.HeadDim, c.NumHeads, c.NumKVHeads
-	pos := s.pos
-	if m.nAttn > 0 && pos >= len(s.att) {
-		s.att = make([]float32, 2*(pos+1))
-	}
+	n := len(tokens)
+	ws := m.getWS()
+	defer m.putWS(ws)
+	pos := ws.pos[:n]
+	positions(pos, states)
+	x, xb, xb2 := ws.x.v[:n], ws.xb.v[:n], ws.xb2.v[:n] // [n][d]
+	var ms [MaxChunk]*mambaState
 
-	m.embed.Row(token, s.x) // x: [d], no scaling
-	for i := range m.layers {
-		ly := &m.layers[i]
-		RMSNorm(s.xb, s.x, ly.norm, c.NormEps) // xb: [d]
+	for i, tok := range tokens {
+		m.embed.Row(tok, x[i]) // no scaling
+	}
+	for l := range m.layers {
+		ly := &m.layers[l]
+		for i := range x {
+			RMSNorm(xb[i], x[i], ly.norm, c.NormEps)
+		}
 		switch ly.kind {
 		case LayerMamba:
-			ly.mamba.forward(s.xb2, s.xb, &s.mamba[m.slot[i]], &s.sc) // xb2: [d]
+			for i := range states {
+				ms[i] = &states[i].(*nemotronHState).mamba[m.slot[l]]
+			}
+			ly.mamba.forward(m.workers, ws, xb2, xb, ms[:n]) // [n][d]
 
 		case LayerAttention:
 			// GQA with no positional encoding (NoPE): no RoPE on q or k.
-			kv := &s.kv[m.slot[i]]
-			MatVec(s.q, ly.q, s.xb) // q: [nq, hd]
-			MatVec(s.k, ly.k, s.xb) // k: [nkv, hd]
-			MatVec(s.v, ly.v, s.xb) // v: [nkv, hd]
-			kv.ensure(pos)
-			copy(kv.k[pos*kv.stride:], s.k) // cache: [pos+1, nkv, hd]
-			copy(kv.v[pos*kv.stride:], s.v)
-			attend(s.ao, s.q, kv.k, kv.v, s.att, pos+1, nq, nkv, hd) // ao: [nq, hd]
-			MatVec(s.xb2, ly.o, s.ao)                                // xb2: [d]
+			q, ao, k, v := ws.q.v[:n], ws.ao.v[:n], ws.k.v[:n], ws.v.v[:n]
+			m.workers.matmul(q, ly.q, xb) // [n][nq*hd]
+			m.workers.matmul(k, ly.k, xb) // [n][nkv*hd]
+			m.workers.matmul(v, ly.v, xb) // [n][nkv*hd]
+			for i := range states {
+				kv := &states[i].(*nemotronHState).kv[m.slot[l]]
+				kv.ensure(pos[i])
+				copy(kv.k[pos[i]*kv.stride:], k[i]) // cache: [pos+1, nkv, hd]
+				copy(kv.v[pos[i]*kv.stride:], v[i])
+				attend(ao[i], q[i], kv.k, kv.v, ws.scores(pos[i]+1), pos[i]+1, nq, nkv, hd) // [nq*hd]
+			}
+			m.workers.matmul(xb2, ly.o, ao) // [n][d]
 
 		case LayerMLP:
 			// y = down(relu(up(x))²), no gate.
-			MatVec(s.hb, ly.up, s.xb) // hb: [ff]
-			for j, u := range s.hb {
-				r := max(u, 0)
-				s.hb[j] = r * r
+			hb := ws.hb.v[:n]
+			m.workers.matmul(hb, ly.up, xb) // [n][ff]
+			for i := range hb {
+				for j, u := range hb[i] {
+					r := max(u, 0)
+					hb[i][j] = r * r
+				}
 			}
-			MatVec(s.xb2, ly.down, s.hb) // xb2: [d]
+			m.workers.matmul(xb2, ly.down, hb) // [n][d]
 		}
-		add(s.x, s.xb2) // residual
+		for i := range x {
+			add(x[i], xb2[i]) // residual
+		}
 	}
-	s.pos++
-	if logits == nil {
-		return
+	for i, st := range states {
+		st.(*nemotronHState).pos = pos[i] + 1
 	}
-	RMSNorm(s.x, s.x, m.normF, c.NormEps)
-	MatVec(logits, m.head, s.x) // logits: [V]
+	if logits != nil {
+		m.head(ws, x, m.normF, m.lmHead, logits) // [n][V]
+	}
 }

@@ -102,9 +102,10 @@ func TestBF16IsMapped(t *testing.T) {
 	defer m.Close()
 	st := m.NewState(16)
 	logits := make([]float32, m.Config().VocabSize)
-	m.Forward(st, 3, logits) // touches every weight row
+	m.Forward([]State{st}, []int{3}, [][]float32{logits}) // touches every weight row
+	row := make([]float32, m.Config().HiddenSize)
 	for i := 0; i < m.Config().VocabSize; i++ {
-		m.(*llama).embed.Row(i, st.(*llamaState).x) // and every embedding row
+		m.(*llama).embed.Row(i, row) // and every embedding row
 	}
 	runtime.GC()
 	after := rss(t)

@@ -129,27 +129,47 @@ func (m *Mat) Row(i int, dst []float32) {
 	}
 }
 
-// dotRows sets out[r-r0] = W[r,:]·x for rows r in [r0, r1).
-func (m *Mat) dotRows(out, x []float32, r0, r1 int) {
+// segment is how many columns of a bf16/f16 row are converted at a time
+// (on the stack) before being multiplied with every token.
+const segment = 256
+
+// mulRows sets out[t][r] = W[r,:]·x[t] for rows r in [r0, r1) and every
+// token t (len(x) <= MaxChunk). The sum for one (row, token) is computed
+// the same way whatever the batch, so batching never changes a result.
+func (m *Mat) mulRows(out, x [][]float32, r0, r1 int) {
 	c := m.Cols
-	x = x[:c]
+	n := len(x)
 	switch m.DType {
 	case safetensors.F32:
 		for r := r0; r < r1; r++ {
-			out[r-r0] = dotF32(m.f32[r*c:r*c+c], x)
+			row := m.f32[r*c : r*c+c]
+			for t := 0; t < n; t++ {
+				out[t][r] = dotF32(row, x[t][:c])
+			}
 		}
-	case safetensors.BF16:
-		for r := r0; r < r1; r++ {
-			out[r-r0] = dotBF16(m.u16[r*c:r*c+c], x)
+	case safetensors.BF16, safetensors.F16:
+		var buf [segment]float32
+		var acc [MaxChunk]float32
+		conv := bf16
+		if m.DType == safetensors.F16 {
+			conv = f16
 		}
-	case safetensors.F16:
 		for r := r0; r < r1; r++ {
 			row := m.u16[r*c : r*c+c]
-			var s float32
-			for j, h := range row {
-				s += f16(h) * x[j]
+			clear(acc[:n])
+			for c0 := 0; c0 < c; c0 += segment {
+				seg := min(segment, c-c0)
+				b := buf[:seg]
+				for j, h := range row[c0 : c0+seg] {
+					b[j] = conv(h)
+				}
+				for t := 0; t < n; t++ {
+					acc[t] += dotF32(b, x[t][c0:c0+seg])
+				}
 			}
-			out[r-r0] = s
+			for t := 0; t < n; t++ {
+				out[t][r] = acc[t]
+			}
 		}
 	}
 }
@@ -166,22 +186,6 @@ func dotF32(a, b []float32) float32 {
 	}
 	for ; i < len(a); i++ {
 		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-func dotBF16(a []uint16, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += bf16(a[i]) * b[i]
-		s1 += bf16(a[i+1]) * b[i+1]
-		s2 += bf16(a[i+2]) * b[i+2]
-		s3 += bf16(a[i+3]) * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += bf16(a[i]) * b[i]
 	}
 	return (s0 + s1) + (s2 + s3)
 }

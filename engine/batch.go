@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"runtime"
+	"sync"
+
+	"github.com/crucible-ml/crucible/engine/safetensors"
+)
+
+// MaxChunk is the number of tokens one forward micro-batch holds: a prompt
+// is prefilled in chunks of this many tokens, and a decode step over more
+// sequences runs in groups of this size. Every weight row is read once per
+// micro-batch, so batching divides the memory traffic of the weights.
+const MaxChunk = 64
+
+// rows is a [n, width] buffer with a per-token view of each row.
+type rows struct {
+	buf []float32
+	v   [][]float32
+}
+
+func newRows(n, width int) rows {
+	r := rows{buf: make([]float32, n*width), v: make([][]float32, n)}
+	for i := range r.v {
+		r.v[i] = r.buf[i*width : (i+1)*width : (i+1)*width]
+	}
+	return r
+}
+
+// workspace holds the activations of one micro-batch; one is taken from
+// the model's pool per forward call, so forward passes allocate nothing.
+type workspace struct {
+	x, xb, xb2 rows // [n, d] residual stream, normed input, layer output
+	q, ao      rows // [n, nq*hd] queries, attention output
+	k, v       rows // [n, nkv*hd]
+	hb, hb2    rows // [n, ff] MLP hidden
+	zx, y      rows // [n, DI+CD+H] Mamba in_proj output, [n, DI] scan output
+	xc         []float32
+	att        []float32 // [context] attention scores (grows)
+	cos, sin   []float32 // [hd/2] RoPE angles of one position
+	pos        []int     // [n] position of each token in its sequence
+	headIn     [][]float32
+	headOut    [][]float32
+}
+
+func newWorkspace(c *Config) *workspace {
+	n := MaxChunk
+	ws := &workspace{
+		x: newRows(n, c.HiddenSize), xb: newRows(n, c.HiddenSize), xb2: newRows(n, c.HiddenSize),
+		q: newRows(n, c.NumHeads*c.HeadDim), ao: newRows(n, c.NumHeads*c.HeadDim),
+		k: newRows(n, c.NumKVHeads*c.HeadDim), v: newRows(n, c.NumKVHeads*c.HeadDim),
+		hb: newRows(n, c.IntermediateSize), hb2: newRows(n, c.IntermediateSize),
+		att: make([]float32, 256), cos: make([]float32, c.HeadDim/2), sin: make([]float32, c.HeadDim/2),
+		pos: make([]int, n), headIn: make([][]float32, 0, n), headOut: make([][]float32, 0, n),
+	}
+	if c.MambaHeads > 0 {
+		ws.zx = newRows(n, c.DInner()+c.ConvDim()+c.MambaHeads)
+		ws.y = newRows(n, c.DInner())
+		ws.xc = make([]float32, c.ConvDim())
+	}
+	return ws
+}
+
+// scores returns the attention score buffer with room for n positions.
+func (ws *workspace) scores(n int) []float32 {
+	if n > len(ws.att) {
+		ws.att = make([]float32, 2*n)
+	}
+	return ws.att[:n]
+}
+
+// base holds what every architecture shares: config, mapped weights, the
+// matmul workers and the workspace pool.
+type base struct {
+	cfg     *Config
+	ck      *safetensors.Checkpoint
+	workers *workers
+	wsPool  sync.Pool
+	params  int64
+}
+
+func newBase(cfg *Config, ck *safetensors.Checkpoint) base {
+	return base{cfg: cfg, ck: ck, workers: newWorkers(runtime.GOMAXPROCS(0))}
+}
+
+func (b *base) Config() *Config { return b.cfg }
+
+// Close stops the workers and unmaps the weights.
+func (b *base) Close() error {
+	b.workers.close()
+	return b.ck.Close()
+}
+
+func (b *base) getWS() *workspace {
+	if ws, ok := b.wsPool.Get().(*workspace); ok {
+		return ws
+	}
+	return newWorkspace(b.cfg)
+}
+
+func (b *base) putWS(ws *workspace) { b.wsPool.Put(ws) }
+
+// forEachChunk calls f on successive micro-batches of at most MaxChunk tokens.
+func forEachChunk(states []State, tokens []int, logits [][]float32, f func([]State, []int, [][]float32)) {
+	for a := 0; a < len(tokens); a += MaxChunk {
+		b := min(a+MaxChunk, len(tokens))
+		var lg [][]float32
+		if logits != nil {
+			lg = logits[a:b]
+		}
+		f(states[a:b], tokens[a:b], lg)
+	}
+}
+
+// positions sets pos[i] to the position of token i in its sequence: the
+// state's length plus the earlier tokens of the same state in the batch.
+func positions(pos []int, states []State) {
+	for i, s := range states {
+		p := s.Pos()
+		for j := 0; j < i; j++ {
+			if states[j] == s {
+				p++
+			}
+		}
+		pos[i] = p
+	}
+}
+
+// head applies the final norm and the output head to the tokens that want
+// logits (logits[i] != nil), writing straight into the caller's slices.
+func (b *base) head(ws *workspace, x [][]float32, norm []float32, head Linear, logits [][]float32) {
+	ws.headIn, ws.headOut = ws.headIn[:0], ws.headOut[:0]
+	for i, l := range logits {
+		if l == nil {
+			continue
+		}
+		RMSNorm(x[i], x[i], norm, b.cfg.NormEps)
+		ws.headIn = append(ws.headIn, x[i])
+		ws.headOut = append(ws.headOut, l[:b.cfg.VocabSize])
+	}
+	if len(ws.headIn) > 0 {
+		b.workers.matmul(ws.headOut, head, ws.headIn) // [n, V]
+	}
+}
