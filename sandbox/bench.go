@@ -3,6 +3,8 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -62,7 +64,7 @@ func Bench(ctx context.Context, p *Pool, opts BenchOptions) (BenchResult, error)
 	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go Serve(sctx, ln, p, p.log)
+	go Serve(sctx, ln, p, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	c := &Client{BaseURL: "http://" + ln.Addr().String(), HTTP: &http.Client{
 		Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256},
 	}}

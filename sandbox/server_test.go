@@ -1,0 +1,135 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// post sends a raw /execute request the way NeMo-Skills' client does.
+func post(t *testing.T, url, session, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+"/execute", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if session != "" {
+		req.Header.Set("X-Session-ID", session)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	data, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatalf("reply %q: %v", data, err)
+	}
+	return resp.StatusCode, out
+}
+
+func TestServerAPI(t *testing.T) {
+	p := sharedPool(t)
+	srv := httptest.NewServer(NewServer(p))
+	defer srv.Close()
+
+	code, out := post(t, srv.URL, "http-1", `{"generated_code": "x = 6\nprint(x * 7)", "timeout": 10, "language": "ipython", "max_output_characters": 1000}`)
+	want := map[string]any{"process_status": "completed", "stdout": "42\n", "stderr": "", "new_session_created": true}
+	if code != 200 || !equalJSON(out, want) {
+		t.Fatalf("first call: %d %v, want %v", code, out, want)
+	}
+	code, out = post(t, srv.URL, "http-1", `{"generated_code": "x + 1"}`)
+	want = map[string]any{"process_status": "completed", "stdout": "7\n", "stderr": "", "new_session_created": false}
+	if code != 200 || !equalJSON(out, want) {
+		t.Fatalf("second call: %d %v, want %v", code, out, want)
+	}
+	code, out = post(t, srv.URL, "http-1", `{"generated_code": "import time; time.sleep(5)", "timeout": 0.2}`)
+	if code != 200 || out["process_status"] != "timeout" || !strings.Contains(out["stderr"].(string), "timed out") {
+		t.Fatalf("timeout: %d %v", code, out)
+	}
+	code, out = post(t, srv.URL, "", `{"generated_code": "print(input())", "language": "python", "std_input": "in\n"}`)
+	if code != 200 || out["stdout"] != "in\n" {
+		t.Fatalf("no session, stdin: %d %v", code, out)
+	}
+	code, out = post(t, srv.URL, "", `{"generated_code": "print('a' * 20)", "max_output_characters": 5}`)
+	if code != 200 || out["stdout"] != "aaaaa<output cut>" {
+		t.Fatalf("output cap: %d %v", code, out)
+	}
+	if code, out = post(t, srv.URL, "", `{"generated_code": "1", "language": "lean4"}`); code != 400 || out["process_status"] != "failed" {
+		t.Fatalf("lean4: %d %v", code, out)
+	}
+	if code, _ = post(t, srv.URL, "", `{"generated_code": `); code != 400 {
+		t.Fatalf("bad body: %d", code)
+	}
+
+	var health map[string]any
+	getJSON(t, srv.URL+"/health", &health)
+	if health["status"] != "healthy" || health["isolated"] != true {
+		t.Fatalf("health: %v", health)
+	}
+	var sessions struct{ Sessions []SessionInfo }
+	getJSON(t, srv.URL+"/sessions", &sessions)
+	found := false
+	for _, s := range sessions.Sessions {
+		found = found || s.ID == "http-1" && s.Executions == 3
+	}
+	if !found {
+		t.Fatalf("sessions: %+v, want http-1 with 3 executions", sessions)
+	}
+
+	c := &Client{BaseURL: srv.URL}
+	if err := c.CloseSession(context.Background(), "http-1"); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/sessions/http-1", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("second delete: HTTP %d, want 404", resp.StatusCode)
+	}
+	res, err := c.Execute(context.Background(), "http-1", "'x' in globals()", ExecOptions{})
+	if err != nil || res.Stdout != "False\n" || !res.NewSession {
+		t.Fatalf("after delete: %+v %v", res, err)
+	}
+	c.CloseSession(context.Background(), "http-1")
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+func equalJSON(a, b map[string]any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+func TestBench(t *testing.T) {
+	p := sharedPool(t)
+	res, err := Bench(context.Background(), p, BenchOptions{Sessions: 4, Duration: 200 * time.Millisecond, NewSessions: 3, ColdStarts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.Executions == 0 || res.NewSessionP50Ms <= 0 || res.ColdStartP50Ms <= 0 {
+		t.Fatalf("bench measured nothing: %+v", res)
+	}
+	if n := len(p.Sessions()); n != 0 {
+		t.Errorf("bench left %d sessions", n)
+	}
+}
