@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -226,5 +227,108 @@ func TestBatcher(t *testing.T) {
 	}
 	if _, err := b.Generate(ctx, GenRequest{Prompt: []int{100000}, MaxTokens: 1}); err == nil {
 		t.Error("out-of-vocabulary prompt accepted")
+	}
+}
+
+// TestSamplerFiltersMatchBruteForce compares the candidate set left by the
+// top-k / top-p / min-p filters with a plain sort-everything version.
+func TestSamplerFiltersMatchBruteForce(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for trial := 0; trial < 300; trial++ {
+		V := 50 + rng.IntN(500)
+		logits := make([]float32, V)
+		for i := range logits {
+			logits[i] = float32(rng.NormFloat64() * (0.5 + 3*rng.Float64()))
+		}
+		p := SamplingParams{Temperature: 0.3 + rng.Float64()*1.5}
+		switch trial % 4 {
+		case 0:
+			p.TopK = 1 + rng.IntN(40)
+		case 1:
+			p.TopP = rng.Float64()
+		case 2:
+			p.TopK, p.TopP = 1+rng.IntN(40), rng.Float64()
+		case 3:
+			p.TopP, p.MinP = rng.Float64(), rng.Float64()*0.5
+		}
+		s := NewSampler(p)
+		s.Sample(slices.Clone(logits), nil)
+		got := slices.Clone(s.cand)
+		slices.Sort(got)
+
+		// Brute force: softmax, sort all, cut.
+		type cp struct {
+			id int
+			p  float64
+		}
+		mx := logits[argmax(logits)]
+		var all []cp
+		var sum float64
+		for i, l := range logits {
+			e := math.Exp(float64((l - mx) * float32(1/p.Temperature)))
+			all = append(all, cp{i, e})
+			sum += e
+		}
+		slices.SortFunc(all, func(a, b cp) int {
+			if a.p != b.p {
+				if a.p > b.p {
+					return -1
+				}
+				return 1
+			}
+			return a.id - b.id
+		})
+		if p.TopK > 0 && p.TopK < len(all) {
+			all = all[:p.TopK]
+		}
+		if p.TopP > 0 && p.TopP < 1 {
+			var total, acc float64
+			for _, c := range all {
+				total += c.p
+			}
+			for i, c := range all {
+				acc += c.p
+				if acc >= p.TopP*total {
+					all = all[:i+1]
+					break
+				}
+			}
+		}
+		if p.MinP > 0 {
+			cut := p.MinP * all[0].p
+			n := 0
+			for _, c := range all {
+				if c.p >= cut {
+					all[n] = c
+					n++
+				}
+			}
+			all = all[:n]
+		}
+		var want []int
+		for _, c := range all {
+			want = append(want, c.id)
+		}
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			// float32 vs float64 rounding may move a token sitting exactly on a cut.
+			if d := len(got) - len(want); d < -1 || d > 1 {
+				t.Fatalf("trial %d %+v: candidates %v, want %v", trial, p, got, want)
+			}
+		}
+	}
+}
+
+func TestSamplerAllocs(t *testing.T) {
+	logits := make([]float32, 50000)
+	for i := range logits {
+		logits[i] = float32(math.Sin(float64(i)))
+	}
+	s := NewSampler(SamplingParams{Temperature: 0.7, TopP: 0.9, MinP: 0.01, RepetitionPenalty: 1.1})
+	hist := []int{1, 2, 3}
+	s.Sample(slices.Clone(logits), hist)
+	work := slices.Clone(logits)
+	if n := testing.AllocsPerRun(20, func() { copy(work, logits); s.Sample(work, hist) }); n != 0 {
+		t.Errorf("Sample allocates %v times", n)
 	}
 }

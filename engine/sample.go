@@ -41,6 +41,8 @@ type Sampler struct {
 	cand  []int     // candidate token ids
 	probs []float32 // their probabilities
 	seen  map[int]struct{}
+	heap  []int      // top-k selection
+	tmp   []candProb // sorting
 }
 
 // NewSampler starts a sampler; the same params (seed included) and logits
@@ -92,42 +94,69 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 		s.probs[i] = float32(float64(s.probs[i]) / sum)
 	}
 
-	// Min-p: drop tokens below MinP × the largest probability (the largest is 1/sum·e^0).
-	if p.MinP > 0 {
-		cut := float32(p.MinP / sum)
-		s.filter(func(pr float32) bool { return pr >= cut })
-	}
-	// Top-k and top-p need the candidates by decreasing probability.
+	// The filters run in Hugging Face's order: top-k, top-p, then min-p.
 	topK := p.TopK > 0 && p.TopK < len(s.cand)
 	topP := p.TopP > 0 && p.TopP < 1
-	if topK || topP {
-		s.sortByProb()
-		if topK {
-			s.cand, s.probs = s.cand[:p.TopK], s.probs[:p.TopK]
+	var total float64 // the mass top-p is a fraction of (after top-k, like HF)
+	switch {
+	case topK:
+		s.keepLargest(p.TopK)
+		for _, pr := range s.probs {
+			total += float64(pr)
 		}
-		if topP {
-			var total, acc float64
+	case topP:
+		for _, pr := range s.probs {
+			total += float64(pr)
+		}
+		// Only tokens of the top-p set matter: keep the smallest "all tokens
+		// above τ" that holds topP of the mass (halving τ from the top
+		// probability), so that only those few need sorting.
+		top := s.probs[0]
+		for _, pr := range s.probs {
+			top = max(top, pr)
+		}
+		for tau := top / 2; ; tau /= 2 {
+			var mass float64
 			for _, pr := range s.probs {
-				total += float64(pr)
-			}
-			n := len(s.probs)
-			for i, pr := range s.probs {
-				acc += float64(pr)
-				if acc >= p.TopP*total {
-					n = i + 1
-					break
+				if pr >= tau {
+					mass += float64(pr)
 				}
 			}
-			s.cand, s.probs = s.cand[:n], s.probs[:n]
+			if mass >= p.TopP*total || tau < 1e-30 {
+				s.filter(func(pr float32) bool { return pr >= tau })
+				break
+			}
 		}
+	}
+	if topP {
+		s.sortByProb()
+		var acc float64
+		n := len(s.probs)
+		for i, pr := range s.probs {
+			acc += float64(pr)
+			if acc >= p.TopP*total {
+				n = i + 1
+				break
+			}
+		}
+		s.cand, s.probs = s.cand[:n], s.probs[:n]
+	}
+	// Min-p: drop tokens below MinP × the largest remaining probability.
+	if p.MinP > 0 {
+		var top float32
+		for _, pr := range s.probs {
+			top = max(top, pr)
+		}
+		cut := float32(p.MinP) * top
+		s.filter(func(pr float32) bool { return pr >= cut })
 	}
 
 	// Draw from what is left (renormalized).
-	var total float64
+	var left float64
 	for _, pr := range s.probs {
-		total += float64(pr)
+		left += float64(pr)
 	}
-	r := s.rng.Float64() * total
+	r := s.rng.Float64() * left
 	for i, pr := range s.probs {
 		r -= float64(pr)
 		if r < 0 {
@@ -148,21 +177,77 @@ func (s *Sampler) filter(keep func(float32) bool) {
 	s.cand, s.probs = s.cand[:n], s.probs[:n]
 }
 
+// keepLargest keeps the k most probable candidates (sorted, ties by id).
+func (s *Sampler) keepLargest(k int) {
+	// A threshold from a partial selection would do; k is small and the
+	// candidates many, so find the k-th largest with a bounded min-heap.
+	h := s.heap[:0]
+	for i := range s.probs {
+		if len(h) < k {
+			h = append(h, i)
+			for j := len(h) - 1; j > 0; { // sift up
+				par := (j - 1) / 2
+				if !s.worse(h[j], h[par]) {
+					break
+				}
+				h[j], h[par] = h[par], h[j]
+				j = par
+			}
+			continue
+		}
+		if !s.worse(h[0], i) {
+			continue
+		}
+		h[0] = i
+		for j := 0; ; { // sift down
+			l, r, m := 2*j+1, 2*j+2, j
+			if l < k && s.worse(h[l], h[m]) {
+				m = l
+			}
+			if r < k && s.worse(h[r], h[m]) {
+				m = r
+			}
+			if m == j {
+				break
+			}
+			h[j], h[m] = h[m], h[j]
+			j = m
+		}
+	}
+	s.heap = h
+	s.tmp = s.tmp[:0]
+	for _, i := range h {
+		s.tmp = append(s.tmp, candProb{s.cand[i], s.probs[i]})
+	}
+	s.cand, s.probs = s.cand[:0], s.probs[:0]
+	for _, c := range s.tmp {
+		s.cand = append(s.cand, c.id)
+		s.probs = append(s.probs, c.p)
+	}
+	s.sortByProb()
+}
+
+// worse reports whether candidate a ranks below b (lower probability, or
+// equal probability and higher id).
+func (s *Sampler) worse(a, b int) bool {
+	if s.probs[a] != s.probs[b] {
+		return s.probs[a] < s.probs[b]
+	}
+	return s.cand[a] > s.cand[b]
+}
+
+type candProb struct {
+	id int
+	p  float32
+}
+
 // sortByProb orders candidates by decreasing probability (ties by id).
 func (s *Sampler) sortByProb() {
-	idx := s.cand
-	pr := s.probs
-	// Sort an index permutation, then apply it; candidates are few after
-	// min-p, and at most the vocabulary otherwise.
-	type cp struct {
-		id int
-		p  float32
+	s.tmp = s.tmp[:0]
+	for i := range s.cand {
+		s.tmp = append(s.tmp, candProb{s.cand[i], s.probs[i]})
 	}
-	tmp := make([]cp, len(idx))
-	for i := range idx {
-		tmp[i] = cp{idx[i], pr[i]}
-	}
-	slices.SortFunc(tmp, func(a, b cp) int {
+	slices.SortFunc(s.tmp, func(a, b candProb) int {
 		switch {
 		case a.p > b.p:
 			return -1
@@ -171,7 +256,7 @@ func (s *Sampler) sortByProb() {
 		}
 		return a.id - b.id
 	})
-	for i, c := range tmp {
-		idx[i], pr[i] = c.id, c.p
+	for i, c := range s.tmp {
+		s.cand[i], s.probs[i] = c.id, c.p
 	}
 }
