@@ -462,6 +462,16 @@ func (c *comparer) eqNumeric(a, b *node) bool {
 	if len(vs) == 0 {
 		pts = 1
 	}
+	if len(vs) == 0 {
+		// Constants: 256-bit floats with an unbounded exponent where they
+		// reach (radicals, π, e, powers); float64 for the rest.
+		if eq, ok := c.eqHighPrec(a, b, dec); ok {
+			if !eq && dec {
+				eq = c.digitsMatchBig(a, b)
+			}
+			return c.decide("numeric (256-bit)", eq)
+		}
+	}
 	for i := range pts {
 		e := point(vs, i)
 		x, ok1 := numeric(a, e)
@@ -494,6 +504,40 @@ func (c *comparer) eqNumeric(a, b *node) bool {
 		return c.decide("symbolic (random points)", true)
 	}
 	return c.decide("canonical form", canon(a) == canon(b))
+}
+
+// eqHighPrec compares two real constant expressions in 256-bit floats.
+func (c *comparer) eqHighPrec(a, b *node, dec bool) (eq, ok bool) {
+	budget := 20000
+	x, ok1 := highPrec(a, &budget)
+	y, ok2 := highPrec(b, &budget)
+	if !ok1 || !ok2 {
+		return false, false
+	}
+	tol := 1e-60
+	if dec {
+		tol = max(c.opts.RTol, 1e-60)
+	}
+	d := new(big.Float).Sub(x, y)
+	d.Abs(d)
+	m := new(big.Float).Abs(x)
+	if ay := new(big.Float).Abs(y); ay.Cmp(m) > 0 {
+		m = ay
+	}
+	return d.Cmp(m.Mul(m, big.NewFloat(tol))) <= 0, true
+}
+
+// digitsMatchBig applies the MinDigits rule with a 256-bit value.
+func (c *comparer) digitsMatchBig(a, b *node) bool {
+	budget := 20000
+	x, ok1 := highPrec(a, &budget)
+	y, ok2 := highPrec(b, &budget)
+	if !ok1 || !ok2 {
+		return false
+	}
+	rx, _ := x.Rat(nil)
+	ry, _ := y.Rat(nil)
+	return rx != nil && ry != nil && (c.digitsMatch(a, ry) || c.digitsMatch(b, rx))
 }
 
 func tiny(x complex128) bool { return cmplx.Abs(x) < 1e-200 }

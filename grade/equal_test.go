@@ -157,6 +157,12 @@ var equalCases = []struct {
 	{"4!", "24", true},
 	{"\\dbinom{6}{3}", "20", true},
 	{"5^\\text{th}", "5", false},
+	// beyond float64: 256-bit evaluation
+	{"\\frac{\\sqrt{2}}{2004!}", "\\frac{2005 \\cdot 2006\\sqrt{2}}{2006!}", true},
+	{"\\frac{\\sqrt{2}}{2004!}", "\\frac{\\sqrt{2}}{2006!}", false},
+	{"\\pi^{-400}", "\\pi^{-400}(1+10^{-30})", false},
+	{"\\sqrt[3]{2}^{3000}", "2^{1000}", true},
+	{"\\sqrt{2}^{3001}", "2^{1500}\\sqrt{2}", true},
 	// bounded work
 	{"2^{2^{2^{100}}}", "2^{2^{2^{100}}}", true},
 	{"2^{2^{2^{100}}}", "2^{2^{2^{101}}}", false},

@@ -7,7 +7,7 @@ import (
 )
 
 // maxResponse caps the response length Extract looks at (its tail is kept).
-const maxResponse = 1 << 20
+const maxResponse = 256 << 10
 
 // Extract returns the final answer in a model response, with the default
 // policies (see ExtractWith).
