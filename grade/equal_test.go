@@ -157,6 +157,11 @@ var equalCases = []struct {
 	{"4!", "24", true},
 	{"\\dbinom{6}{3}", "20", true},
 	{"5^\\text{th}", "5", false},
+	{"\\{x \\mid x > 0\\}", "(0, \\infty)", true},
+	{"\\text{5 apples}", "5", true},
+	{"\\text{infinity}", "\\infty", true},
+	{"\\binom{n}{2}", "\\frac{n(n-1)}{2}", true},
+	{"|x-1|", "|1-x|", true},
 	// beyond float64: 256-bit evaluation
 	{"\\frac{\\sqrt{2}}{2004!}", "\\frac{2005 \\cdot 2006\\sqrt{2}}{2006!}", true},
 	{"\\frac{\\sqrt{2}}{2004!}", "\\frac{\\sqrt{2}}{2006!}", false},

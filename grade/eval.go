@@ -400,10 +400,14 @@ func numFunc(n *node, e *env) (complex128, bool) {
 			return 0, false
 		}
 		x, y := real(a), real(b)
-		if x > 170 || x < 0 || y < 0 || y > x {
+		if x > 170 || y > 170 {
 			return 0, false
 		}
-		return complex(math.Gamma(x+1)/math.Gamma(y+1)/math.Gamma(x-y+1), 0), true
+		if x == math.Trunc(x) && y == math.Trunc(y) && (y < 0 || y > x && x >= 0) {
+			return 0, true
+		}
+		v := math.Gamma(x+1) / math.Gamma(y+1) / math.Gamma(x-y+1)
+		return complex(v, 0), !math.IsNaN(v) && !math.IsInf(v, 0)
 	}
 	if len(n.args) == 2 && n.name == "log" {
 		a, ok1 := numeric(n.args[0], e)

@@ -571,6 +571,21 @@ func (l *lexer) text(name string) {
 		l.fail = l.fail || sub.fail
 		return
 	}
+	if _, ok := plainFuncs[strings.ToLower(c)]; ok {
+		l.word(c, false)
+		return
+	}
+	if i := strings.IndexFunc(c, unicode.IsLetter); i > 0 && isMathy(strings.TrimSpace(c[:i])) && isDigit(strings.TrimSpace(c[:i])[0]) {
+		// "\text{5 apples}": a quantity and its unit.
+		sub := &lexer{src: strings.TrimSpace(c[:i]), comma: l.comma, nest: l.nest + 1}
+		sub.run()
+		if len(sub.toks) > 0 {
+			sub.toks[0].sp = sp
+		}
+		l.toks = append(l.toks, sub.toks...)
+		l.emit(tUnit, strings.ToLower(strings.TrimSpace(c[i:])))
+		return
+	}
 	fs := strings.Fields(strings.ToLower(c))
 	allUnits := true
 	for _, f := range fs {

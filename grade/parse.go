@@ -202,7 +202,7 @@ func (p *parser) list() []*node {
 		if p.pos == start {
 			p.fail()
 		}
-		if t := p.peek(); t.k != tSep && t.k != tClose && t.k != tEOF {
+		if t := p.peek(); t.k != tSep && t.k != tClose && t.k != tEOF && t.k != tBar {
 			p.fail()
 		}
 	}
@@ -686,6 +686,16 @@ func (p *parser) subscript() string {
 // bracket parses (...), [...], {...}, \{...\} and mixed interval brackets.
 func (p *parser) bracket(open token) *node {
 	items := p.list()
+	if (open.s == "{s" || open.s == "{") && len(items) == 1 && p.peek().k == tBar {
+		// set-builder {x | condition}: the condition stands for the set.
+		p.next()
+		cond := p.item()
+		if !p.is(tClose, "}") {
+			return p.fail()
+		}
+		p.next()
+		return cond
+	}
 	c := p.next()
 	if c.k != tClose {
 		return p.fail()
