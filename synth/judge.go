@@ -40,8 +40,8 @@ type JudgeOptions struct {
 // Math mode (NeMo-Skills' LLM judge): the row's predicted_answer (else the
 // answer extracted from the response) is compared with expected_answer.
 // With no answer, the judgement is "No" without a call; when the grader
-// finds the answers equal, or both are plain numbers, the grader decides
-// without a call; otherwise the model judges and its last "Judgement:"
+// finds the answers equal, or both are plain numbers (rationals or
+// decimals), the grader decides without a call; otherwise the model judges and its last "Judgement:"
 // line decides. Fields: judgement (the text), judge_correct, judged_by
 // ("no-answer", "grader" or "llm"), and judge_note when the model's answer
 // had no Judgement line (judge_correct is then false).
@@ -96,7 +96,9 @@ func (o *JudgeOptions) request(r *record.Row, msgs []backend.Message, i int) *ba
 	return &req
 }
 
-var plainNumberRE = regexp.MustCompile(`^-?\d+(\.\d+)?$`)
+// numericRules are the grader's rules for two plain numbers; their "not
+// equal" is final.
+var numericRules = map[string]bool{"exact rational": true, "decimal tolerance": true}
 
 func (o *JudgeOptions) judgeMath(ctx context.Context, rep *Report, p *prompt.Prompt, r *record.Row) error {
 	gold, ok := r.Text("expected_answer")
@@ -124,9 +126,9 @@ func (o *JudgeOptions) judgeMath(ctx context.Context, rep *Report, p *prompt.Pro
 		set(fmt.Sprintf("Reasoning: the grader finds the answers equal (%s).\nJudgement: Yes", v.Rule), true, "grader")
 		return nil
 	}
-	g, pp := strings.ReplaceAll(strings.TrimSpace(gold), ",", ""), strings.ReplaceAll(pred, ",", "")
-	if plainNumberRE.MatchString(g) && plainNumberRE.MatchString(pp) {
-		set("Reasoning: the answers are different numbers.\nJudgement: No", false, "grader")
+	if numericRules[v.Rule] {
+		// Both answers are plain numbers: no judge would see them as equal.
+		set(fmt.Sprintf("Reasoning: the answers are different numbers (%s).\nJudgement: No", v.Rule), false, "grader")
 		return nil
 	}
 	f := fieldMap{"expected_answer": gold, "predicted_answer": pred}

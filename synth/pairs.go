@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/crucible-ml/crucible/backend"
 	"github.com/crucible-ml/crucible/record"
 )
 
@@ -136,7 +137,9 @@ func (o *PairsOptions) pick(g []*record.Row) (*record.Row, string) {
 		}
 		t, ok := r.Text(o.ResponseField)
 		if !ok {
-			continue
+			if t, ok = lastAssistant(r); !ok {
+				continue
+			}
 		}
 		s, _ := r.Int("sample")
 		x, hasR := parseFloat(r, "reward")
@@ -200,7 +203,12 @@ func (o *PairsOptions) pairRow(base *record.Row, chosen, rejected string, cr, rr
 	case base.Has("prompt"):
 		// kept in place
 	case base.Has("messages"):
-		out.SetRaw("prompt", base.Raw("messages"))
+		var msgs []backend.Message
+		if base.Decode("messages", &msgs) == nil && len(msgs) > 0 && msgs[len(msgs)-1].Role == "assistant" && !base.Has(o.ResponseField) {
+			out.Set("prompt", msgs[:len(msgs)-1])
+		} else {
+			out.SetRaw("prompt", base.Raw("messages"))
+		}
 	case base.Has("problem"):
 		p, _ := base.Text("problem")
 		out.Set("prompt", p)
@@ -218,6 +226,16 @@ func (o *PairsOptions) pairRow(base *record.Row, chosen, rejected string, cr, rr
 	}
 	out.Set("pair_rule", o.By)
 	return out
+}
+
+// lastAssistant returns the content of a row's messages when they end with
+// an assistant turn (a scored conversation without a separate response).
+func lastAssistant(r *record.Row) (string, bool) {
+	var msgs []backend.Message
+	if r.Decode("messages", &msgs) != nil || len(msgs) == 0 || msgs[len(msgs)-1].Role != "assistant" {
+		return "", false
+	}
+	return msgs[len(msgs)-1].Content, true
 }
 
 func finite(x float64) float64 {
