@@ -116,7 +116,7 @@ func (c *comparer) eqColl(a, b *node) bool {
 	if a.k == nMatrix || b.k == nMatrix {
 		return c.eqMatrix(a, b)
 	}
-	a, b = setUnion(a), setUnion(b)
+	a, b = c.setAlgebra(a), c.setAlgebra(b)
 	if isEmptySet(a) || isEmptySet(b) {
 		return c.decide("empty set", isEmptySet(a) && isEmptySet(b))
 	}
@@ -149,7 +149,9 @@ func (c *comparer) eqSeqs(a, b *node) bool {
 			return c.decide("ratio", false)
 		}
 		return c.decide("ratio/time", c.ordered(trimZeros(a.args), trimZeros(b.args)))
-	case ao == "{s" && bo == "{s", ao == "{s" && (bo == "" || bo == "cases"), bo == "{s" && (ao == "" || ao == "cases"):
+	case ao == "{s" && bo == "{s":
+		return c.decide("set", c.multiset(c.dedup(a.args), c.dedup(b.args)))
+	case ao == "{s" && (bo == "" || bo == "cases"), bo == "{s" && (ao == "" || ao == "cases"):
 		return c.decide("set", c.multiset(a.args, b.args))
 	case ao == "{s" || bo == "{s":
 		if la := a.args; bo == "{s" && len(la) == 1 && (ao == "" || ao == "cases") {
@@ -182,17 +184,51 @@ func (c *comparer) eqSeqs(a, b *node) bool {
 	return c.decide("tuple/interval (ordered)", c.ordered(a.args, b.args))
 }
 
-// setUnion merges a union of finite sets {1,2} ∪ {3} into one set.
-func setUnion(n *node) *node {
+// setAlgebra evaluates ∪, ∩ and \setminus of finite sets, left to right:
+// {1,2} ∪ {3} is {1,2,3}, {1,2} ∩ {2,3} is {2}.
+func (c *comparer) setAlgebra(n *node) *node {
 	if n.k != nUnion {
 		return n
 	}
-	out := &node{k: nSeq, open: "{s", close: "}"}
-	for i, a := range n.args {
-		if a.k != nSeq || a.open != "{s" || i > 0 && n.ops[i-1] != "cup" {
+	finite := func(x *node) bool { return x.k == nSeq && x.open == "{s" || isEmptySet(x) }
+	for _, a := range n.args {
+		if !finite(a) {
 			return n
 		}
-		out.args = append(out.args, a.args...)
+	}
+	elems := func(x *node) []*node {
+		if x.k == nSeq {
+			return x.args
+		}
+		return nil
+	}
+	acc := slices.Clone(elems(n.args[0]))
+	for i, op := range n.ops {
+		next := elems(n.args[i+1])
+		switch op {
+		case "cup":
+			acc = append(acc, next...)
+		case "cap", "setminus":
+			var kept []*node
+			for _, x := range acc {
+				in := slices.ContainsFunc(next, func(y *node) bool { return c.sub(x, y) })
+				if in == (op == "cap") {
+					kept = append(kept, x)
+				}
+			}
+			acc = kept
+		}
+	}
+	return &node{k: nSeq, open: "{s", close: "}", args: c.dedup(acc)}
+}
+
+// dedup drops repeated elements of a set.
+func (c *comparer) dedup(xs []*node) []*node {
+	var out []*node
+	for _, x := range xs {
+		if !slices.ContainsFunc(out, func(y *node) bool { return c.sub(x, y) }) {
+			out = append(out, x)
+		}
 	}
 	return out
 }

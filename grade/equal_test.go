@@ -162,6 +162,10 @@ var equalCases = []struct {
 	{"\\text{infinity}", "\\infty", true},
 	{"\\binom{n}{2}", "\\frac{n(n-1)}{2}", true},
 	{"|x-1|", "|1-x|", true},
+	{"\\{1,2\\} \\cap \\{2,3\\}", "\\{2\\}", true},
+	{"\\{1,2,3\\} \\setminus \\{2\\}", "\\{1, 3\\}", true},
+	{"\\{1,1,2\\}", "\\{2, 1\\}", true},
+	{"\\{1,2\\} \\cap \\{3\\}", "\\emptyset", true},
 	// beyond float64: 256-bit evaluation
 	{"\\frac{\\sqrt{2}}{2004!}", "\\frac{2005 \\cdot 2006\\sqrt{2}}{2006!}", true},
 	{"\\frac{\\sqrt{2}}{2004!}", "\\frac{\\sqrt{2}}{2006!}", false},

@@ -262,8 +262,10 @@ func connectorGap(g string) bool {
 
 // answerPhrases introduce a final answer, most specific first.
 var answerPhrases = []string{
-	"final answer is", "final answer:", "answer is", "answer:", "answer :", "réponse est", "réponse :",
-	"réponse:", "答案是", "答案：", "答案:", "solution is",
+	"final answer is", "final answer:", "answer is", "answer:", "answer :", "solution is",
+	"réponse est", "réponse :", "réponse:", "respuesta es", "respuesta:", "antwort ist", "antwort:",
+	"risposta è", "risposta:", "resposta é", "resposta:", "ответ:", "ответ —", "ответ -",
+	"答案是", "答案：", "答案:", "答案为", "答え：", "答え:", "정답은", "정답:", "الإجابة هي", "الجواب هو",
 }
 
 // fromPhrase extracts what follows the last answer phrase.
