@@ -62,13 +62,16 @@ func newSeq(m Model, tok *tokenizer.Tokenizer, req *GenRequest, st State) (*seq,
 			return nil, fmt.Errorf("generate: prompt: %w", err)
 		}
 	}
+	// Room for the prompt and a first stretch of output; the KV cache and
+	// the history grow past that, so a huge MaxTokens costs nothing upfront.
+	room := len(req.Prompt) + min(req.MaxTokens, 1024)
 	if st == nil {
-		st = m.NewState(len(req.Prompt) + req.MaxTokens)
+		st = m.NewState(room)
 	} else {
 		st.Reset()
 	}
 	s := &seq{req: req, st: st, sampler: NewSampler(req.Sampling), logits: make([]float32, m.Config().VocabSize),
-		history: append(make([]int, 0, len(req.Prompt)+req.MaxTokens), req.Prompt...)}
+		history: append(make([]int, 0, room), req.Prompt...)}
 	s.res.PromptTokens = len(req.Prompt)
 	if tok != nil {
 		s.stream = tok.NewStream(true)

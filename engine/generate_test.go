@@ -332,3 +332,15 @@ func TestSamplerAllocs(t *testing.T) {
 		t.Errorf("Sample allocates %v times", n)
 	}
 }
+
+func TestHugeMaxTokensAllocatesLittle(t *testing.T) {
+	m := loadTest(t, "nemotron_h_tiny")
+	req := GenRequest{Prompt: []int{1, 2, 3}, MaxTokens: 1 << 40, EOS: nil}
+	s, err := newSeq(m, nil, &req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(s.history) > 4096 {
+		t.Errorf("history capacity %d", cap(s.history))
+	}
+}

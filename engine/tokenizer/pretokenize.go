@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -46,8 +47,14 @@ func newSplitter(pattern string) (splitter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("split pattern %q: %w", pattern, err)
 	}
+	// A backtracking engine can take exponential time on a hostile pattern;
+	// past this, the rest of the text is left as one piece.
+	re.MatchTimeout = matchTimeout
 	return regexSplitter{re}, nil
 }
+
+// matchTimeout bounds one regexp2 match of a pattern from tokenizer.json.
+const matchTimeout = 2 * time.Second
 
 // regexSplitter is the general (slower) path for unknown patterns, with
 // the "Isolated" behaviour: matches and the text between them are pieces.

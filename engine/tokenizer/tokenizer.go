@@ -120,9 +120,12 @@ func Parse(b []byte) (*Tokenizer, error) {
 	t := &Tokenizer{vocab: f.Model.Vocab, merges: map[uint64]merge{}, addedByID: map[int]*AddedToken{},
 		cache: map[string][]int{}}
 	maxID := -1
+	// Ids are dense in real vocabularies; bound them so that a corrupt file
+	// cannot ask for a huge table.
+	limit := len(t.vocab) + len(f.AddedTokens) + 1<<16
 	for _, id := range t.vocab {
-		if id < 0 || id > 1<<24 {
-			return nil, fmt.Errorf("tokenizer.json: vocabulary id %d out of range", id)
+		if id < 0 || id >= limit {
+			return nil, fmt.Errorf("tokenizer.json: vocabulary id %d out of range for %d tokens", id, len(t.vocab))
 		}
 		maxID = max(maxID, id)
 	}

@@ -163,3 +163,53 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// FuzzEncodeDecode: byte-level BPE loses nothing, so decoding the ids of any
+// valid UTF-8 text gives the text back, in one go or streamed.
+func FuzzEncodeDecode(f *testing.F) {
+	tok, err := Load("testdata/bpe_llama3")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range splitCases {
+		f.Add(s)
+	}
+	f.Add("<|im_start|>user\nhi<|im_end|>")
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8Valid(s) {
+			return
+		}
+		ids := tok.Encode(s, false)
+		if got := tok.Decode(ids, false); got != s {
+			t.Fatalf("Decode(Encode(%q)) = %q", s, got)
+		}
+		st := tok.NewStream(false)
+		var out string
+		for _, id := range ids {
+			out += st.Add(id)
+		}
+		if out += st.Flush(); out != s {
+			t.Fatalf("streamed %q, want %q", out, s)
+		}
+	})
+}
+
+// FuzzParse: a corrupt tokenizer.json is an error, never a panic.
+func FuzzParse(f *testing.F) {
+	b, err := os.ReadFile("testdata/bpe_gpt2/tokenizer.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]},
+		"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\s+|\\w+"}, "behavior": "Isolated"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tok, err := Parse(data)
+		if err != nil {
+			return
+		}
+		ids := tok.Encode("Hello wörld 123 <|im_end|>", true)
+		tok.Decode(ids, true)
+		tok.Decode([]int{-1, 1 << 30}, false)
+	})
+}
