@@ -51,7 +51,8 @@ func sharedPool(t testing.TB) *Pool {
 	shared.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		shared.pool, shared.err = NewPool(ctx, Config{WarmWorkers: 2, DefaultTimeout: 5 * time.Second, KillGrace: 500 * time.Millisecond})
+		shared.pool, shared.err = NewPool(ctx, Config{WarmWorkers: 2, DefaultTimeout: 5 * time.Second, KillGrace: 500 * time.Millisecond,
+			Preload: []string{}}) // TestPreload checks preloading: imports would slow every worker start
 	})
 	if errors.Is(shared.err, ErrNoIsolation) && os.Getenv("CI") != "true" {
 		t.Skipf("no isolation on this machine (user namespaces unavailable?), and CI is not set: %v", shared.err)

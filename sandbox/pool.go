@@ -265,10 +265,26 @@ func (p *Pool) Execute(ctx context.Context, sessionID, code string, opts ExecOpt
 		res, _, err := p.run(ctx, w, req, timeout)
 		return res, err
 	}
-	s, err := p.session(sessionID)
-	if err != nil {
-		return Result{}, err
+	for {
+		s, err := p.session(sessionID)
+		if err != nil {
+			return Result{}, err
+		}
+		res, err := p.executeIn(ctx, s, code, req, timeout)
+		if errors.Is(err, errSessionGone) {
+			// Closed (or expired) between the lookup and now: the id
+			// names a new session.
+			continue
+		}
+		return res, err
 	}
+}
+
+// errSessionGone reports a session closed before its block could start.
+var errSessionGone = errors.New("sandbox: session closed")
+
+func (p *Pool) executeIn(ctx context.Context, s *session, code string, req *request, timeout time.Duration) (Result, error) {
+	sessionID := s.id
 	s.run.Lock()
 	defer s.run.Unlock()
 	s.setBusy(true)
@@ -278,8 +294,9 @@ func (p *Pool) Execute(ctx context.Context, sessionID, code string, opts ExecOpt
 	w, closed := s.w, s.closed
 	s.wmu.Unlock()
 	if closed {
-		return Result{}, fmt.Errorf("sandbox: session %s was closed", sessionID)
+		return Result{}, errSessionGone
 	}
+	var err error
 	newSession := s.fresh
 	if w == nil || !w.alive() {
 		if w, err = p.worker(ctx); err != nil {
@@ -287,7 +304,7 @@ func (p *Pool) Execute(ctx context.Context, sessionID, code string, opts ExecOpt
 		}
 		if !s.setWorker(w) {
 			w.kill()
-			return Result{}, fmt.Errorf("sandbox: session %s was closed", sessionID)
+			return Result{}, errSessionGone
 		}
 		newSession = true
 		if p.cfg.Replay && len(s.history) > 0 && p.replay(ctx, w, s.history) {

@@ -54,7 +54,6 @@ func TestOutputs(t *testing.T) {
 		{"raw fd output", "import os; os.write(1, b'raw\\n');", ExecOptions{}, StatusCompleted, "raw\n", ""},
 		{"subprocess output", "import subprocess; subprocess.run(['echo', 'child']);", ExecOptions{}, StatusCompleted, "child\n", ""},
 		{"sys.exit(0)", "import sys; sys.exit(0)", ExecOptions{}, StatusCompleted, "", ""},
-		{"preloaded", "import sys; 'numpy' in sys.modules and 'sympy' in sys.modules", ExecOptions{}, StatusCompleted, "True\n", ""},
 		{"sympy", "import sympy as sp; x = sp.symbols('x'); sp.factor(x**2 - 1)", ExecOptions{}, StatusCompleted, "(x - 1)*(x + 1)\n", ""},
 		{"timeout text", "import time; time.sleep(5)", ExecOptions{Timeout: 200 * time.Millisecond}, StatusTimeout, "", "Execution timed out after 0.2 seconds\n"},
 	}
@@ -136,22 +135,32 @@ func TestReplayRestoresState(t *testing.T) {
 	}
 }
 
-func TestSessionCapAndIdleExpiry(t *testing.T) {
-	p := newTestPool(t, Config{MaxSessions: 2, IdleTimeout: 300 * time.Millisecond, WarmWorkers: 1, Preload: []string{}})
+func TestSessionCap(t *testing.T) {
+	p := newTestPool(t, Config{MaxSessions: 2, IdleTimeout: -1, WarmWorkers: 1, Preload: []string{}})
 	mustOutput(t, p, "a", "1", "1\n")
 	mustOutput(t, p, "b", "2", "2\n")
 	_, err := p.Execute(context.Background(), "c", "3", ExecOptions{})
 	if !errors.Is(err, ErrTooManySessions) {
 		t.Fatalf("third session: err = %v, want ErrTooManySessions", err)
 	}
+	p.CloseSession("a")
+	mustOutput(t, p, "c", "3", "3\n")
+}
+
+func TestIdleExpiry(t *testing.T) {
+	p := newTestPool(t, Config{IdleTimeout: 200 * time.Millisecond, WarmWorkers: 1, Preload: []string{}})
+	mustOutput(t, p, "a", "x = 1", "")
 	deadline := time.Now().Add(5 * time.Second)
 	for len(p.Sessions()) > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("sessions did not expire: %+v", p.Sessions())
+			t.Fatalf("session did not expire: %+v", p.Sessions())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	mustOutput(t, p, "c", "3", "3\n")
+	res := runCode(t, p, "a", "'x' in globals()", ExecOptions{})
+	if res.Stdout != "False\n" || !res.NewSession {
+		t.Fatalf("after expiry: %+v, want a new session", res)
+	}
 }
 
 func TestConcurrentSessions(t *testing.T) {
@@ -218,5 +227,12 @@ func TestOneShot(t *testing.T) {
 	}
 	if n := len(p.Sessions()); n != 0 {
 		t.Errorf("one-shot blocks left %d sessions", n)
+	}
+}
+
+func TestPreload(t *testing.T) {
+	p := newTestPool(t, Config{WarmWorkers: 1})
+	for _, id := range []string{"first", "second"} {
+		mustOutput(t, p, id, "import sys\n'numpy' in sys.modules and 'sympy' in sys.modules", "True\n")
 	}
 }
