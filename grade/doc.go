@@ -29,7 +29,11 @@
 //   - Equations: "x = 5" equals 5; equations are equal when sides match,
 //     swapped or not, or when (left - right) agree up to a constant factor
 //     (positive for inequalities); "x > 5" equals the interval (5, ∞).
-//   - Units, degrees, "\$" and \text{} units after a number are dropped.
+//   - Units, "\$" and \text{} units after a number are dropped; θ° equals
+//     θ and θπ/180.
+//   - Symbolic answers are compared at points where every variable is
+//     positive (as a geometry answer assumes), so √(x²) = x there; odd roots
+//     of negative numbers are real (∛-8 = -2, (-8)^{2/3} = 4).
 //
 // # Bounds
 //

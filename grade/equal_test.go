@@ -72,7 +72,10 @@ var equalCases = []struct {
 	{"a-b", "b-a", false},
 	{"\\left(x+1\\right)^{2}", "x^2+2x+1", true},
 	{"\\frac{1}{x+1}", "(x+1)^{-1}", true},
-	{"\\sqrt{x^2}", "x", true},
+	{"\\sqrt{x^2}", "x", true}, // variables are taken positive
+	{"(-8)^{2/3}", "4", true},
+	{"\\sqrt[3]{x-5}^2", "(x-5)^{2/3}", true},
+	{"(x-5)\\sqrt[3]{x-5}^2", "(x-5)^{5/3}", true},
 	{"n(n+1)/2", "\\frac{n^2+n}{2}", true},
 	{"\\binom{5}{2}", "10", true},
 	{"5!", "120", true},

@@ -344,6 +344,15 @@ func numPow(n *node, e *env) (complex128, bool) {
 		if real(b) == math.Trunc(real(b)) || real(a) >= 0 {
 			return complex(math.Pow(real(a), real(b)), 0), true
 		}
+		// A negative base with a rational exponent p/q, q odd, takes the real
+		// branch, as \sqrt[3]{x} does: (-8)^{2/3} = 4.
+		if r, ok := exact(n.args[1]); ok && r.Denom().Bit(0) == 1 && r.Num().IsInt64() {
+			v := math.Pow(-real(a), real(b))
+			if r.Num().Bit(0) == 1 {
+				v = -v
+			}
+			return complex(v, 0), true
+		}
 	}
 	if a == 0 {
 		return 0, real(b) > 0
