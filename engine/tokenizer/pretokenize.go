@@ -43,7 +43,7 @@ func newSplitter(pattern string) (splitter, error) {
 	case PatternQwen2:
 		return scanLlama{maxDigits: 1}, nil
 	}
-	re, err := regexp2.Compile(pattern, regexp2.Unicode)
+	re, err := regexp2.Compile(pattern, regexp2.None)
 	if err != nil {
 		return nil, fmt.Errorf("split pattern %q: %w", pattern, err)
 	}

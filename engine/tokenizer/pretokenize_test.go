@@ -70,3 +70,21 @@ func FuzzScanners(f *testing.F) {
 	})
 }
 func utf8Valid(s string) bool { return utf8.ValidString(s) }
+
+// TestRegexFallback: a pattern without a hand-written scanner (Mistral's
+// Tekken split, used by 131k-vocabulary tokenizers) goes through regexp2.
+func TestRegexFallback(t *testing.T) {
+	const tekken = `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+	sp, err := newSplitter(tekken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sp.(regexSplitter); !ok {
+		t.Fatalf("got %T", sp)
+	}
+	got := scanSplit(sp, "HelloWorld  it's 42 naïve\n\n  x")
+	want := []string{"Hello", "World", " ", " it", "'s", " ", "4", "2", " naïve", "\n\n", " ", " x"}
+	if !slices.Equal(got, want) {
+		t.Errorf("split = %q, want %q", got, want)
+	}
+}
