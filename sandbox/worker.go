@@ -203,10 +203,9 @@ func (w *worker) exec(ctx context.Context, req *request, deadline time.Time) (*r
 	msg := make([]byte, 4+len(data))
 	binary.BigEndian.PutUint32(msg, uint32(len(data)))
 	copy(msg[4:], data)
-	stop := context.AfterFunc(ctx, func() {
-		w.cmdW.SetWriteDeadline(time.Now())
-		w.resF.SetReadDeadline(time.Now())
-	})
+	// An ended ctx abandons the block: the worker is killed (if that races
+	// with the answer, the next block finds the worker dead and starts anew).
+	stop := context.AfterFunc(ctx, w.kill)
 	defer stop()
 	w.cmdW.SetWriteDeadline(deadline)
 	if _, err := w.cmdW.Write(msg); err != nil {
