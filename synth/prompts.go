@@ -68,3 +68,13 @@ func BuiltinPrompts() []string {
 	sort.Strings(names)
 	return names
 }
+
+// PromptSource returns the YAML text of a built-in prompt, a starting point
+// for a file that replaces it.
+func PromptSource(name string) ([]byte, error) {
+	b, err := promptFS.ReadFile(path.Join("prompts", name+".yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("synth prompt %q: no such built-in prompt (have %s)", name, strings.Join(BuiltinPrompts(), ", "))
+	}
+	return b, nil
+}
