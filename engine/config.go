@@ -74,6 +74,9 @@ type Config struct {
 	ConvKernel   int // K
 	UseConvBias  bool
 	UseProjBias  bool
+	// DtMin and DtMax clamp the softplus'd time step (time_step_limit;
+	// [0, +Inf] means no clamp, the canonical Mamba-2 behaviour).
+	DtMin, DtMax float64
 
 	// Pattern has one LayerMamba / LayerAttention / LayerMLP byte per layer
 	// (Nemotron-H; all 'M' for Mamba2, unused for Llama/Qwen2).
@@ -291,6 +294,7 @@ func ParseConfig(b []byte) (*Config, error) {
 		geti(&c.ConvKernel, 4, "conv_kernel")
 		getb(&c.UseConvBias, true, "use_conv_bias")
 		getb(&c.UseProjBias, false, "use_bias")
+		errs = append(errs, c.parseDtLimit(r))
 		c.Pattern = strings.Repeat(string(rune(LayerMamba)), max(c.NumLayers, 0))
 	case ArchNemotronH:
 		geti(&c.HeadDim, 0, "head_dim", "attention_head_dim")
@@ -301,6 +305,7 @@ func ParseConfig(b []byte) (*Config, error) {
 		geti(&c.ConvKernel, 4, "conv_kernel", "mamba_d_conv")
 		getb(&c.UseConvBias, true, "use_conv_bias", "mamba_conv_bias")
 		getb(&c.UseProjBias, false, "mamba_proj_bias", "use_bias")
+		errs = append(errs, c.parseDtLimit(r))
 		if err := c.parsePattern(r); err != nil {
 			return nil, err
 		}
@@ -365,6 +370,44 @@ func (c *Config) parseRope(r rawConfig) error {
 		}
 	default:
 		return fmt.Errorf("%w: rope scaling type %q", ErrUnsupported, t)
+	}
+	return nil
+}
+
+// parseDtLimit reads time_step_limit (or the legacy mamba_dt_limit): a pair
+// whose bound may be Infinity, null after sanitizing, or transformers 5's
+// {"__float__": "Infinity"}.
+func (c *Config) parseDtLimit(r rawConfig) error {
+	c.DtMin, c.DtMax = 0, math.Inf(1)
+	v, k, ok := r.has("time_step_limit", "mamba_dt_limit")
+	if !ok {
+		return nil
+	}
+	var pair []json.RawMessage
+	if err := json.Unmarshal(v, &pair); err != nil || len(pair) != 2 {
+		return fmt.Errorf("%w: %s: want a pair, have %s", ErrConfig, k, v)
+	}
+	bound := func(m json.RawMessage, def float64) float64 {
+		var f float64
+		if json.Unmarshal(m, &f) == nil && string(m) != "null" {
+			return f
+		}
+		var o struct {
+			F string `json:"__float__"`
+		}
+		if json.Unmarshal(m, &o) == nil {
+			switch o.F {
+			case "Infinity":
+				return math.Inf(1)
+			case "-Infinity":
+				return math.Inf(-1)
+			}
+		}
+		return def
+	}
+	c.DtMin, c.DtMax = bound(pair[0], 0), bound(pair[1], math.Inf(1))
+	if math.IsNaN(c.DtMin) || math.IsNaN(c.DtMax) || c.DtMin > c.DtMax {
+		return fmt.Errorf("%w: %s = %s", ErrConfig, k, v)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -27,7 +28,7 @@ func TestParseConfig(t *testing.T) {
 		{"layers_block_type, transformers 5 names", `{` + nemotronBase + `, "layers_block_type": ["linear_attention", "mlp", "full_attention"],
 			"head_dim": 16, "n_groups": 1, "time_step_limit": [0.0, {"__float__": "Infinity"}]}`,
 			func(c *Config) string {
-				if c.Pattern != "M-*" || c.HeadDim != 16 {
+				if c.Pattern != "M-*" || c.HeadDim != 16 || c.DtMin != 0 || !math.IsInf(c.DtMax, 1) {
 					return "pattern " + c.Pattern
 				}
 				return ""
@@ -68,9 +69,9 @@ func TestParseConfig(t *testing.T) {
 				return ""
 			}},
 		{"mamba2", `{"architectures": ["Mamba2ForCausalLM"], "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 2,
-			"num_heads": 2, "head_dim": 8, "state_size": 4, "n_groups": 1, "time_step_limit": [0.0, Infinity]}`,
+			"num_heads": 2, "head_dim": 8, "state_size": 4, "n_groups": 1, "time_step_limit": [0.001, 100]}`,
 			func(c *Config) string {
-				if c.Pattern != "MM" || c.DInner() != 16 || c.ConvDim() != 24 {
+				if c.Pattern != "MM" || c.DInner() != 16 || c.ConvDim() != 24 || c.DtMin != 0.001 || c.DtMax != 100 {
 					return "pattern or sizes"
 				}
 				return ""
@@ -104,6 +105,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"huge size", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "ssm_state_size": 1e15}`, ErrConfig},
 		{"string for int", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "hidden_size": "64"}`, ErrConfig},
 		{"fractional int", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "hidden_size": 64.5}`, ErrConfig},
+		{"bad dt limit", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "n_groups": 1, "time_step_limit": [1, 0]}`, ErrConfig},
 		{"yarn rope", `{"architectures": ["LlamaForCausalLM"], "vocab_size": 10, "hidden_size": 8, "intermediate_size": 16,
 			"num_hidden_layers": 1, "num_attention_heads": 2, "rope_scaling": {"type": "yarn", "factor": 4}}`, ErrUnsupported},
 	}

@@ -30,13 +30,14 @@ type mamba2Mixer struct {
 	d             []float32 // [H] skip connection
 	norm          []float32 // [DI] gated RMSNorm weight
 	normGroups    int       // gated RMSNorm groups: G for Nemotron-H, 1 for Mamba2ForCausalLM
+	dtMin, dtMax  float32   // time step clamp (0, +Inf: none)
 	outProj       Linear    // [d, DI]
 	eps           float64
 }
 
 func loadMamba2Mixer(l *weightLoader, cfg *Config, p string, normGroups int) (*mamba2Mixer, error) {
 	mx := &mamba2Mixer{h: cfg.MambaHeads, p: cfg.MambaHeadDim, n: cfg.StateSize, g: cfg.NGroups, k: cfg.ConvKernel,
-		normGroups: normGroups, eps: cfg.NormEps}
+		normGroups: normGroups, eps: cfg.NormEps, dtMin: float32(cfg.DtMin), dtMax: float32(cfg.DtMax)}
 	di, cd, d := cfg.DInner(), cfg.ConvDim(), cfg.HiddenSize
 	var err error
 	if mx.inProj, err = l.linear(p+"in_proj", di+cd+mx.h, d, cfg.UseProjBias); err != nil {
@@ -136,7 +137,7 @@ func (mx *mamba2Mixer) forward(p *workers, ws *workspace, out, x [][]float32, st
 		C := xc[DI+G*N : DI+2*G*N] // [G, N]
 
 		// 3. Selective scan, one step per head h (B/C group g = h / (H/G)):
-		//    dt = softplus(dt_raw + dt_bias), dA = exp(dt·A)
+		//    dt = clamp(softplus(dt_raw + dt_bias), time_step_limit), dA = exp(dt·A)
 		//    S[h,p,:] = dA·S[h,p,:] + dt·x[h,p]·B[g,:]
 		//    y[h,p]   = S[h,p,:]·C[g,:] + D[h]·x[h,p]
 		headsPerGroup := H / G
@@ -144,7 +145,7 @@ func (mx *mamba2Mixer) forward(p *workers, ws *workspace, out, x [][]float32, st
 			g := h / headsPerGroup
 			Bg := B[g*N : (g+1)*N]
 			Cg := C[g*N : (g+1)*N]
-			dt := softplus(dtr[h] + mx.dtBias[h])
+			dt := min(max(softplus(dtr[h]+mx.dtBias[h]), mx.dtMin), mx.dtMax)
 			dA := float32(math.Exp(float64(dt * mx.a[h])))
 			for pp := 0; pp < P; pp++ {
 				xv := xs[h*P+pp]
