@@ -17,9 +17,9 @@ func Check(gold, pred string, opts Options) Verdict {
 		lp = letterOf(p)
 	}
 	switch {
-	case lg != 0 && lp == 0:
+	case lg != 0 && lp == 0 && notMath(p, okp):
 		lp = extractLetter(pred)
-	case lp != 0 && lg == 0:
+	case lp != 0 && lg == 0 && notMath(g, okg):
 		lg = extractLetter(gold)
 	}
 	if lg != 0 && lp != 0 {
@@ -29,6 +29,16 @@ func Check(gold, pred string, opts Options) Verdict {
 		return Verdict{Rule: "no answer extracted", Gold: g, Pred: p}
 	}
 	return Equal(g, p, opts)
+}
+
+// notMath reports whether an extracted answer is missing or prose, so that a
+// choice letter should be looked for in the response instead.
+func notMath(answer string, ok bool) bool {
+	if !ok || proseWords(answer) > 0 || isProse(answer) {
+		return true
+	}
+	_, err := parse(clean(answer))
+	return err != nil
 }
 
 // letterOf returns the choice letter when answer is one: "B", "(B)",

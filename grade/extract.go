@@ -322,7 +322,12 @@ func beforeProse(s string) string {
 			j++
 		}
 		if w := strings.ToLower(s[i:j]); j-i >= 3 && !mathWord(w) {
-			return s[:i]
+			pre := s[:i]
+			// "D, it doesn't ...": the words before the prose one go too.
+			if k := strings.LastIndexAny(pre, ",;"); k >= 0 && strings.Trim(pre[k+1:], " abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == "" {
+				pre = pre[:k]
+			}
+			return pre
 		}
 		i = j
 	}
@@ -385,7 +390,7 @@ func mathSpans(s string) []span {
 		if missing[close] {
 			continue
 		}
-		j := strings.Index(s[i+len(open):], close)
+		j := indexUnescaped(s[i+len(open):], close)
 		if j < 0 {
 			missing[close] = true
 			continue
@@ -394,6 +399,23 @@ func mathSpans(s string) []span {
 		i += len(open) + j + len(close) - 1
 	}
 	return out
+}
+
+// indexUnescaped is strings.Index that skips a "$" escaped as "\$".
+func indexUnescaped(s, sub string) int {
+	if sub[0] != '$' {
+		return strings.Index(s, sub)
+	}
+	for off := 0; ; {
+		j := strings.Index(s[off:], sub)
+		if j < 0 {
+			return -1
+		}
+		if k := off + j; k == 0 || s[k-1] != '\\' {
+			return k
+		}
+		off += j + 1
+	}
 }
 
 // outside returns the text of s outside the spans.

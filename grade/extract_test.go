@@ -65,6 +65,10 @@ func TestCheck(t *testing.T) {
 		{"42", "no answer", false},
 		{"x = 5", "Solving gives $x=5$.", true},
 		{`\frac{1}{2004!}`, `\boxed{\frac{1}{2006!}}`, false},
+		{"16386.20", `The total is $\$16,\!386.20$`, true},
+		{"E", `$\mathrm{E}*2$`, false},
+		{"D", "The answer: D, since A and B fail", true},
+		{"5", "The answer is 5, because 2+3=5", true},
 	}
 	for _, c := range cases {
 		if v := Check(c.gold, c.pred, opts); v.Equal != c.want {
