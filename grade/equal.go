@@ -21,6 +21,20 @@ const (
 	PercentIgnore
 )
 
+// String returns the policy's flag name: either, value or ignore.
+func (p PercentPolicy) String() string {
+	switch p {
+	case PercentValue:
+		return "value"
+	case PercentIgnore:
+		return "ignore"
+	}
+	return "either"
+}
+
+// MarshalText writes the policy by name, for manifests.
+func (p PercentPolicy) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
 // BoxPolicy says what Extract returns when a response has several \boxed{}.
 type BoxPolicy uint8
 
@@ -33,6 +47,17 @@ const (
 	BoxLast
 )
 
+// String returns the policy's flag name: join or last.
+func (p BoxPolicy) String() string {
+	if p == BoxLast {
+		return "last"
+	}
+	return "join"
+}
+
+// MarshalText writes the policy by name, for manifests.
+func (p BoxPolicy) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
 // Options are the policies on which graders disagree. DefaultOptions documents
 // the defaults.
 type Options struct {
@@ -40,23 +65,23 @@ type Options struct {
 	// literal (an inexact number): |a-b| <= RTol*max(|a|,|b|). Exact values
 	// (integers, fractions, radicals, π) are always compared exactly, so no
 	// tolerance can make 1/2004! equal 1/2006!. Default 1e-4 (NeMo-Skills).
-	RTol float64
+	RTol float64 `json:"rtol"`
 	// MinDigits: a decimal literal with at least this many significant digits
 	// also equals any value that rounds or truncates to it ("0.3333" = 1/3).
 	// 0 disables the rule. Default 4.
-	MinDigits int
+	MinDigits int `json:"min_digits"`
 	// Percent is the percent-sign policy. Default PercentEither.
-	Percent PercentPolicy
+	Percent PercentPolicy `json:"percent"`
 	// OrderedLists compares bare comma lists ("1, 2, 3") in order. By default
 	// they compare as multisets, as most MATH answers list solutions. Tuples
 	// "(1,2)" and intervals are always ordered; sets "\{1,2\}" never are.
-	OrderedLists bool
+	OrderedLists bool `json:"ordered_lists"`
 	// Boxes is the several-\boxed{} policy of Check. Default BoxJoin.
-	Boxes BoxPolicy
+	Boxes BoxPolicy `json:"boxes"`
 	// ReducedFractions requires a predicted fraction literal a/b to be in
 	// lowest terms (as an LLM judge told "no simplification" would). Default
 	// false: 3245/5 = 649.
-	ReducedFractions bool
+	ReducedFractions bool `json:"reduced_fractions"`
 }
 
 // DefaultOptions returns the default policies: RTol 1e-4, MinDigits 4,
