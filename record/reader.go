@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // Reader yields the rows of one or more input files in order.
@@ -192,10 +193,7 @@ func (r *Reader) parquet(f *os.File) error {
 		f.Close()
 		return fmt.Errorf("%s: %w", r.name, err)
 	}
-	var names []string
-	for _, fl := range pf.Schema().Fields() {
-		names = append(names, fl.Name())
-	}
+	fields := pf.Schema().Fields()
 	pr := parquet.NewReader(pf)
 	r.close = func() error { pr.Close(); return f.Close() }
 	r.nextf = func() (*Row, error) {
@@ -205,16 +203,16 @@ func (r *Reader) parquet(f *os.File) error {
 		}
 		r.line++
 		row := &Row{}
-		for _, k := range names {
-			v, ok := m[k]
+		for _, fl := range fields {
+			v, ok := m[fl.Name()]
 			if !ok {
 				continue
 			}
-			raw, err := json.Marshal(v)
+			raw, err := parquetJSON(nil, fl, v)
 			if err != nil {
-				return nil, fmt.Errorf("column %s: %w", k, err)
+				return nil, fmt.Errorf("column %s: %w", fl.Name(), err)
 			}
-			row.SetRaw(k, raw)
+			row.SetRaw(fl.Name(), raw)
 		}
 		return row, nil
 	}
@@ -276,4 +274,60 @@ func countLines(f io.Reader) (int64, error) {
 			return 0, err
 		}
 	}
+}
+
+// parquetJSON encodes a value read from Parquet, keeping the schema's field
+// order in nested groups (a Go map would sort them).
+func parquetJSON(b []byte, node parquet.Node, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		if node.Leaf() {
+			break
+		}
+		b = append(b, '{')
+		n := 0
+		for _, fl := range node.Fields() {
+			fv, ok := x[fl.Name()]
+			if !ok {
+				continue
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = appendString(b, fl.Name())
+			b = append(b, ':')
+			var err error
+			if b, err = parquetJSON(b, fl, fv); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	case []any:
+		elem := node
+		if lt := node.Type().LogicalType(); lt != nil && isListType(lt.Value) && len(node.Fields()) == 1 && len(node.Fields()[0].Fields()) == 1 {
+			elem = node.Fields()[0].Fields()[0] // LIST -> repeated group list -> element
+		}
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = parquetJSON(b, elem, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, raw...), nil
+}
+
+func isListType(v format.LogicalTypeValue) bool {
+	_, ok := v.(*format.ListType)
+	return ok
 }

@@ -235,6 +235,18 @@ func (c *Client) Generate(ctx context.Context, req *backend.Request) (*backend.R
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)
 	}
+	var resp *backend.Response
+	err = c.post(ctx, path, body, func(b []byte) error {
+		var perr error
+		resp, perr = parseResponse(b)
+		return perr
+	})
+	return resp, err
+}
+
+// post sends body to path on the servers, retrying transient failures, and
+// hands a 200 response body to parse. A parse error is not retried.
+func (c *Client) post(ctx context.Context, path string, body []byte, parse func([]byte) error) error {
 	start := c.next.Add(1)
 	var lastErr error
 	for attempt := 0; ; attempt++ {
@@ -244,26 +256,25 @@ func (c *Client) Generate(ctx context.Context, req *backend.Request) (*backend.R
 		respBody, status, hdr, err := c.do(actx, http.MethodPost, url, body)
 		cancel()
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 		var wait time.Duration
 		switch {
 		case err != nil:
 			lastErr = fmt.Errorf("POST %s: %w", url, err)
 		case status == http.StatusOK:
-			resp, perr := parseResponse(respBody)
-			if perr != nil {
-				return nil, fmt.Errorf("POST %s: %w", url, perr)
+			if perr := parse(respBody); perr != nil {
+				return fmt.Errorf("POST %s: %w", url, perr)
 			}
-			return resp, nil
+			return nil
 		case status == http.StatusTooManyRequests || status >= 500:
 			lastErr = fmt.Errorf("POST %s: HTTP %d: %s", url, status, errorText(respBody))
 			wait = retryAfter(hdr)
 		default:
-			return nil, fmt.Errorf("%w: POST %s: HTTP %d: %s", backend.ErrBadRequest, url, status, errorText(respBody))
+			return fmt.Errorf("%w: POST %s: HTTP %d: %s", backend.ErrBadRequest, url, status, errorText(respBody))
 		}
 		if attempt >= c.opts.MaxRetries {
-			return nil, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt+1)
+			return fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt+1)
 		}
 		if wait <= 0 {
 			wait = c.backoff(attempt)
@@ -272,7 +283,7 @@ func (c *Client) Generate(ctx context.Context, req *backend.Request) (*backend.R
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-t.C:
 		}
 	}
@@ -402,4 +413,42 @@ func snippet(b []byte) string {
 		return "(empty body)"
 	}
 	return strconv.Quote(s)
+}
+
+// Embed returns embeddings of texts from the servers' /v1/embeddings, in
+// order, with the same retries as Generate.
+func (c *Client) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	model, err := c.Model(ctx)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(map[string]any{"model": model, "input": texts})
+	if err != nil {
+		return nil, err
+	}
+	var out [][]float32
+	err = c.post(ctx, "/embeddings", body, func(b []byte) error {
+		var w struct {
+			Data []struct {
+				Index     int       `json:"index"`
+				Embedding []float32 `json:"embedding"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(b, &w); err != nil {
+			return fmt.Errorf("server returned invalid JSON (%v): %s", err, snippet(b))
+		}
+		if len(w.Data) != len(texts) {
+			return fmt.Errorf("server returned %d embeddings for %d texts", len(w.Data), len(texts))
+		}
+		out = make([][]float32, len(texts))
+		for i, d := range w.Data {
+			idx := d.Index
+			if idx < 0 || idx >= len(texts) || out[idx] != nil {
+				idx = i
+			}
+			out[idx] = d.Embedding
+		}
+		return nil
+	})
+	return out, err
 }

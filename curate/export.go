@@ -1,0 +1,241 @@
+package curate
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/crucible-ml/crucible/backend"
+	"github.com/crucible-ml/crucible/prompt"
+	"github.com/crucible-ml/crucible/record"
+)
+
+// Export formats.
+const (
+	FormatRows       = "rows"       // the curated rows as they are
+	FormatMessages   = "messages"   // {"messages": [user, assistant]} (Hugging Face chat SFT)
+	FormatNeMo       = "nemo"       // {"input": chat-templated prompt, "output": solution + end of turn, "expected_answer"}
+	FormatOMI2       = "omi2"       // {"problem", "generated_solution", "expected_answer", "problem_source"}
+	FormatPreference = "preference" // {"prompt", "chosen", "rejected", "chosen_reward", "rejected_reward"}
+)
+
+// Formats lists the export formats.
+var Formats = []string{FormatRows, FormatMessages, FormatNeMo, FormatOMI2, FormatPreference}
+
+// ChatTemplate renders chat messages into a model's prompt string; the
+// engine's chat package provides one from a tokenizer folder.
+type ChatTemplate interface {
+	// Render renders messages; addGeneration adds the assistant header.
+	Render(msgs []backend.Message, addGeneration bool) (string, error)
+	// EndOfTurn is what ends an assistant turn (e.g. "<|im_end|>").
+	EndOfTurn() string
+}
+
+// ExportOptions configure Export.
+type ExportOptions struct {
+	Format string
+	// Prompt renders the user turn of SFT formats (default: the problem
+	// text as it is).
+	Prompt *prompt.Prompt
+	// Template is required by the nemo format.
+	Template ChatTemplate
+}
+
+// ExportRow converts one curated row.
+func (d *Dataset) ExportRow(r *record.Row, o ExportOptions) (*record.Row, error) {
+	out := &record.Row{}
+	user := func() ([]backend.Message, error) {
+		if o.Prompt != nil {
+			return o.Prompt.Messages(r)
+		}
+		return []backend.Message{{Role: "user", Content: d.Problem(r)}}, nil
+	}
+	switch o.Format {
+	case FormatRows, "":
+		return r, nil
+	case FormatMessages:
+		msgs, err := user()
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, backend.Message{Role: "assistant", Content: d.Solution(r)})
+		out.Set("messages", msgs)
+	case FormatNeMo:
+		if o.Template == nil {
+			return nil, fmt.Errorf("the nemo format needs a chat template (--tokenizer DIR)")
+		}
+		msgs, err := user()
+		if err != nil {
+			return nil, err
+		}
+		in, err := o.Template.Render(msgs, true)
+		if err != nil {
+			return nil, err
+		}
+		out.Set("input", in)
+		out.Set("output", d.Solution(r)+o.Template.EndOfTurn())
+		ans, _ := r.Text("expected_answer")
+		out.Set("expected_answer", ans)
+	case FormatOMI2:
+		ans, _ := r.Text("expected_answer")
+		src, ok := r.String("problem_source")
+		if !ok {
+			src, _ = r.String("dataset")
+		}
+		out.Set("problem", d.Problem(r))
+		out.Set("generated_solution", d.Solution(r))
+		out.Set("expected_answer", ans)
+		out.Set("problem_source", src)
+	case FormatPreference:
+		for _, k := range []string{"prompt", "chosen", "rejected"} {
+			raw := r.Raw(k)
+			if raw == nil {
+				return nil, fmt.Errorf("row %q has no %q field (preference rows come from `crucible synth pairs`)", r.ID(), k)
+			}
+			out.SetRaw(k, raw)
+		}
+		for _, k := range []string{"chosen_reward", "rejected_reward"} {
+			if raw := r.Raw(k); raw != nil {
+				out.SetRaw(k, raw)
+			} else {
+				out.SetRaw(k, json.RawMessage("null"))
+			}
+		}
+	default:
+		return nil, fmt.Errorf("unknown export format %q (have %s)", o.Format, strings.Join(Formats, ", "))
+	}
+	return out, nil
+}
+
+// Export writes the rows in the format to path — JSONL, or Parquet when the
+// path ends in .parquet — atomically (a temporary file renamed at the end).
+func (d *Dataset) Export(path string, o ExportOptions) (int, error) {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	defer os.Remove(tmp)
+	var rows []*record.Row
+	for _, r := range d.Rows {
+		x, err := d.ExportRow(r, o)
+		if err != nil {
+			f.Close()
+			return 0, fmt.Errorf("export row %q: %w", r.ID(), err)
+		}
+		rows = append(rows, x)
+	}
+	if strings.HasSuffix(path, ".parquet") {
+		err = writeParquet(f, rows)
+	} else {
+		err = WriteJSONL(f, rows)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("export %s: %w", path, err)
+	}
+	return len(rows), os.Rename(tmp, path)
+}
+
+// WriteJSONL writes rows, one per line.
+func WriteJSONL(w io.Writer, rows []*record.Row) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	var buf []byte
+	for _, r := range rows {
+		buf = r.AppendJSON(buf[:0])
+		buf = append(buf, '\n')
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// writeParquet writes rows whose fields are the same in every row, in the
+// first row's field order: strings, numbers and booleans become typed
+// optional columns, `messages` a list of {role, content}, anything else a
+// JSON string.
+func writeParquet(w io.Writer, rows []*record.Row) error {
+	if len(rows) == 0 {
+		return parquet.Write(w, []struct{}{})
+	}
+	type msg struct {
+		Role    string `parquet:"role"`
+		Content string `parquet:"content"`
+	}
+	keys := rows[0].Keys()
+	kinds := make([]string, len(keys))
+	fields := make([]reflect.StructField, len(keys))
+	for i, k := range keys {
+		raw := rows[0].Raw(k)
+		var typ reflect.Type
+		tag := k + ",optional"
+		switch {
+		case k == "messages":
+			kinds[i], typ, tag = "messages", reflect.TypeOf([]msg{}), k+",list"
+		case len(raw) > 0 && raw[0] == '"':
+			kinds[i], typ = "string", reflect.TypeOf((*string)(nil))
+		case string(raw) == "true" || string(raw) == "false":
+			kinds[i], typ = "bool", reflect.TypeOf((*bool)(nil))
+		case len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9'):
+			kinds[i], typ = "number", reflect.TypeOf((*float64)(nil))
+		default:
+			kinds[i], typ = "json", reflect.TypeOf((*string)(nil))
+		}
+		fields[i] = reflect.StructField{Name: fmt.Sprintf("F%d", i), Type: typ, Tag: reflect.StructTag(fmt.Sprintf(`parquet:"%s"`, tag))}
+	}
+	st := reflect.StructOf(fields)
+	pw := parquet.NewWriter(w, parquet.SchemaOf(reflect.New(st).Interface()))
+	for _, r := range rows {
+		v := reflect.New(st).Elem()
+		for i, k := range keys {
+			raw := r.Raw(k)
+			if raw == nil || string(raw) == "null" {
+				continue
+			}
+			f := v.Field(i)
+			switch kinds[i] {
+			case "messages":
+				var msgs []msg
+				if err := json.Unmarshal(raw, &msgs); err != nil {
+					return fmt.Errorf("row %q: messages: %w", r.ID(), err)
+				}
+				f.Set(reflect.ValueOf(msgs))
+			case "string":
+				s, ok := r.String(k)
+				if !ok {
+					return fmt.Errorf("row %q: field %q is not a string in every row", r.ID(), k)
+				}
+				f.Set(reflect.ValueOf(&s))
+			case "bool":
+				b, ok := r.Bool(k)
+				if !ok {
+					return fmt.Errorf("row %q: field %q is not a boolean in every row", r.ID(), k)
+				}
+				f.Set(reflect.ValueOf(&b))
+			case "number":
+				var x float64
+				if err := json.Unmarshal(raw, &x); err != nil {
+					return fmt.Errorf("row %q: field %q is not a number in every row", r.ID(), k)
+				}
+				f.Set(reflect.ValueOf(&x))
+			default:
+				s := string(raw)
+				f.Set(reflect.ValueOf(&s))
+			}
+		}
+		if err := pw.Write(v.Addr().Interface()); err != nil {
+			return err
+		}
+	}
+	return pw.Close()
+}
