@@ -169,6 +169,9 @@ var equalCases = []struct {
 	{"\\{1,2,3\\} \\setminus \\{2\\}", "\\{1, 3\\}", true},
 	{"\\{1,1,2\\}", "\\{2, 1\\}", true},
 	{"\\{1,2\\} \\cap \\{3\\}", "\\emptyset", true},
+	{"2\\theta", "2θ", true},
+	{"√2", "\\sqrt{2}", true},
+	{"x²+1", "x^2+1", true},
 	// beyond float64: 256-bit evaluation
 	{"\\frac{\\sqrt{2}}{2004!}", "\\frac{2005 \\cdot 2006\\sqrt{2}}{2006!}", true},
 	{"\\frac{\\sqrt{2}}{2004!}", "\\frac{\\sqrt{2}}{2006!}", false},

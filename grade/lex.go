@@ -421,6 +421,12 @@ var greek = map[string]bool{
 	"Xi": true, "Pi": true, "Sigma": true, "Phi": true, "Psi": true, "Omega": true, "ell": true,
 }
 
+// greekRunes names the Greek letters written as Unicode.
+var greekRunes = map[rune]string{
+	'α': "alpha", 'β': "beta", 'γ': "gamma", 'δ': "delta", 'ε': "epsilon", 'θ': "theta", 'λ': "lambda",
+	'μ': "mu", 'σ': "sigma", 'τ': "tau", 'φ': "phi", 'ω': "omega", 'ρ': "rho", 'ψ': "psi", 'χ': "chi",
+}
+
 // command reads a backslash command.
 func (l *lexer) command() {
 	s := l.src
@@ -492,7 +498,7 @@ func (l *lexer) command() {
 	case funcCmds[name] != "":
 		l.emitCmd(funcCmds[name])
 	case greek[name]:
-		l.emit(tName, name)
+		l.emit(tName, strings.TrimPrefix(name, "var")) // \varphi is φ
 	default:
 		if t, ok := cmdMap[name]; ok {
 			l.emit(t.k, t.s)
@@ -759,6 +765,10 @@ func (l *lexer) unicode() {
 	case '；':
 		l.emit(tSep, ";")
 	default:
+		if name, ok := greekRunes[r]; ok {
+			l.emit(tName, name)
+			return
+		}
 		if unicode.IsSpace(r) {
 			l.sp = true
 			return
