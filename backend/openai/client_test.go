@@ -154,3 +154,24 @@ func TestModelDiscovery(t *testing.T) {
 		t.Fatalf("model %q err %v", model, err)
 	}
 }
+
+func TestEmbed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Input []string `json:"input"`
+			Model string   `json:"model"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		if r.URL.Path != "/v1/embeddings" || req.Model != "m" {
+			w.WriteHeader(400)
+			return
+		}
+		// Out of order on purpose: the index decides.
+		io.WriteString(w, `{"data":[{"index":1,"embedding":[0,1]},{"index":0,"embedding":[1,0]}]}`)
+	}))
+	defer srv.Close()
+	v, err := newClient(t, srv.URL).Embed(context.Background(), []string{"a", "b"})
+	if err != nil || len(v) != 2 || v[0][0] != 1 || v[1][1] != 1 {
+		t.Fatalf("%v %v", v, err)
+	}
+}
