@@ -52,7 +52,7 @@ type lexer struct {
 
 // lex splits s into tokens; ok is false when s is too large to grade.
 func lex(s string) ([]token, bool) {
-	l := &lexer{src: s, comma: strings.Count(s, ",") == 1 && !strings.Contains(s, ", ")}
+	l := &lexer{src: s, comma: strings.Count(s, ",") == 1 && !strings.Contains(s, ", "), toks: make([]token, 0, len(s)/2+2)}
 	l.run()
 	if l.fail || len(l.toks) > maxTokens {
 		return nil, false
