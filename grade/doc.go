@@ -1,8 +1,16 @@
 // Package grade decides whether a model's math answer equals the reference
 // answer: it extracts the final answer from a response, parses LaTeX or plain
 // answers into an expression tree, and compares the trees with exact rational
-// arithmetic where values are exact and evaluation at deterministic random
-// points where they are symbolic.
+// arithmetic where values are exact, 256-bit floating point for other
+// constants (radicals, π, e), and evaluation at deterministic random points
+// (complex float64) where they are symbolic.
+//
+// The comparison is a cascade of small steps: identical strings; the value an
+// answer states (x = 5, x ≈ 5, x ∈ S); ± expanded into a set; relations;
+// collections (tuples, intervals, sets, unions, matrices); then scalars by
+// text, percent, degrees, infinity, exact value, numeric value, symbolic
+// identity, and finally the canonical printed form. Verdict.Rule names the
+// step that decided.
 //
 //	opts := grade.DefaultOptions()
 //	v := grade.Check(`$\frac{1}{2}$`, `so the answer is \boxed{0.5}.`, opts)
@@ -37,9 +45,10 @@
 //
 // # Bounds
 //
-// Every verdict takes bounded time: answers over a few thousand tokens are
-// compared as text, exact arithmetic gives up beyond 2^17-bit numbers and
-// 3000!, sums beyond 1000 terms, ± expansions beyond 16 variants, and list
-// comparisons beyond a fixed number of steps. Nothing is random at run time:
-// the evaluation points derive from the variables' names.
+// Every verdict takes bounded time: responses are cut to their last 256 KiB,
+// answers over 8000 bytes or 3000 tokens compare as text, exact arithmetic
+// gives up beyond 2^17-bit numbers and 3000!, numeric evaluation beyond
+// 200000 operations (so nested 1000-term sums stop), ± expansions beyond 16
+// variants, and list comparisons beyond 5000 steps. Nothing is random at run
+// time: the evaluation points derive from the variables' names.
 package grade
