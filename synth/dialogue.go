@@ -56,6 +56,9 @@ func Dialogue(ctx context.Context, o DialogueOptions) (*Report, error) {
 	if o.Input == "" || o.Output == "" {
 		return nil, fmt.Errorf("dialogue: input and output are required")
 	}
+	if o.Completion {
+		return nil, fmt.Errorf("dialogue: needs chat messages; it cannot run on /v1/completions")
+	}
 	if o.Turns <= 0 {
 		o.Turns = 3
 	}

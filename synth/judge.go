@@ -88,12 +88,22 @@ func Judge(ctx context.Context, o JudgeOptions) (*Report, error) {
 	return rep, o.finish(rep, start, rep.lastStage())
 }
 
-func (o *JudgeOptions) request(r *record.Row, msgs []backend.Message, i int) *backend.Request {
+// request renders a judge prompt for the i-th call about row r.
+func (o *JudgeOptions) request(r *record.Row, p *prompt.Prompt, f fieldMap, i int) (*backend.Request, error) {
 	req := o.Params
-	req.Messages = msgs
+	var err error
+	if o.Completion {
+		req.Prompt, err = p.Text(f)
+	} else {
+		req.Messages, err = p.Messages(f)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("judge prompt %s: %w", p.Name, err)
+	}
+	req.Stop = append(append([]string(nil), req.Stop...), p.Config.Stop...)
 	k := record.KeyOf(r)
 	req.Seed, req.HasSeed = record.Seed(k.ID, k.Sample*2+i, o.Seed), true
-	return &req
+	return &req, nil
 }
 
 // numericRules are the grader's rules for two plain numbers; their "not
@@ -138,11 +148,11 @@ func (o *JudgeOptions) judgeMath(ctx context.Context, rep *Report, p *prompt.Pro
 			break
 		}
 	}
-	msgs, err := p.Messages(f)
+	req, err := o.request(r, p, f, 0)
 	if err != nil {
-		return fmt.Errorf("judge prompt: %w", err)
+		return err
 	}
-	resp, err := o.Backend.Generate(ctx, o.request(r, msgs, 0))
+	resp, err := o.Backend.Generate(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -193,11 +203,11 @@ func (o *JudgeOptions) judgePair(ctx context.Context, p *prompt.Prompt, r *recor
 	}
 	var verdicts [2]string
 	for i, pair := range [2][2]string{{a, b}, {b, a}} {
-		msgs, err := p.Messages(fieldMap{"prompt": q, "response_a": pair[0], "response_b": pair[1]})
+		req, err := o.request(r, p, fieldMap{"prompt": q, "response_a": pair[0], "response_b": pair[1]}, i)
 		if err != nil {
-			return fmt.Errorf("judge prompt: %w", err)
+			return err
 		}
-		resp, err := o.Backend.Generate(ctx, o.request(r, msgs, i))
+		resp, err := o.Backend.Generate(ctx, req)
 		if err != nil {
 			return fmt.Errorf("order %s: %w", [2]string{"A/B", "B/A"}[i], err)
 		}

@@ -251,14 +251,18 @@ func (l *Lister) Read(ctx context.Context, req *backend.Request, text string) (L
 		return ListResult{Err: "empty answer"}, nil
 	}
 	p := orDefault(l.Convert, "list/convert")
-	msgs, err := p.Messages(fieldMap{"llm_response": text})
+	creq := *req
+	var err error
+	if req.IsChat() {
+		creq.Messages, err = p.Messages(fieldMap{"llm_response": text})
+	} else {
+		creq.Prompt, err = p.Text(fieldMap{"llm_response": text})
+	}
 	if err != nil {
 		return ListResult{}, fmt.Errorf("list conversion prompt: %w", err)
 	}
-	creq := *req
-	creq.Prompt, creq.Messages = "", msgs
 	creq.Temperature, creq.TopP, creq.TopK, creq.MinP = 0, 0, 0, 0
-	creq.Stop = nil
+	creq.Stop = p.Config.Stop
 	creq.Seed, creq.HasSeed = (req.Seed+1)&0x7fffffff, true
 	resp, err := l.Backend.Generate(ctx, &creq)
 	if err != nil {

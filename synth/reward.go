@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/crucible-ml/crucible/backend"
@@ -48,7 +49,9 @@ type RewardClient struct {
 	// BaseURL is the server, e.g. https://integrate.api.nvidia.com/v1.
 	BaseURL string
 	APIKey  string
-	Model   string
+	// Model is the model name; when empty, the first one the server lists
+	// at /models.
+	Model string
 	// API is RewardNemotron (default) or RewardScalar.
 	API string
 	// Path is the endpoint below BaseURL (default /chat/completions for
@@ -62,6 +65,50 @@ type RewardClient struct {
 	HTTP       *http.Client
 	// BackoffBase shortens the backoff (tests).
 	BackoffBase time.Duration
+
+	modelOnce sync.Once
+	model     string
+	modelErr  error
+}
+
+// modelName returns Model, or asks the server's /models for the first one.
+func (c *RewardClient) modelName(ctx context.Context) (string, error) {
+	c.modelOnce.Do(func() {
+		if c.Model != "" {
+			c.model = c.Model
+			return
+		}
+		url := strings.TrimRight(c.BaseURL, "/") + "/models"
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			c.modelErr = err
+			return
+		}
+		if c.APIKey != "" {
+			req.Header.Set("Authorization", "Bearer "+c.APIKey)
+		}
+		hc := c.HTTP
+		if hc == nil {
+			hc = http.DefaultClient
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			c.modelErr = fmt.Errorf("reward: no model given and GET %s failed: %w", url, err)
+			return
+		}
+		defer resp.Body.Close()
+		var list struct {
+			Data []struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		}
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&list); err != nil || len(list.Data) == 0 {
+			c.modelErr = fmt.Errorf("reward: no model given and GET %s listed none (HTTP %d); pass the model name", url, resp.StatusCode)
+			return
+		}
+		c.model = list.Data[0].ID
+	})
+	return c.model, c.modelErr
 }
 
 // Score returns the reward model's scores for a conversation that ends with
@@ -71,7 +118,11 @@ func (c *RewardClient) Score(ctx context.Context, msgs []backend.Message) (map[s
 	if len(msgs) == 0 || msgs[len(msgs)-1].Role != "assistant" {
 		return nil, errors.New("reward: the conversation must end with an assistant turn")
 	}
-	body, err := json.Marshal(map[string]any{"model": c.Model, "messages": msgs})
+	model, err := c.modelName(ctx)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(map[string]any{"model": model, "messages": msgs})
 	if err != nil {
 		return nil, err
 	}

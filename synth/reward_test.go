@@ -182,14 +182,23 @@ func TestRewardNemotron(t *testing.T) {
 
 func TestRewardScalar(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/models" {
+			fmt.Fprint(w, `{"object":"list","data":[{"id":"my-rm","object":"model"}]}`)
+			return
+		}
 		if r.URL.Path != "/v1/pooling" {
 			http.NotFound(w, r)
 			return
 		}
 		var req struct {
+			Model    string            `json:"model"`
 			Messages []backend.Message `json:"messages"`
 		}
 		json.NewDecoder(r.Body).Decode(&req)
+		if req.Model != "my-rm" {
+			http.Error(w, `{"error":"unknown model"}`, http.StatusNotFound)
+			return
+		}
 		m := qualityRE.FindStringSubmatch(req.Messages[len(req.Messages)-1].Content)
 		fmt.Fprintf(w, `{"id":"pool-1","data":[{"index":0,"object":"pooling","data":[%s]}]}`, m[1])
 	}))

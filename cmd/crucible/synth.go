@@ -26,6 +26,13 @@ Every sub-command reads and writes JSON rows and resumes like generate: a rerun
 skips what its files hold and sends byte-identical requests for the rest.
 Multi-step commands keep one file per step under OUTPUT.work. Built-in prompts
 (` + "`crucible synth list-prompts`" + `) can be replaced with --prompt FILE.yaml.`,
+		Example: `  # Nemotron-4: topics -> open Q&A prompts -> dialogues -> reward scores -> pairs
+  crucible synth topics --output topics.jsonl --n-macro 20 --n-sub 5 --base-url $URL
+  crucible synth prompts --kind open-qa --input topics.jsonl --output prompts.jsonl --n 10 --revisions 2 --base-url $URL
+  echo 'user: "{prompt}"' > chat.yaml   # the prompt as it is
+  crucible generate --prompt chat.yaml --input prompts.jsonl --output responses.jsonl --samples 4 --temperature 0.8 --base-url $URL
+  crucible synth reward --input responses.jsonl --output scored.jsonl --base-url $RM_URL --model nvidia/nemotron-4-340b-reward
+  crucible synth pairs --input scored.jsonl --output pairs.jsonl --by reward --margin 0.5`,
 	}
 	cmd.AddCommand(newSynthAugmentCmd(), newSynthMaskedCmd(), newSynthTopicsCmd(), newSynthPromptsCmd(),
 		newSynthDialogueCmd(), newSynthJudgeCmd(), newSynthRewardCmd(), newSynthPairsCmd(), newSynthPromptListCmd())
