@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -32,6 +33,86 @@ type JudgeOptions struct {
 	ResponseField string
 	// Prompt replaces the built-in judge/math or judge/pairwise.
 	Prompt *prompt.Prompt
+	// MaxPairs caps the pairs judged per prompt when pairwise input holds k
+	// responses per prompt (default 0: all k(k-1)/2).
+	MaxPairs int
+}
+
+// candidates returns the pairwise input: o.Input when its rows are pairs,
+// else a file of every pair of each prompt's responses.
+func (o *JudgeOptions) candidates(ctx context.Context, rep *Report) (string, error) {
+	in, err := record.Open(o.Input)
+	if err != nil {
+		return "", err
+	}
+	pairs := true
+	if in.Next() {
+		pairs = in.Row().Has("response_a")
+	}
+	in.Close()
+	if err := in.Err(); err != nil {
+		return "", err
+	}
+	if pairs {
+		return o.Input, nil
+	}
+	wd, err := o.workDir(o.Output)
+	if err != nil {
+		return "", err
+	}
+	rows, err := readAll(o.Input)
+	if err != nil {
+		return "", err
+	}
+	sortRows(rows)
+	out := filepath.Join(wd, "01-candidate-pairs.jsonl")
+	err = writeRows(ctx, rep, "candidate-pairs", out, func(emit func(*record.Row) error) error {
+		for start := 0; start < len(rows); {
+			end := start
+			for end < len(rows) && rows[end].ID() == rows[start].ID() {
+				end++
+			}
+			var g []*record.Row
+			for _, r := range rows[start:end] {
+				if _, ok := r.Text(o.ResponseField); ok && !r.Has("error") {
+					g = append(g, r)
+				}
+			}
+			start = end
+			n := 0
+			for i := 0; i < len(g); i++ {
+				for j := i + 1; j < len(g); j++ {
+					if o.MaxPairs > 0 && n >= o.MaxPairs {
+						break
+					}
+					c := inherit(g[i], g[i].ID(), perResponse...)
+					if !c.Has("prompt") {
+						for _, k := range []string{"problem", "question"} {
+							if t, ok := g[i].Text(k); ok {
+								c.Set("prompt", t)
+								break
+							}
+						}
+					}
+					a, _ := g[i].Text(o.ResponseField)
+					b, _ := g[j].Text(o.ResponseField)
+					sa, _ := g[i].Int("sample")
+					sb, _ := g[j].Int("sample")
+					c.Set("response_a", a)
+					c.Set("response_b", b)
+					c.Set("sample_a", sa)
+					c.Set("sample_b", sb)
+					c.Set("sample", n)
+					if err := emit(c); err != nil {
+						return err
+					}
+					n++
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Judge adds a verdict to every row (keyed by (id, sample), so solutions from
@@ -49,7 +130,11 @@ type JudgeOptions struct {
 // Pairwise mode: rows with prompt (or problem), response_a and response_b
 // are judged twice, A/B and B/A. Fields: judgement_ab, judgement_ba, and
 // preferred: "a", "b", "tie", or "inconsistent" when the two orders
-// disagree (or a verdict is missing).
+// disagree (or a verdict is missing). When the input rows are instead k
+// responses per prompt (rows sharing an id, one per sample, without
+// response_a), every pair of a prompt's responses (at most MaxPairs) becomes
+// one row first, keyed (prompt id, pair index) with sample_a and sample_b;
+// Pairs with PairsByJudge then picks one pair per prompt from the verdicts.
 //
 // Instructions mode: rows with instruction_id_list and kwargs (IFEval) get
 // follow_instruction_list, follow_all_instructions and is_correct; ids this
@@ -82,7 +167,14 @@ func Judge(ctx context.Context, o JudgeOptions) (*Report, error) {
 	if o.Backend == nil && o.Mode != JudgeInstructions {
 		return nil, errNoBackend
 	}
-	if err := o.mapRows(ctx, rep, "judge-"+o.Mode, o.Input, o.Output, fn); err != nil {
+	input := o.Input
+	if o.Mode == JudgePairwise {
+		var err error
+		if input, err = o.candidates(ctx, rep); err != nil {
+			return rep, err
+		}
+	}
+	if err := o.mapRows(ctx, rep, "judge-"+o.Mode, input, o.Output, fn); err != nil {
 		return rep, err
 	}
 	return rep, o.finish(rep, start, rep.lastStage())

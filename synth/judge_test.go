@@ -188,3 +188,68 @@ func TestParseJudgement(t *testing.T) {
 		}
 	}
 }
+
+var rankRE = regexp.MustCompile(`(?s)\[response A\]\nr=(\d).*\[response B\]\nr=(\d)`)
+
+// TestJudgePairwiseFromResponses judges every pair of k responses per
+// prompt and picks one pair per prompt from the verdicts.
+func TestJudgePairwiseFromResponses(t *testing.T) {
+	script := func(r chatReq) reply {
+		p := r.last()
+		if strings.Contains(p, "BIAS") {
+			return reply{text: "Verdict: [[A]]"} // position bias: inconsistent
+		}
+		m := rankRE.FindStringSubmatch(p)
+		if m == nil {
+			return reply{status: http.StatusBadRequest}
+		}
+		if m[1] > m[2] {
+			return reply{text: "Verdict: [[A]]"}
+		}
+		return reply{text: "Verdict: [[B]]"}
+	}
+	in := writeJSONL(t,
+		`{"id":"p1","problem":"Q1","generation":"r=1","sample":0}`,
+		`{"id":"p1","problem":"Q1","generation":"r=3","sample":1}`,
+		`{"id":"p1","problem":"Q1","generation":"r=2","sample":2}`,
+		`{"id":"p1","problem":"Q1","generation":"r=9","sample":3,"error":"timeout"}`,
+		`{"id":"p2","problem":"Q2","generation":"BIAS one","sample":0}`,
+		`{"id":"p2","problem":"Q2","generation":"BIAS two","sample":1}`,
+		`{"id":"p3","problem":"Q3","generation":"r=5","sample":0}`,
+	)
+	s := newScripted(t, script)
+	dir := t.TempDir()
+	judged := filepath.Join(dir, "judged.jsonl")
+	run := func() (*Report, error) {
+		return Judge(context.Background(), JudgeOptions{Common: Common{Backend: s.backend()}, Input: in, Output: judged, Mode: JudgePairwise})
+	}
+	if _, err := run(); err != nil {
+		t.Fatal(err)
+	}
+	rows := readRows(t, judged)
+	if len(rows) != 4 { // p1: 3 pairs, p2: 1 pair, p3: none
+		t.Fatalf("judged %d pairs, want 4: %v", len(rows), rows)
+	}
+	if s.callCount() != 8 {
+		t.Errorf("%d calls, want 8", s.callCount())
+	}
+	checkResume(t, s, run)
+	pairs := filepath.Join(dir, "pairs.jsonl")
+	rep, err := Pairs(context.Background(), PairsOptions{Input: judged, Output: pairs, By: PairsByJudge})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := readRows(t, pairs)
+	p1 := pr["p1#0"]
+	if len(pr) != 1 || p1 == nil {
+		t.Fatalf("pairs: %v", pr)
+	}
+	for k, v := range map[string]string{"prompt": "Q1", "chosen": "r=3", "rejected": "r=1", "pair_wins": "2-0 of 3 verdicts", "chosen_sample": "1", "rejected_sample": "0"} {
+		if got := str(t, p1, k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if rep.Counts["no_pair_no_consistent_verdict"] != 1 {
+		t.Errorf("counts %v", rep.Counts)
+	}
+}

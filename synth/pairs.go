@@ -36,7 +36,7 @@ type PairsOptions struct {
 // prompt; a pair row does not inherit them.
 var perResponse = []string{"generation", "sample", "finish_reason", "num_generated_tokens", "reward",
 	"reward_attributes", "predicted_answer", "is_correct", "judgement", "judge_correct", "judged_by",
-	"judge_note", "error", "response_a", "response_b", "judgement_ab", "judgement_ba", "preferred",
+	"judge_note", "error", "response_a", "response_b", "judgement_ab", "judgement_ba", "preferred", "sample_a", "sample_b",
 	"follow_instruction_list", "follow_all_instructions", "unverified_instructions"}
 
 // Pairs builds preference pairs from the k responses of each prompt (rows
@@ -47,9 +47,13 @@ var perResponse = []string{"generation", "sample", "finish_reason", "num_generat
 // worst response by `reward`, kept when the gap reaches Margin (and the
 // chosen one reaches MinChosen). By correctness: the best-rewarded correct
 // response and the worst-rewarded incorrect one (lowest samples when there
-// are no rewards); rewards default to 1 and 0. By judge: rows already judged
-// pairwise (response_a, response_b, preferred); ties and inconsistent
-// verdicts make no pair. Rows with an `error` are ignored. The manifest
+// are no rewards); rewards default to 1 and 0. By judge: rows judged by
+// Judge in pairwise mode. Explicit pairs (rows with response_a, response_b,
+// preferred) give a pair each; ties and inconsistent verdicts give none.
+// Pairs that Judge made from k responses per prompt (rows with sample_a and
+// sample_b) give one pair per prompt: the response with the most wins
+// against the one it beat that has the fewest (their win counts are the
+// rewards, pair_wins says how many verdicts agreed). Rows with an `error` are ignored. The manifest
 // counts prompts without a pair by reason.
 func Pairs(ctx context.Context, o PairsOptions) (*Report, error) {
 	start := time.Now()
@@ -88,6 +92,17 @@ func Pairs(ctx context.Context, o PairsOptions) (*Report, error) {
 	rep := newReport(o.Output)
 	err = writeRows(ctx, rep, "pairs", o.Output, func(emit func(*record.Row) error) error {
 		for _, g := range groups {
+			if o.By == PairsByJudge && g[0].Has("sample_a") {
+				out, reason := o.judgedGroup(g)
+				if reason != "" {
+					rep.Counts["no_pair_"+reason]++
+					continue
+				}
+				if err := emit(out); err != nil {
+					return err
+				}
+				continue
+			}
 			if o.By == PairsByJudge {
 				for _, r := range g {
 					out, reason := o.judgedPair(r)
@@ -274,4 +289,53 @@ func (o *PairsOptions) keyed(src, out *record.Row) *record.Row {
 		out.Set("sample", s)
 	}
 	return out
+}
+
+// judgedGroup picks one pair from the pairwise verdicts on one prompt's
+// responses: chosen is the response with the most wins (ties: the lower
+// sample), rejected the response it beat that has the fewest wins.
+func (o *PairsOptions) judgedGroup(g []*record.Row) (*record.Row, string) {
+	wins := map[int64]int{}
+	text := map[int64]string{}
+	beat := map[int64][]int64{}
+	consistent := 0
+	for _, r := range g {
+		if r.Has("error") {
+			continue
+		}
+		sa, _ := r.Int("sample_a")
+		sb, _ := r.Int("sample_b")
+		text[sa], _ = r.Text("response_a")
+		text[sb], _ = r.Text("response_b")
+		wins[sa] += 0
+		wins[sb] += 0
+		switch pref, _ := r.String("preferred"); pref {
+		case "a":
+			wins[sa]++
+			beat[sa] = append(beat[sa], sb)
+			consistent++
+		case "b":
+			wins[sb]++
+			beat[sb] = append(beat[sb], sa)
+			consistent++
+		}
+	}
+	if consistent == 0 {
+		return nil, "no_consistent_verdict"
+	}
+	chosen := int64(-1)
+	for s, w := range wins {
+		if len(beat[s]) > 0 && (chosen < 0 || w > wins[chosen] || w == wins[chosen] && s < chosen) {
+			chosen = s
+		}
+	}
+	rejected := int64(-1)
+	for _, s := range beat[chosen] {
+		if rejected < 0 || wins[s] < wins[rejected] || wins[s] == wins[rejected] && s < rejected {
+			rejected = s
+		}
+	}
+	out := o.pairRow(g[0], text[chosen], text[rejected], float64(wins[chosen]), float64(wins[rejected]), chosen, rejected)
+	out.Set("pair_wins", fmt.Sprintf("%d-%d of %d verdicts", wins[chosen], wins[rejected], consistent))
+	return out, ""
 }

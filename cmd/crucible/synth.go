@@ -26,7 +26,7 @@ Every sub-command reads and writes JSON rows and resumes like generate: a rerun
 skips what its files hold and sends byte-identical requests for the rest.
 Multi-step commands keep one file per step under OUTPUT.work. Built-in prompts
 (` + "`crucible synth list-prompts`" + `) can be replaced with --prompt FILE.yaml.`,
-		Example: `  # Nemotron-4: topics -> open Q&A prompts -> dialogues -> reward scores -> pairs
+		Example: `  # Nemotron-4: topics -> open Q&A prompts -> responses -> reward scores -> pairs
   crucible synth topics --output topics.jsonl --n-macro 20 --n-sub 5 --base-url $URL
   crucible synth prompts --kind open-qa --input topics.jsonl --output prompts.jsonl --n 10 --revisions 2 --base-url $URL
   echo 'user: "{prompt}"' > chat.yaml   # the prompt as it is
@@ -370,6 +370,7 @@ assistant message), user_style, and dialogue_stopped when the simulated user gav
 func newSynthJudgeCmd() *cobra.Command {
 	var f synthFlags
 	var mode, respField string
+	var maxPairs int
 	cmd := &cobra.Command{
 		Use:   "judge --mode math|pairwise|instructions --input ROWS --output JUDGED",
 		Short: "LLM judges: math answers, pairwise preference; IFEval instruction checks",
@@ -379,7 +380,9 @@ output can be judged directly).
                 when there is no answer (No) or the grader decides (equal answers, or two
                 different plain numbers).
   pairwise:     rows with prompt, response_a, response_b are judged in both orders;
-                preferred is a, b, tie, or inconsistent when the orders disagree.
+                preferred is a, b, tie, or inconsistent when the orders disagree. Given k
+                responses per prompt instead (generate's output), every pair of them is
+                judged (at most --max-pairs); synth pairs --by judge then picks one per prompt.
   instructions: rows with instruction_id_list and kwargs (IFEval) get
                 follow_instruction_list, follow_all_instructions and is_correct; no model.`,
 		Example: `  crucible synth judge --mode math --input graded.jsonl --output judged.jsonl \
@@ -410,13 +413,14 @@ output can be judged directly).
 				return err
 			}
 			return finishSynth(synth.Judge(cmd.Context(), synth.JudgeOptions{Common: c, Input: f.input, Output: f.output,
-				Mode: mode, ResponseField: respField, Prompt: p}))
+				Mode: mode, ResponseField: respField, Prompt: p, MaxPairs: maxPairs}))
 		},
 	}
 	f.register(cmd, "prompt YAML replacing the built-in judge/math or judge/pairwise", "", true)
 	cmd.Flags().MarkHidden("samples")
 	cmd.Flags().StringVar(&mode, "mode", synth.JudgeMath, "math, pairwise or instructions")
-	cmd.Flags().StringVar(&respField, "response-field", "generation", "field of the judged response (math, instructions)")
+	cmd.Flags().StringVar(&respField, "response-field", "generation", "field of the judged response")
+	cmd.Flags().IntVar(&maxPairs, "max-pairs", 0, "pairs judged per prompt when the input holds k responses per prompt (0: all)")
 	return cmd
 }
 
