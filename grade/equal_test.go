@@ -197,3 +197,18 @@ func TestEqualTable(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyAndGrader(t *testing.T) {
+	g := NewGrader()
+	if !g.Same(`\frac12`, "0.5") || g.Same("1", "2") {
+		t.Error("Grader.Same")
+	}
+	for _, p := range [][2]string{{`\frac{2}{4}`, "1/2"}, {"x = 3", "3"}, {`\boxed{7}`, "7"}, {"1,000", "1000"}} {
+		if Key(p[0]) != Key(p[1]) {
+			t.Errorf("Key(%q) = %q, Key(%q) = %q", p[0], Key(p[0]), p[1], Key(p[1]))
+		}
+	}
+	if Key("1") == Key("2") {
+		t.Error("Key(1) == Key(2)")
+	}
+}
