@@ -121,7 +121,7 @@ func Bench(ctx context.Context, p *Pool, opts BenchOptions) (BenchResult, error)
 	all := slices.Concat(lat...)
 	res.ExecP50Ms, res.ExecP99Ms = percentileMs(all, 50), percentileMs(all, 99)
 	for _, id := range ids {
-		c.CloseSession(ctx, id)
+		c.EndSession(ctx, id)
 	}
 
 	// New sessions, each started while the warm pool has a worker ready.
@@ -141,7 +141,7 @@ func Bench(ctx context.Context, p *Pool, opts BenchOptions) (BenchResult, error)
 			return res, fmt.Errorf("bench: new session: %v %+v", err, r)
 		}
 		ns = append(ns, time.Since(t))
-		c.CloseSession(ctx, id)
+		c.EndSession(ctx, id)
 	}
 	res.NewSessionP50Ms, res.NewSessionP99Ms = percentileMs(ns, 50), percentileMs(ns, 99)
 

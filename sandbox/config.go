@@ -48,7 +48,8 @@ type Config struct {
 	// WarmWorkers is how many ready workers are kept for new sessions;
 	// default 4; negative means none.
 	WarmWorkers int
-	// MaxSessions caps live sessions; default 256.
+	// MaxSessions caps live sessions (each holds a Python worker: about
+	// 70 MB with numpy and sympy); default 128.
 	MaxSessions int
 	// IdleTimeout ends sessions unused for that long; default 10 minutes;
 	// negative means never.
@@ -89,7 +90,7 @@ func (c Config) withDefaults() Config {
 		c.WarmWorkers = 0
 	}
 	if c.MaxSessions <= 0 {
-		c.MaxSessions = 256
+		c.MaxSessions = 128
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 10 * time.Minute

@@ -464,6 +464,13 @@ func (p *Pool) CloseSession(id string) bool {
 	return true
 }
 
+// EndSession is CloseSession with the signature of Client.EndSession, so
+// that a Pool and a Client can serve behind one interface.
+func (p *Pool) EndSession(_ context.Context, id string) error {
+	p.CloseSession(id)
+	return nil
+}
+
 // close marks s closed and kills its worker, which it returns (nil if none).
 func (s *session) close() *worker {
 	s.wmu.Lock()

@@ -149,6 +149,9 @@ func (c *Client) Execute(ctx context.Context, sessionID, code string, opts ExecO
 	if err := json.Unmarshal(data, &er); err != nil {
 		return Result{}, fmt.Errorf("sandbox client: HTTP %d: bad reply %.200q: %w", resp.StatusCode, data, err)
 	}
+	if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(er.Stderr, ErrTooManySessions.Error()) {
+		return Result{}, fmt.Errorf("sandbox client: %w (%s)", ErrTooManySessions, er.Stderr)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return Result{}, fmt.Errorf("sandbox client: HTTP %d: %s", resp.StatusCode, er.Stderr)
 	}
@@ -156,9 +159,9 @@ func (c *Client) Execute(ctx context.Context, sessionID, code string, opts ExecO
 		NewSession: er.NewSessionCreated, Duration: time.Since(start)}, nil
 }
 
-// CloseSession ends a session on the server; a session the server does not
+// EndSession ends a session on the server; a session the server does not
 // know is not an error.
-func (c *Client) CloseSession(ctx context.Context, sessionID string) error {
+func (c *Client) EndSession(ctx context.Context, sessionID string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete,
 		strings.TrimRight(c.BaseURL, "/")+"/sessions/"+url.PathEscape(sessionID), nil)
 	if err != nil {

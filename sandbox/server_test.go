@@ -82,7 +82,7 @@ func TestServerAPI(t *testing.T) {
 	}
 
 	c := &Client{BaseURL: srv.URL}
-	if err := c.CloseSession(context.Background(), "http-1"); err != nil {
+	if err := c.EndSession(context.Background(), "http-1"); err != nil {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/sessions/http-1", nil)
@@ -98,7 +98,7 @@ func TestServerAPI(t *testing.T) {
 	if err != nil || res.Stdout != "False\n" || !res.NewSession {
 		t.Fatalf("after delete: %+v %v", res, err)
 	}
-	c.CloseSession(context.Background(), "http-1")
+	c.EndSession(context.Background(), "http-1")
 }
 
 func getJSON(t *testing.T, url string, v any) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/crucible-ml/crucible/sandbox"
+	"github.com/crucible-ml/crucible/solve"
 )
 
 func init() {
@@ -37,7 +39,7 @@ func (f *sandboxFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.python, "python", "/usr/bin/python3", "Python interpreter run in the sandbox")
 	fl.IntVar(&f.warm, "warm-workers", 4, "ready workers kept for new sessions (-1: none)")
-	fl.IntVar(&f.maxSessions, "max-sessions", 256, "most live sessions")
+	fl.IntVar(&f.maxSessions, "max-sessions", 128, "most live sessions (each holds a Python worker, ~70 MB with numpy and sympy)")
 	fl.DurationVar(&f.idle, "idle-timeout", 10*time.Minute, "end sessions unused for this long")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "time limit of a block when the request gives none")
 	fl.BoolVar(&f.replay, "replay", false, "after a worker is killed, re-run the session's earlier successful blocks")
@@ -196,4 +198,65 @@ func newBenchSandboxCmd() *cobra.Command {
 	fl.IntVar(&opts.NewSessions, "new-sessions", 50, "new sessions timed")
 	f.register(cmd)
 	return cmd
+}
+
+// codeExecFlags are the flags of the code-interpreter loop (OpenMathInstruct-1
+// style solutions). A command that generates (generate, eval) registers them
+// and calls apply on its solve.Options before solve.Run.
+type codeExecFlags struct {
+	enabled     bool
+	sandboxURL  string
+	maxExec     int
+	stopOnError bool
+	timeout     time.Duration
+	maxOutput   int
+	tags        string
+	unsafe      bool
+}
+
+func (f *codeExecFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&f.enabled, "code-execution", false, "run the Python blocks the model writes and feed their output back (code-interpreter solutions)")
+	fl.StringVar(&f.sandboxURL, "sandbox-url", "", "a running `crucible sandbox serve` (or NeMo-Skills sandbox), e.g. http://127.0.0.1:6000; default: an in-process sandbox")
+	fl.IntVar(&f.maxExec, "max-code-executions", 8, "code blocks run per solution (OpenMathInstruct-1: 3)")
+	fl.BoolVar(&f.stopOnError, "stop-on-code-error", false, "end a solution at its first failing block (OpenMathInstruct-1) instead of showing the error to the model")
+	fl.DurationVar(&f.timeout, "code-execution-timeout", 10*time.Second, "time limit of one block")
+	fl.IntVar(&f.maxOutput, "max-code-output-characters", 1000, "cap on a block's output; longer output is cut with <output cut>")
+	fl.StringVar(&f.tags, "code-tags", "", "code delimiters: omi1 (<llm-code>) or fences (```python); default: the prompt's code_tags, else omi1")
+	fl.BoolVar(&f.unsafe, "unsafe-no-isolation", false, "run model-written code WITHOUT namespaces where they cannot be set up")
+}
+
+// apply sets o.Generate to the code-interpreter loop when --code-execution
+// is given (o.Backend must be set). The returned function releases the
+// sandbox; call it after solve.Run.
+func (f *codeExecFlags) apply(ctx context.Context, o *solve.Options) (func(), error) {
+	if !f.enabled {
+		return func() {}, nil
+	}
+	ce := &solve.CodeExecution{Backend: o.Backend, MaxExecutions: f.maxExec, StopOnError: f.stopOnError,
+		Timeout: f.timeout, MaxOutputChars: f.maxOutput}
+	switch f.tags {
+	case "omi1":
+		ce.Tags = solve.TagsOMI1
+	case "fences":
+		ce.Tags = solve.TagsFences
+	case "":
+		if o.Prompt != nil && o.Prompt.Config.CodeTags != nil {
+			ce.Tags = *o.Prompt.Config.CodeTags
+		}
+	default:
+		return nil, fmt.Errorf("--code-tags %q: want omi1 or fences", f.tags)
+	}
+	release := func() {}
+	if f.sandboxURL != "" {
+		ce.Sandbox = &sandbox.Client{BaseURL: f.sandboxURL}
+	} else {
+		pool, err := sandbox.NewPool(ctx, sandbox.Config{UnsafeNoIsolation: f.unsafe})
+		if err != nil {
+			return nil, err
+		}
+		ce.Sandbox, release = pool, func() { pool.Close() }
+	}
+	o.Generate = ce.Generate
+	return release, nil
 }
