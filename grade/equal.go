@@ -356,7 +356,15 @@ func (c *comparer) eqRel(a, b *node) bool {
 // then as (left - right) up to a constant factor (positive for inequalities).
 func (c *comparer) eqRels(a, b *node) bool {
 	if va, vb := eqValue(a), eqValue(b); va != nil && vb != nil && isDefinitional(a.args[0]) && isDefinitional(b.args[0]) {
-		return c.eq(va, vb)
+		// "f(x) = 2x+3" and "y = 2x+3" state the same value; with the same
+		// left side the values decide, otherwise the equations may still be
+		// the same ("y = 2x+1", "x = (y-1)/2").
+		if c.sub(va, vb) {
+			return c.decide("stated values", true)
+		}
+		if canon(a.args[0]) == canon(b.args[0]) {
+			return c.decide("stated values", false)
+		}
 	}
 	ia, ib := toInterval(a), toInterval(b)
 	if ia != nil && ib != nil {
