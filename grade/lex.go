@@ -342,7 +342,7 @@ var plainFuncs = map[string]string{
 	"inf": "infty", "infty": "infty", "infinity": "infty", "abs": "abs", "oo": "infty", "lg": "lg",
 }
 
-var percentWords = map[string]bool{"percent": true, "pct": true, "percentage": true, "per cent": true, "prozent": true}
+var percentWords = map[string]bool{"percent": true, "pct": true, "percentage": true, "prozent": true}
 
 // units are words dropped after a quantity ("10 cm", "5 \text{ miles}").
 var units = map[string]bool{}
@@ -380,7 +380,7 @@ var cmdMap = map[string]token{
 	"emptyset": {k: tName, s: "emptyset"}, "varnothing": {k: tName, s: "emptyset"},
 	"dots": {k: tName, s: "..."}, "ldots": {k: tName, s: "..."}, "cdots": {k: tName, s: "..."},
 	"imath": {k: tName, s: "i"}, "circ": {k: tUnit, s: "deg"}, "degree": {k: tUnit, s: "deg"},
-	"and": {k: tSep, s: "and"}, "text{and}": {k: tSep, s: "and"}, "setminus": {k: tOp, s: "setminus"},
+	"setminus": {k: tOp, s: "setminus"},
 	"colon": {k: tOp, s: ":"},
 }
 
