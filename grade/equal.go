@@ -241,6 +241,16 @@ func (c *comparer) eq(a, b *node) bool {
 		return c.decide("step cap", false)
 	}
 	a, b = reduce(a), reduce(b)
+	if a.k != nMatrix && hasMatrix(a) {
+		if m, ok := foldMatrix(a); ok {
+			a = m
+		}
+	}
+	if b.k != nMatrix && hasMatrix(b) {
+		if m, ok := foldMatrix(b); ok {
+			b = m
+		}
+	}
 	if hasPM(a) || hasPM(b) {
 		return c.eqColl(pmList(a), pmList(b))
 	}

@@ -181,6 +181,13 @@ var equalCases = []struct {
 	{"\\pi^{-400}", "\\pi^{-400}(1+10^{-30})", false},
 	{"\\sqrt[3]{2}^{3000}", "2^{1000}", true},
 	{"\\sqrt{2}^{3001}", "2^{1500}\\sqrt{2}", true},
+	{"\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix} + \\begin{pmatrix}5 & 6 \\\\ 7 & 8\\end{pmatrix}", "\\begin{pmatrix}6 & 8 \\\\ 10 & 12\\end{pmatrix}", true},
+	{"\\begin{pmatrix}1 & 1 \\\\ 0 & 1\\end{pmatrix}\\begin{pmatrix}1 & 1 \\\\ 0 & 1\\end{pmatrix}", "\\begin{pmatrix}1 & 2 \\\\ 0 & 1\\end{pmatrix}", true},
+	{"2\\begin{pmatrix}1 \\\\ 2\\end{pmatrix}", "\\begin{pmatrix}2 \\\\ 4\\end{pmatrix}", true},
+	{"-\\begin{pmatrix}1 \\\\ 2\\end{pmatrix}", "\\begin{pmatrix}-1 \\\\ -2\\end{pmatrix}", true},
+	{"\\begin{pmatrix}1 \\\\ 2\\end{pmatrix}", "\\begin{pmatrix}1 & 2\\end{pmatrix}", false},
+	{"(1,3)", "{1,3}", true},
+	{"(3,1)", "{1,3}", false},
 	// bounded work
 	{"2^{2^{2^{100}}}", "2^{2^{2^{100}}}", true},
 	{"2^{2^{2^{100}}}", "2^{2^{2^{101}}}", false},

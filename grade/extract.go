@@ -455,10 +455,10 @@ func fromMath(s string, _ Options) (string, bool) {
 		return joinSpans(s, spans), true
 	}
 	last := spans[len(spans)-1]
-	if tail := s[last.outerEnd:]; len(tail) < 200 && !strings.Contains(strings.TrimSpace(tail), "\n") {
-		if n, ok := lastNumber(tail); ok {
-			return n, true
-		}
+	// A number in the prose after the last math span is the later answer
+	// ("... increases by 100%.").
+	if n, ok := lastNumber(s[last.outerEnd:]); ok {
+		return n, true
 	}
 	return strings.TrimSpace(s[last.start:last.end]), true
 }

@@ -722,7 +722,9 @@ func (p *parser) bracket(open token) *node {
 		if len(items) == 1 {
 			return items[0]
 		}
-		return p.mk(&node{k: nSeq, open: "{s", close: "}", args: items})
+		// Plain braces only group in LaTeX: "{1,3}" is the list 1, 3, which
+		// equals the set {1,3} and, in order, the tuple (1,3).
+		return p.mk(&node{k: nSeq, args: items})
 	case "{s":
 		if c.s != "}" {
 			return p.fail()
