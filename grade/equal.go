@@ -155,7 +155,9 @@ func clean(s string) string {
 	for range 4 {
 		old := s
 		s = strings.TrimSpace(s)
-		s = strings.TrimRight(s, ".。")
+		if !strings.HasSuffix(s, "...") {
+			s = strings.TrimSuffix(strings.TrimSuffix(s, "."), "。")
+		}
 		s = strings.TrimSuffix(s, `\\`)
 		s = strings.TrimSuffix(s, `\`)
 		s = strings.TrimSpace(s)

@@ -188,6 +188,9 @@ var equalCases = []struct {
 	{"\\begin{pmatrix}1 \\\\ 2\\end{pmatrix}", "\\begin{pmatrix}1 & 2\\end{pmatrix}", false},
 	{"(1,3)", "{1,3}", true},
 	{"(3,1)", "{1,3}", false},
+	{"1, 2, 3", "1, 2, 3, ...", false},
+	{"1, 2, 3, \\ldots", "1, 2, 3, ...", true},
+	{"\\frac{1}{3}", "\\frac{1}{3},", true},
 	// bounded work
 	{"2^{2^{2^{100}}}", "2^{2^{2^{100}}}", true},
 	{"2^{2^{2^{100}}}", "2^{2^{2^{101}}}", false},

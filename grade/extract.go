@@ -345,7 +345,7 @@ func sentence(s string) string {
 		case '$':
 			inMath = !inMath
 		case '.':
-			if !inMath && (i+1 == len(s) || s[i+1] == ' ') && !(i > 0 && isDigit(s[i-1]) && i+1 < len(s) && i+2 < len(s) && isDigit(s[i+2])) {
+			if !inMath && (i+1 == len(s) || s[i+1] == ' ') && (i == 0 || s[i-1] != '.') {
 				return s[:i]
 			}
 		}

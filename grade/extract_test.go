@@ -19,6 +19,8 @@ func TestExtract(t *testing.T) {
 		{"The final answer is $\\frac{3}{4}$. I hope it is correct.", `\frac{3}{4}`, true},
 		{"The answer is 12 because 3 times 4 is 12.", "12", true},
 		{"Answer: 42", "42", true},
+		{"The answer is 1, 2, 3, ... and so on.", "1, 2, 3, ... and so on", true},
+		{"The answer is 3.5. Next we check.", "3.5", true},
 		{"**Final Answer:** 17", "17", true},
 		{"She pays 5 dollars.\n#### 5", "5", true},
 		{"We get $x = 3$.", "x = 3", true},

@@ -712,6 +712,11 @@ func (l *lexer) punct(c byte) {
 		l.emit(tBar, "|")
 	case '$', '"', '`', '?':
 	case '.':
+		if strings.HasPrefix(l.src[l.pos:], "..") {
+			l.pos += 2
+			l.emit(tName, "...") // an ellipsis is part of the answer
+			return
+		}
 		l.sp = true
 	default:
 		l.emit(tWord, string(c))
