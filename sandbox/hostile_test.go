@@ -490,3 +490,39 @@ func pyList(ss []string) string {
 	}
 	return "[" + strings.Join(q, ", ") + "]"
 }
+
+func TestHostileSyscalls(t *testing.T) {
+	p := sharedPool(t)
+	if seccompFilter() == "" {
+		t.Skip("no seccomp filter on this architecture")
+	}
+	b := newBystander(t, p)
+	const id = "syscalls"
+	defer p.CloseSession(id)
+	code := `
+import ctypes, errno, os, subprocess, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def call(name, *args):
+    r = getattr(libc, name)(*args)
+    print(name, "ALLOWED" if r >= 0 else errno.errorcode[ctypes.get_errno()])
+call("unshare", 0x10000000)            # CLONE_NEWUSER
+call("unshare", 0x00020000)            # CLONE_NEWNS
+call("ptrace", 0, 0, 0, 0)             # PTRACE_TRACEME
+call("mount", b"none", b"/tmp", b"tmpfs", 0, None)
+call("syscall", 425, 8, None)          # io_uring_setup
+call("syscall", 321, 0, None, 0)       # bpf
+r = subprocess.run(["unshare", "--user", "true"], capture_output=True)
+print("unshare(1)", "ALLOWED" if r.returncode == 0 else "refused")
+# What code does need still works: threads, processes.
+out = []
+th = threading.Thread(target=lambda: out.append(1)); th.start(); th.join()
+print("thread", out, "process", subprocess.run(["true"]).returncode)
+`
+	res := runCode(t, p, id, code, ExecOptions{MaxOutputChars: 10000})
+	t.Logf("sandbox said:\n%s%s", res.Stdout, res.Stderr)
+	if res.Status != StatusCompleted || strings.Contains(res.Stdout, "ALLOWED") || strings.Count(res.Stdout, "EPERM") != 6 ||
+		!strings.Contains(res.Stdout, "unshare(1) refused") || !strings.Contains(res.Stdout, "thread [1] process 0") {
+		t.Errorf("syscall filter: %+v", res)
+	}
+	b.check(t)
+}

@@ -97,7 +97,12 @@ const (
 
 // start starts a worker and waits until it is ready for code.
 func (s *spawner) start(ctx context.Context) (*worker, error) {
+	filter := ""
+	if s.isolated {
+		filter = seccompFilter()
+	}
 	wcfg, _ := json.Marshal(map[string]any{
+		"seccomp": filter,
 		"preload": s.preload,
 		"as":      s.limits.AddressSpace,
 		"cpu":     int64(s.limits.CPUTime / time.Second),

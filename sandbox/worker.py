@@ -55,6 +55,29 @@ _lim("RLIMIT_CPU", _cpu_hard)
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def _seccomp(prog):
+    """Install the seccomp filter (struct sock_filter entries) on every
+    thread of this process; it is inherited by all children."""
+    import ctypes
+    buf = ctypes.create_string_buffer(prog, len(prog))
+
+    class Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fp = Fprog(len(prog) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    libc = ctypes.CDLL(None, use_errno=True)
+    zero = ctypes.c_ulong(0)
+    if libc.prctl(38, ctypes.c_ulong(1), zero, zero, zero) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+    # seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog)
+    if libc.syscall(ctypes.c_long(317), ctypes.c_ulong(1), ctypes.c_ulong(1), ctypes.byref(fp)) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_SET_MODE_FILTER)")
+
+
+if CFG.get("seccomp"):
+    _seccomp(bytes.fromhex(CFG["seccomp"]))
+
+
 class SandboxTimeout(BaseException):
     """Raised in the running block when its time is up."""
 
