@@ -363,6 +363,7 @@ func (p *parser) term() *node {
 			p.skipUnitPower()
 		case startsFactor(t) && cur().k != nText:
 			if m := p.mixed(cur()); m != nil {
+				m = p.postfixOps(m)
 				if args == nil {
 					first = m
 				} else {
@@ -418,6 +419,10 @@ func (p *parser) mixed(prev *node) *node {
 	save := p.pos
 	t := p.peek()
 	if t.k == tFunc && t.s == "frac" {
+		var saved token
+		if save+1 < len(p.toks) {
+			saved = p.toks[save+1] // arg() may split "\frac12"'s digits
+		}
 		p.next()
 		a, b := p.arg(), p.arg()
 		if a.k == nNum && b.k == nNum && !a.dec && !b.dec && a.val.IsInt() && b.val.IsInt() && b.val.Sign() > 0 &&
@@ -425,15 +430,21 @@ func (p *parser) mixed(prev *node) *node {
 			return p.mk(&node{k: nNum, val: addMixed(prev.val, a.val, b.val)})
 		}
 		p.pos = save
+		if save+1 < len(p.toks) {
+			p.toks[save+1] = saved
+		}
 		p.err = nil
 		return nil
 	}
-	if t.k == tNum && t.sp && p.pos+2 < len(p.toks) && p.toks[p.pos+1].k == tOp && p.toks[p.pos+1].s == "/" && p.toks[p.pos+2].k == tNum {
+	if t.k == tNum && t.sp && t.base == 0 && p.pos+2 < len(p.toks) && p.toks[p.pos+1].k == tOp && p.toks[p.pos+1].s == "/" &&
+		p.toks[p.pos+2].k == tNum && !p.toks[p.pos+1].sp && !p.toks[p.pos+2].sp && !strings.ContainsAny(t.s+p.toks[p.pos+2].s, ".eE") {
+		// "4 4/9" is a mixed number; "11 6/6" or "4 4/0" is no number at all.
 		a, b := numVal(t), numVal(p.toks[p.pos+2])
-		if a != nil && b != nil && a.IsInt() && b.IsInt() && a.Cmp(b) < 0 && a.Sign() > 0 && !strings.Contains(t.s, ".") {
-			p.pos += 3
-			return p.mk(&node{k: nNum, val: addMixed(prev.val, a, b)})
+		if a == nil || b == nil || b.Sign() == 0 || a.Cmp(b) >= 0 {
+			return p.fail()
 		}
+		p.pos += 3
+		return p.mk(&node{k: nNum, val: addMixed(prev.val, a, b)})
 	}
 	return nil
 }
@@ -709,6 +720,11 @@ func (p *parser) bracket(open token) *node {
 			return p.fail()
 		}
 		if len(items) == 1 && c.s == ")" {
+			if it := items[0]; it.k == nNum && it.name == "lit" {
+				cp := *it
+				cp.name = "" // "(11) 4/9" is no mixed number
+				return &cp
+			}
 			return items[0]
 		}
 	case "[":
