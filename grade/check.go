@@ -55,6 +55,19 @@ func letterOf(answer string) byte {
 	return 0
 }
 
+// leadingChoice returns the choice letter an answer opens with: "B", "(B)",
+// "B. x = 42", "B) ...", "**B**".
+func leadingChoice(answer string) byte {
+	if l := letterOf(answer); l != 0 {
+		return l
+	}
+	t := strings.TrimLeft(answer, " (*")
+	if len(t) >= 2 && t[0] >= 'A' && t[0] <= 'J' && strings.IndexByte(".):", t[1]) >= 0 && (len(t) == 2 || t[2] == ' ' || t[2] == '*') {
+		return t[0]
+	}
+	return 0
+}
+
 // standaloneLetter reports whether s[i] is a choice letter standing alone:
 // not inside a word, and not the article "A" or pronoun "I" before a word.
 func standaloneLetter(s string, i int) bool {

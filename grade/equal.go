@@ -115,6 +115,11 @@ func Equal(gold, pred string, opts Options) Verdict {
 		v.Equal, v.Rule = true, "identical strings"
 		return v
 	}
+	if lg, lp := leadingChoice(g), leadingChoice(p); lg != 0 && lp != 0 && (letterOf(g) != 0 || letterOf(p) != 0) {
+		// "C" against "C. x = 42": a choice letter and its explanation.
+		v.Equal, v.Rule, v.Gold, v.Pred = lg == lp, "multiple-choice letter", string(lg), string(lp)
+		return v
+	}
 	ga, err1 := parse(g)
 	pa, err2 := parse(p)
 	if err1 != nil || err2 != nil {
