@@ -381,7 +381,7 @@ var cmdMap = map[string]token{
 	"dots": {k: tName, s: "..."}, "ldots": {k: tName, s: "..."}, "cdots": {k: tName, s: "..."},
 	"imath": {k: tName, s: "i"}, "circ": {k: tUnit, s: "deg"}, "degree": {k: tUnit, s: "deg"},
 	"setminus": {k: tOp, s: "setminus"},
-	"colon": {k: tOp, s: ":"},
+	"colon":    {k: tOp, s: ":"},
 }
 
 // funcCmds are commands that take arguments or name a function.
