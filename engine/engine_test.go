@@ -44,7 +44,18 @@ func modelDirs(t *testing.T) map[string]string {
 	return dirs
 }
 
+// TestModelCheck runs every fixture's reference check on every kernel path
+// this CPU has (AVX-512, AVX2, plain Go).
 func TestModelCheck(t *testing.T) {
+	saved := activeKernel
+	defer func() { activeKernel = saved }()
+	for _, kern := range Kernels() {
+		activeKernel = kern
+		t.Run(kern, testModelCheck)
+	}
+}
+
+func testModelCheck(t *testing.T) {
 	dirs := modelDirs(t)
 	names := make([]string, 0, len(dirs))
 	for n := range dirs {
@@ -164,6 +175,15 @@ func BenchmarkForward(b *testing.B) {
 // TestBatchingIsExact: a prompt fed in chunks (Prefill), token by token, or
 // interleaved with another sequence gives bit-identical logits.
 func TestBatchingIsExact(t *testing.T) {
+	saved := activeKernel
+	defer func() { activeKernel = saved }()
+	for _, kern := range Kernels() {
+		activeKernel = kern
+		t.Run(kern, testBatchingIsExact)
+	}
+}
+
+func testBatchingIsExact(t *testing.T) {
 	for _, name := range []string{"llama_tiny", "qwen2_tiny_bf16", "mamba2_tiny", "nemotron_h_tiny_bf16"} {
 		t.Run(name, func(t *testing.T) {
 			m := loadTest(t, name)

@@ -133,10 +133,8 @@ func (m *Mat) Row(i int, dst []float32) {
 // (on the stack) before being multiplied with every token.
 const segment = 256
 
-// mulRows sets out[t][r] = W[r,:]·x[t] for rows r in [r0, r1) and every
-// token t (len(x) <= MaxChunk). The sum for one (row, token) is computed
-// the same way whatever the batch, so batching never changes a result.
-func (m *Mat) mulRows(out, x [][]float32, r0, r1 int) {
+// mulRowsGo is mulRows in plain Go (the portable kernel path).
+func (m *Mat) mulRowsGo(out, x [][]float32, r0, r1 int) {
 	c := m.Cols
 	n := len(x)
 	switch m.DType {

@@ -1,0 +1,94 @@
+//go:build amd64 && !purego
+
+package engine
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// Assembly kernels (kernels_amd64.s). w is the first of four weight rows,
+// ldw the row stride in bytes (0: four times the same row), k the columns
+// to multiply (a multiple of 16 for AVX-512, 8 for AVX2).
+
+//go:noescape
+func gemmF32x4x4AVX512(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32)
+
+//go:noescape
+func gemmBF16x4x4AVX512(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32)
+
+//go:noescape
+func gemmF32x4x1AVX512(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
+
+//go:noescape
+func gemmBF16x4x1AVX512(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
+
+//go:noescape
+func gemmF32x4x2AVX2(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *float32)
+
+//go:noescape
+func gemmBF16x4x2AVX2(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *float32)
+
+//go:noescape
+func gemmF32x4x1AVX2(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
+
+//go:noescape
+func gemmBF16x4x1AVX2(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
+
+// Kernel paths, fastest first.
+const (
+	kernAVX512 = "avx512"
+	kernAVX2   = "avx2"
+)
+
+// cpuKernels lists the assembly paths this CPU runs, fastest first.
+func cpuKernels() []string {
+	var ks []string
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW {
+		ks = append(ks, kernAVX512)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, kernAVX2)
+	}
+	return ks
+}
+
+// kernelLanes is the column granularity of the active assembly path.
+func kernelLanes() int {
+	if activeKernel == kernAVX512 {
+		return 16
+	}
+	return 8
+}
+
+// tile4x4 sets out[r*4+t] = W[r,:k]·x[t][:k] for four rows from w and four
+// tokens.
+func tile4x4(bf bool, w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32) {
+	switch {
+	case activeKernel == kernAVX512 && bf:
+		gemmBF16x4x4AVX512(w, ldw, x, k, out)
+	case activeKernel == kernAVX512:
+		gemmF32x4x4AVX512(w, ldw, x, k, out)
+	case bf:
+		gemmBF16x4x2AVX2(w, ldw, x, k, &out[0])
+		gemmBF16x4x2AVX2(w, ldw, (*[4]*float32)(unsafe.Pointer(&x[2])), k, &out[2])
+	default:
+		gemmF32x4x2AVX2(w, ldw, x, k, &out[0])
+		gemmF32x4x2AVX2(w, ldw, (*[4]*float32)(unsafe.Pointer(&x[2])), k, &out[2])
+	}
+}
+
+// tile4x1 sets out[r] = W[r,:k]·x[:k] for four rows from w and one token.
+func tile4x1(bf bool, w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32) {
+	switch {
+	case activeKernel == kernAVX512 && bf:
+		gemmBF16x4x1AVX512(w, ldw, x, k, out)
+	case activeKernel == kernAVX512:
+		gemmF32x4x1AVX512(w, ldw, x, k, out)
+	case bf:
+		gemmBF16x4x1AVX2(w, ldw, x, k, out)
+	default:
+		gemmF32x4x1AVX2(w, ldw, x, k, out)
+	}
+}

@@ -1,0 +1,226 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Matrix kernels for Mat products. Each computes dot products of weight
+// rows with activation vectors over the first k columns (k a multiple of
+// the vector width) and writes the sums to out. Every (row, token) pair
+// has its own accumulator and is reduced by the same fixed tree, so a sum
+// does not depend on which kernel (tile shape) computed it.
+//
+// Arguments (all kernels): w = first weight row, ldw = row stride in
+// bytes, x = activations, k = columns, out = sums.
+
+// ---- AVX-512 ----
+
+// LOADW_F32/BF16 load 16 weights of the row at base reg, index AX, into zr.
+#define LOADW_F32(base, zr) VMOVUPS (base)(AX*4), zr
+#define LOADW_BF16(base, zr) VPMOVZXWD (base)(AX*2), zr; VPSLLD $16, zr, zr
+
+// RED16 reduces the 16 lanes of zr (yr, xr its lower parts) and stores
+// the sum at off(BX). Tree: 16 -> 8 (lo+hi) -> 4 -> 2 -> 1.
+#define RED16(zr, yr, xr, off) \
+	VEXTRACTF64X4 $1, zr, Y28; \
+	VADDPS Y28, yr, yr; \
+	VEXTRACTF32X4 $1, yr, X28; \
+	VADDPS X28, xr, xr; \
+	VPERMILPS $0x4e, xr, X28; \
+	VADDPS X28, xr, xr; \
+	VPERMILPS $0xb1, xr, X28; \
+	VADDPS X28, xr, xr; \
+	VMOVSS xr, off(BX)
+
+// 4 rows x 4 tokens. x is *[4]*float32; out is *[16]float32, out[r*4+t].
+#define GEMM4X4_512(LOADW) \
+	MOVQ w+0(FP), SI; \
+	MOVQ ldw+8(FP), DX; \
+	MOVQ x+16(FP), CX; \
+	MOVQ k+24(FP), R11; \
+	MOVQ out+32(FP), BX; \
+	LEAQ (SI)(DX*1), DI; \
+	LEAQ (DI)(DX*1), R8; \
+	LEAQ (R8)(DX*1), R9; \
+	MOVQ 0(CX), R10; \
+	MOVQ 8(CX), R12; \
+	MOVQ 16(CX), R13; \
+	MOVQ 24(CX), CX; \
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; VPXORD Z6, Z6, Z6; VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; VPXORD Z9, Z9, Z9; VPXORD Z10, Z10, Z10; VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; VPXORD Z13, Z13, Z13; VPXORD Z14, Z14, Z14; VPXORD Z15, Z15, Z15; \
+	XORQ AX, AX; \
+	CMPQ R11, $0; \
+	JLE  done; \
+loop: \
+	LOADW(SI, Z16); \
+	LOADW(DI, Z17); \
+	LOADW(R8, Z18); \
+	LOADW(R9, Z19); \
+	VMOVUPS (R10)(AX*4), Z20; \
+	VMOVUPS (R12)(AX*4), Z21; \
+	VMOVUPS (R13)(AX*4), Z22; \
+	VMOVUPS (CX)(AX*4), Z23; \
+	VFMADD231PS Z16, Z20, Z0; VFMADD231PS Z16, Z21, Z1; VFMADD231PS Z16, Z22, Z2; VFMADD231PS Z16, Z23, Z3; \
+	VFMADD231PS Z17, Z20, Z4; VFMADD231PS Z17, Z21, Z5; VFMADD231PS Z17, Z22, Z6; VFMADD231PS Z17, Z23, Z7; \
+	VFMADD231PS Z18, Z20, Z8; VFMADD231PS Z18, Z21, Z9; VFMADD231PS Z18, Z22, Z10; VFMADD231PS Z18, Z23, Z11; \
+	VFMADD231PS Z19, Z20, Z12; VFMADD231PS Z19, Z21, Z13; VFMADD231PS Z19, Z22, Z14; VFMADD231PS Z19, Z23, Z15; \
+	ADDQ $16, AX; \
+	CMPQ AX, R11; \
+	JLT  loop; \
+done: \
+	RED16(Z0, Y0, X0, 0); RED16(Z1, Y1, X1, 4); RED16(Z2, Y2, X2, 8); RED16(Z3, Y3, X3, 12); \
+	RED16(Z4, Y4, X4, 16); RED16(Z5, Y5, X5, 20); RED16(Z6, Y6, X6, 24); RED16(Z7, Y7, X7, 28); \
+	RED16(Z8, Y8, X8, 32); RED16(Z9, Y9, X9, 36); RED16(Z10, Y10, X10, 40); RED16(Z11, Y11, X11, 44); \
+	RED16(Z12, Y12, X12, 48); RED16(Z13, Y13, X13, 52); RED16(Z14, Y14, X14, 56); RED16(Z15, Y15, X15, 60); \
+	VZEROUPPER; \
+	RET
+
+// 4 rows x 1 token. x is *float32; out is *[4]float32. Two accumulators
+// per row would change the sums; four rows give four independent chains.
+#define GEMM4X1_512(LOADW) \
+	MOVQ w+0(FP), SI; \
+	MOVQ ldw+8(FP), DX; \
+	MOVQ x+16(FP), CX; \
+	MOVQ k+24(FP), R11; \
+	MOVQ out+32(FP), BX; \
+	LEAQ (SI)(DX*1), DI; \
+	LEAQ (DI)(DX*1), R8; \
+	LEAQ (R8)(DX*1), R9; \
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3; \
+	XORQ AX, AX; \
+	CMPQ R11, $0; \
+	JLE  done; \
+loop: \
+	VMOVUPS (CX)(AX*4), Z20; \
+	LOADW(SI, Z16); \
+	LOADW(DI, Z17); \
+	LOADW(R8, Z18); \
+	LOADW(R9, Z19); \
+	VFMADD231PS Z16, Z20, Z0; \
+	VFMADD231PS Z17, Z20, Z1; \
+	VFMADD231PS Z18, Z20, Z2; \
+	VFMADD231PS Z19, Z20, Z3; \
+	ADDQ $16, AX; \
+	CMPQ AX, R11; \
+	JLT  loop; \
+done: \
+	RED16(Z0, Y0, X0, 0); RED16(Z1, Y1, X1, 4); RED16(Z2, Y2, X2, 8); RED16(Z3, Y3, X3, 12); \
+	VZEROUPPER; \
+	RET
+
+// func gemmF32x4x4AVX512(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32)
+TEXT ·gemmF32x4x4AVX512(SB), NOSPLIT, $0-40
+	GEMM4X4_512(LOADW_F32)
+
+// func gemmBF16x4x4AVX512(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32)
+TEXT ·gemmBF16x4x4AVX512(SB), NOSPLIT, $0-40
+	GEMM4X4_512(LOADW_BF16)
+
+// func gemmF32x4x1AVX512(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
+TEXT ·gemmF32x4x1AVX512(SB), NOSPLIT, $0-40
+	GEMM4X1_512(LOADW_F32)
+
+// func gemmBF16x4x1AVX512(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
+TEXT ·gemmBF16x4x1AVX512(SB), NOSPLIT, $0-40
+	GEMM4X1_512(LOADW_BF16)
+
+// ---- AVX2 + FMA ----
+
+#define LOADW8_F32(base, yr) VMOVUPS (base)(AX*4), yr
+#define LOADW8_BF16(base, yr) VPMOVZXWD (base)(AX*2), yr; VPSLLD $16, yr, yr
+
+// RED8 reduces the 8 lanes of yr and stores the sum at off(BX).
+#define RED8(yr, xr, off) \
+	VEXTRACTF128 $1, yr, X15; \
+	VADDPS X15, xr, xr; \
+	VPERMILPS $0x4e, xr, X15; \
+	VADDPS X15, xr, xr; \
+	VPERMILPS $0xb1, xr, X15; \
+	VADDPS X15, xr, xr; \
+	VMOVSS xr, off(BX)
+
+// 4 rows x 2 tokens. x is *[2]*float32; out[r*4+t] (a [16]float32 tile
+// filled two tokens at a time, like the AVX-512 4x4 kernel's).
+#define GEMM4X2_256(LOADW) \
+	MOVQ w+0(FP), SI; \
+	MOVQ ldw+8(FP), DX; \
+	MOVQ x+16(FP), CX; \
+	MOVQ k+24(FP), R11; \
+	MOVQ out+32(FP), BX; \
+	LEAQ (SI)(DX*1), DI; \
+	LEAQ (DI)(DX*1), R8; \
+	LEAQ (R8)(DX*1), R9; \
+	MOVQ 0(CX), R10; \
+	MOVQ 8(CX), CX; \
+	VXORPS Y0, Y0, Y0; VXORPS Y1, Y1, Y1; VXORPS Y2, Y2, Y2; VXORPS Y3, Y3, Y3; \
+	VXORPS Y4, Y4, Y4; VXORPS Y5, Y5, Y5; VXORPS Y6, Y6, Y6; VXORPS Y7, Y7, Y7; \
+	XORQ AX, AX; \
+	CMPQ R11, $0; \
+	JLE  done; \
+loop: \
+	VMOVUPS (R10)(AX*4), Y12; \
+	VMOVUPS (CX)(AX*4), Y13; \
+	LOADW(SI, Y8); \
+	LOADW(DI, Y9); \
+	LOADW(R8, Y10); \
+	LOADW(R9, Y11); \
+	VFMADD231PS Y8, Y12, Y0; VFMADD231PS Y8, Y13, Y1; \
+	VFMADD231PS Y9, Y12, Y2; VFMADD231PS Y9, Y13, Y3; \
+	VFMADD231PS Y10, Y12, Y4; VFMADD231PS Y10, Y13, Y5; \
+	VFMADD231PS Y11, Y12, Y6; VFMADD231PS Y11, Y13, Y7; \
+	ADDQ $8, AX; \
+	CMPQ AX, R11; \
+	JLT  loop; \
+done: \
+	RED8(Y0, X0, 0); RED8(Y1, X1, 4); RED8(Y2, X2, 16); RED8(Y3, X3, 20); \
+	RED8(Y4, X4, 32); RED8(Y5, X5, 36); RED8(Y6, X6, 48); RED8(Y7, X7, 52); \
+	VZEROUPPER; \
+	RET
+
+// 4 rows x 1 token.
+#define GEMM4X1_256(LOADW) \
+	MOVQ w+0(FP), SI; \
+	MOVQ ldw+8(FP), DX; \
+	MOVQ x+16(FP), CX; \
+	MOVQ k+24(FP), R11; \
+	MOVQ out+32(FP), BX; \
+	LEAQ (SI)(DX*1), DI; \
+	LEAQ (DI)(DX*1), R8; \
+	LEAQ (R8)(DX*1), R9; \
+	VXORPS Y0, Y0, Y0; VXORPS Y1, Y1, Y1; VXORPS Y2, Y2, Y2; VXORPS Y3, Y3, Y3; \
+	XORQ AX, AX; \
+	CMPQ R11, $0; \
+	JLE  done; \
+loop: \
+	VMOVUPS (CX)(AX*4), Y12; \
+	LOADW(SI, Y8); \
+	LOADW(DI, Y9); \
+	LOADW(R8, Y10); \
+	LOADW(R9, Y11); \
+	VFMADD231PS Y8, Y12, Y0; \
+	VFMADD231PS Y9, Y12, Y1; \
+	VFMADD231PS Y10, Y12, Y2; \
+	VFMADD231PS Y11, Y12, Y3; \
+	ADDQ $8, AX; \
+	CMPQ AX, R11; \
+	JLT  loop; \
+done: \
+	RED8(Y0, X0, 0); RED8(Y1, X1, 4); RED8(Y2, X2, 8); RED8(Y3, X3, 12); \
+	VZEROUPPER; \
+	RET
+
+// func gemmF32x4x2AVX2(w unsafe.Pointer, ldw int, x *[2]*float32, k int, out *float32)
+TEXT ·gemmF32x4x2AVX2(SB), NOSPLIT, $0-40
+	GEMM4X2_256(LOADW8_F32)
+
+// func gemmBF16x4x2AVX2(w unsafe.Pointer, ldw int, x *[2]*float32, k int, out *float32)
+TEXT ·gemmBF16x4x2AVX2(SB), NOSPLIT, $0-40
+	GEMM4X2_256(LOADW8_BF16)
+
+// func gemmF32x4x1AVX2(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
+TEXT ·gemmF32x4x1AVX2(SB), NOSPLIT, $0-40
+	GEMM4X1_256(LOADW8_F32)
+
+// func gemmBF16x4x1AVX2(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
+TEXT ·gemmBF16x4x1AVX2(SB), NOSPLIT, $0-40
+	GEMM4X1_256(LOADW8_BF16)

@@ -1,0 +1,18 @@
+//go:build !amd64 || purego
+
+package engine
+
+import "unsafe"
+
+// cpuKernels lists the assembly paths this CPU runs: none in this build.
+func cpuKernels() []string { return nil }
+
+func kernelLanes() int { return 1 }
+
+func tile4x4(bf bool, w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32) {
+	panic("engine: no assembly kernels in this build")
+}
+
+func tile4x1(bf bool, w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32) {
+	panic("engine: no assembly kernels in this build")
+}
