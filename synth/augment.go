@@ -93,84 +93,93 @@ func Augment(ctx context.Context, o AugmentOptions) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	rows, err := readAll(gen)
+	// Pass 1: the smallest sample of each (seed, problem) that survives the
+	// other filters keeps it; later passes see the other ones as repeats.
+	owner := map[string]int{}
+	err = eachRow(gen, func(r *record.Row) error {
+		if nr, reason, ok := o.check(r); ok && reason == "" {
+			k := record.KeyOf(r)
+			key := k.ID + "\x00" + normSpace(textOf(nr, "problem"))
+			if prev, seen := owner[key]; !seen || k.Sample < prev {
+				owner[key] = k.Sample
+			}
+		} else if !ok {
+			rep.count("request_errors_pending") // retried by a rerun with RetryErrors
+		}
+		return nil
+	})
 	if err != nil {
 		return rep, err
 	}
-	sortRows(rows)
-	type verdict struct {
-		row    *record.Row
-		reason string
+	verdict := func(r *record.Row) (*record.Row, string, bool) {
+		nr, reason, ok := o.check(r)
+		if ok && reason == "" {
+			k := record.KeyOf(r)
+			if first := owner[k.ID+"\x00"+normSpace(textOf(nr, "problem"))]; first != k.Sample {
+				reason = fmt.Sprintf("repeats %s-aug%d", k.ID, first)
+			}
+		}
+		return nr, reason, ok
 	}
-	var verdicts []verdict
-	seen := map[string]map[string]string{} // seed id -> normalized problem -> id
-	for _, r := range rows {
-		if r.Has("error") {
-			rep.Counts["request_errors_pending"]++
-			continue // retried by a rerun with RetryErrors
-		}
-		k := record.KeyOf(r)
-		text, _ := r.Text("generation")
-		seedProblem, _ := r.Text("problem")
-		nr := o.newProblem(r, k, cleanProblem(text))
-		reason := ""
-		fr, _ := r.String("finish_reason")
-		np, _ := nr.Text("problem")
-		switch {
-		case np == "":
-			reason = "empty"
-		case isRefusal(np):
-			reason = "refusal"
-		case fr == backend.FinishLength:
-			reason = "truncated (finish_reason length)"
-		}
-		if reason == "" {
-			sim := similarity(seedProblem, np, o.Source == "math")
-			if sim >= o.MaxSimilarity {
-				reason = fmt.Sprintf("near-copy of the seed (similarity %.2f >= %.2f)", sim, o.MaxSimilarity)
+	err = writeRows(ctx, rep, "augment-dropped", o.Dropped, func(emit func(*record.Row) error) error {
+		return eachRow(gen, func(r *record.Row) error {
+			nr, reason, ok := verdict(r)
+			if !ok || reason == "" {
+				return nil
 			}
-		}
-		if reason == "" {
-			if seen[k.ID] == nil {
-				seen[k.ID] = map[string]string{}
-			}
-			key := normSpace(np)
-			if prev, dup := seen[k.ID][key]; dup {
-				reason = "repeats " + prev
-			} else {
-				seen[k.ID][key] = nr.ID()
-			}
-		}
-		if reason != "" {
-			rep.Counts["dropped_"+strings.Fields(reason)[0]]++
-		}
-		verdicts = append(verdicts, verdict{nr, reason})
-	}
-	emit := func(dropped bool) func(func(*record.Row) error) error {
-		return func(emit func(*record.Row) error) error {
-			for _, v := range verdicts {
-				if (v.reason != "") != dropped {
-					continue
-				}
-				r := v.row
-				if dropped {
-					r = r.Clone()
-					r.Set("dropped_reason", v.reason)
-				}
-				if err := emit(r); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-	}
-	if err := writeRows(ctx, rep, "augment-dropped", o.Dropped, emit(true)); err != nil {
+			rep.count("dropped_" + strings.Fields(reason)[0])
+			nr.Set("dropped_reason", reason)
+			return emit(nr)
+		})
+	})
+	if err != nil {
 		return rep, err
 	}
-	if err := writeRows(ctx, rep, "augment-kept", o.Output, emit(false)); err != nil {
+	err = writeRows(ctx, rep, "augment-kept", o.Output, func(emit func(*record.Row) error) error {
+		return eachRow(gen, func(r *record.Row) error {
+			if nr, reason, ok := verdict(r); ok && reason == "" {
+				return emit(nr)
+			}
+			return nil
+		})
+	})
+	if err != nil {
 		return rep, err
 	}
 	return rep, o.finish(rep, start, rep.lastStage())
+}
+
+// check builds the row of a new problem from its generation row and says
+// why it is dropped ("" when kept, repeats aside); ok is false for a failed
+// request.
+func (o *AugmentOptions) check(r *record.Row) (nr *record.Row, reason string, ok bool) {
+	if r.Has("error") {
+		return nil, "", false
+	}
+	k := record.KeyOf(r)
+	text, _ := r.Text("generation")
+	seedProblem, _ := r.Text("problem")
+	nr = o.newProblem(r, k, cleanProblem(text))
+	fr, _ := r.String("finish_reason")
+	np := textOf(nr, "problem")
+	switch {
+	case np == "":
+		return nr, "empty", true
+	case isRefusal(np):
+		return nr, "refusal", true
+	case fr == backend.FinishLength:
+		return nr, "truncated (finish_reason length)", true
+	}
+	if sim := similarity(seedProblem, np, o.Source == "math"); sim >= o.MaxSimilarity {
+		return nr, fmt.Sprintf("near-copy of the seed (similarity %.2f >= %.2f)", sim, o.MaxSimilarity), true
+	}
+	return nr, "", true
+}
+
+// textOf returns a text field, "" when missing.
+func textOf(r *record.Row, key string) string {
+	s, _ := r.Text(key)
+	return s
 }
 
 // newProblem builds the row of one new problem from its generation row.

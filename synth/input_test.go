@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -56,9 +57,10 @@ func TestBadInputNamesFileAndLine(t *testing.T) {
 
 // A judge or reward row whose request failed is retried with RetryErrors.
 func TestMapRowsRetryErrors(t *testing.T) {
-	fail := true
+	var fail atomic.Bool
+	fail.Store(true)
 	s := newScripted(t, func(r chatReq) reply {
-		if fail {
+		if fail.Load() {
 			return reply{status: http.StatusServiceUnavailable}
 		}
 		return reply{text: "Judgement: Yes"}
@@ -76,7 +78,7 @@ func TestMapRowsRetryErrors(t *testing.T) {
 	if rep := run(false); rep.Errors != 1 {
 		t.Fatalf("errors %d, want 1", rep.Errors)
 	}
-	fail = false
+	fail.Store(false)
 	if rep := run(false); rep.Stages[0].Written != 0 {
 		t.Errorf("without RetryErrors the failed row must stay as it is")
 	}

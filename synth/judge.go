@@ -217,7 +217,7 @@ func (o *JudgeOptions) judgeMath(ctx context.Context, rep *Report, p *prompt.Pro
 		r.Set("judgement", text)
 		r.Set("judge_correct", correct)
 		r.Set("judged_by", by)
-		rep.Counts["judged_by_"+by]++
+		rep.count("judged_by_" + by)
 	}
 	if !ok || pred == "" {
 		set("Reasoning: no answer was given.\nJudgement: No", false, "no-answer")
@@ -252,7 +252,7 @@ func (o *JudgeOptions) judgeMath(ctx context.Context, rep *Report, p *prompt.Pro
 	set(resp.Text, yes, "llm")
 	if !found {
 		r.Set("judge_note", "no Judgement: Yes/No line")
-		rep.Counts["judgement_unparsed"]++
+		rep.count("judgement_unparsed")
 	}
 	return nil
 }

@@ -90,32 +90,38 @@ func MaskedSolutions(ctx context.Context, o MaskedOptions) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	rows, err := readAll(gen)
+	// Pass 1: score every candidate and keep the best per problem; pass 2
+	// writes each problem from its chosen candidate's row.
+	sel := map[string]*maskedSelection{}
+	err = eachRow(gen, func(r *record.Row) error {
+		id := r.ID()
+		if sel[id] == nil {
+			sel[id] = &maskedSelection{minSample: -1}
+		}
+		sel[id].add(r)
+		return nil
+	})
 	if err != nil {
 		return rep, err
 	}
-	sortRows(rows)
-	var groups [][]*record.Row
-	for i, r := range rows {
-		if i == 0 || r.ID() != rows[i-1].ID() {
-			groups = append(groups, nil)
-		}
-		groups[len(groups)-1] = append(groups[len(groups)-1], r)
-	}
 	err = writeRows(ctx, rep, "masked-select", o.Output, func(emit func(*record.Row) error) error {
-		for _, g := range groups {
-			out, ok := selectMasked(g, o.N)
-			if !ok {
-				rep.Counts["problems_pending"]++
-				continue
+		return eachRow(gen, func(r *record.Row) error {
+			st := sel[r.ID()]
+			k := record.KeyOf(r)
+			if st.n < o.N || st.failed {
+				if k.Sample == st.minSample {
+					rep.count("problems_pending")
+				}
+				return nil
 			}
+			if st.best != nil && k.Sample != st.best.sample || st.best == nil && k.Sample != st.minSample {
+				return nil
+			}
+			out := st.row(r)
 			src, _ := out.String("masked_solution_source")
-			rep.Counts["source_"+src]++
-			if err := emit(out); err != nil {
-				return err
-			}
-		}
-		return nil
+			rep.count("source_" + src)
+			return emit(out)
+		})
 	})
 	if err != nil {
 		return rep, err
@@ -123,85 +129,96 @@ func MaskedSolutions(ctx context.Context, o MaskedOptions) (*Report, error) {
 	return rep, o.finish(rep, start, rep.lastStage())
 }
 
-// selectMasked picks the masked solution of one problem from its candidate
-// rows; ok is false while a candidate is missing or failed.
-func selectMasked(g []*record.Row, n int) (*record.Row, bool) {
-	if len(g) < n {
-		return nil, false
+// maskedCandidate is the score of one usable candidate.
+type maskedCandidate struct {
+	sample   int
+	text     string
+	digits   int
+	distance float64 // how far outside the ±50% length window
+}
+
+// better reports whether c beats b: inside the length window beats
+// outside; inside, fewer digits win; outside, the nearer one; ties go to
+// the lower sample.
+func (c *maskedCandidate) better(b *maskedCandidate) bool {
+	switch {
+	case b == nil:
+		return true
+	case (c.distance == 0) != (b.distance == 0):
+		return c.distance == 0
+	case c.distance == 0 && c.digits != b.digits:
+		return c.digits < b.digits
+	case c.distance > 0 && c.distance != b.distance:
+		return c.distance < b.distance
 	}
-	for _, r := range g {
-		if r.Has("error") {
-			return nil, false
-		}
+	return c.sample < b.sample
+}
+
+// maskedSelection accumulates one problem's candidates.
+type maskedSelection struct {
+	n, usable int
+	failed    bool
+	minSample int
+	best      *maskedCandidate
+}
+
+func (st *maskedSelection) add(r *record.Row) {
+	k := record.KeyOf(r)
+	st.n++
+	if st.minSample < 0 || k.Sample < st.minSample {
+		st.minSample = k.Sample
 	}
-	ref, _ := g[0].Text("solution")
-	problem, _ := g[0].Text("problem")
-	answer, hasAnswer := g[0].Text("expected_answer")
+	if r.Has("error") {
+		st.failed = true
+		return
+	}
+	ref, _ := r.Text("solution")
+	problem, _ := r.Text("problem")
+	answer, hasAnswer := r.Text("expected_answer")
 	if !hasAnswer {
 		answer, hasAnswer = grade.Extract(ref)
 	}
+	text, _ := r.Text("generation")
+	text = strings.TrimSpace(text)
+	fr, _ := r.String("finish_reason")
+	if text == "" || fr == "length" || isRefusal(text) || hasAnswer && revealsAnswer(text, answer, problem) {
+		return
+	}
+	st.usable++
 	lo, hi := 0.5*float64(runeLen(ref)), 1.5*float64(runeLen(ref))
-	type cand struct {
-		row      *record.Row
-		text     string
-		digits   int
-		distance float64 // how far outside the length window
+	l := float64(runeLen(text))
+	c := &maskedCandidate{sample: k.Sample, text: text, digits: countDigits(text)}
+	if l < lo {
+		c.distance = lo - l
+	} else if l > hi {
+		c.distance = l - hi
 	}
-	var usable []cand
-	for _, r := range g {
-		text, _ := r.Text("generation")
-		text = strings.TrimSpace(text)
-		fr, _ := r.String("finish_reason")
-		if text == "" || fr == "length" || isRefusal(text) {
-			continue
-		}
-		if hasAnswer && revealsAnswer(text, answer, problem) {
-			continue
-		}
-		l := float64(runeLen(text))
-		d := 0.0
-		if l < lo {
-			d = lo - l
-		} else if l > hi {
-			d = l - hi
-		}
-		usable = append(usable, cand{r, text, countDigits(text), d})
+	if c.better(st.best) {
+		st.best = c
 	}
-	out := g[0].Clone()
+}
+
+// row makes the output row from one of the problem's candidate rows.
+func (st *maskedSelection) row(r *record.Row) *record.Row {
+	out := r.Clone()
 	for _, k := range []string{"generation", "sample", "finish_reason", "num_generated_tokens"} {
 		out.Delete(k)
 	}
-	out.Set("masked_candidates", fmt.Sprintf("%d/%d", len(usable), len(g)))
-	var best *cand
-	for i := range usable {
-		c := &usable[i]
-		switch {
-		case best == nil:
-			best = c
-		case (c.distance == 0) != (best.distance == 0):
-			if c.distance == 0 {
-				best = c
-			}
-		case c.distance == 0 && c.digits < best.digits:
-			best = c
-		case c.distance > 0 && c.distance < best.distance:
-			best = c
-		}
-	}
-	if best == nil {
+	out.Set("masked_candidates", fmt.Sprintf("%d/%d", st.usable, st.n))
+	if st.best == nil {
+		ref, _ := r.Text("solution")
 		out.Set("reference_masked_solution", ref)
 		out.Set("masked_solution_source", MaskedOriginal)
-		return out, true
+		return out
 	}
-	out.Set("reference_masked_solution", best.text)
+	out.Set("reference_masked_solution", st.best.text)
 	src := MaskedChosen
-	if best.distance > 0 {
+	if st.best.distance > 0 {
 		src = MaskedAnyLen
 	}
 	out.Set("masked_solution_source", src)
-	s, _ := best.row.Int("sample")
-	out.Set("masked_sample", s)
-	return out, true
+	out.Set("masked_sample", st.best.sample)
+	return out
 }
 
 // revealsAnswer reports whether a masked solution still gives the answer

@@ -95,7 +95,7 @@ func Pairs(ctx context.Context, o PairsOptions) (*Report, error) {
 			if o.By == PairsByJudge && g[0].Has("sample_a") {
 				out, reason := o.judgedGroup(g)
 				if reason != "" {
-					rep.Counts["no_pair_"+reason]++
+					rep.count("no_pair_" + reason)
 					continue
 				}
 				if err := emit(out); err != nil {
@@ -107,7 +107,7 @@ func Pairs(ctx context.Context, o PairsOptions) (*Report, error) {
 				for _, r := range g {
 					out, reason := o.judgedPair(r)
 					if reason != "" {
-						rep.Counts["no_pair_"+reason]++
+						rep.count("no_pair_" + reason)
 						continue
 					}
 					if err := emit(out); err != nil {
@@ -118,7 +118,7 @@ func Pairs(ctx context.Context, o PairsOptions) (*Report, error) {
 			}
 			out, reason := o.pick(g)
 			if reason != "" {
-				rep.Counts["no_pair_"+reason]++
+				rep.count("no_pair_" + reason)
 				continue
 			}
 			if err := emit(out); err != nil {

@@ -103,6 +103,12 @@ func (s *scripted) backend() backend.Backend {
 	return be
 }
 
+func (s *scripted) setOnCall(f func(int)) {
+	s.mu.Lock()
+	s.onCall = f
+	s.mu.Unlock()
+}
+
 func (s *scripted) callCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -212,15 +218,15 @@ func checkInterrupted(t *testing.T, script func(chatReq) reply, cancelAfter int,
 	cut := newScripted(t, script)
 	cutDir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	cut.onCall = func(n int) {
+	cut.setOnCall(func(n int) {
 		if n == cancelAfter {
 			cancel()
 		}
-	}
+	})
 	if err := run(ctx, cut.backend(), cutDir); err == nil {
 		t.Fatalf("interrupted run: want an error after cancel")
 	}
-	cut.onCall = nil
+	cut.setOnCall(nil)
 	if err := run(context.Background(), cut.backend(), cutDir); err != nil {
 		t.Fatalf("resumed run: %v", err)
 	}

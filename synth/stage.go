@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/crucible-ml/crucible/backend"
@@ -65,6 +66,15 @@ type Report struct {
 	Wall   time.Duration
 	// FirstError is the first request error of the run, if any.
 	FirstError string
+
+	mu sync.Mutex // guards Counts while steps run
+}
+
+// count adds one to a count; it is safe for concurrent use.
+func (r *Report) count(key string) {
+	r.mu.Lock()
+	r.Counts[key]++
+	r.mu.Unlock()
 }
 
 func newReport(output string) *Report {
@@ -160,24 +170,36 @@ func sortRows(rows []*record.Row) {
 	})
 }
 
-// derive writes the rows that fn makes from each row of in (in (id, sample)
-// order) to out, skipping the keys out already holds. fn must be
-// deterministic; it returns nil for a row that makes nothing.
-func derive(ctx context.Context, rep *Report, name, in, out string, fn func(*record.Row) []*record.Row) error {
-	rows, err := readAll(in)
+// eachRow calls fn on every row of path, in file order, without holding
+// the file in memory.
+func eachRow(path string, fn func(*record.Row) error) error {
+	in, err := record.Open(path)
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return err
 	}
-	sortRows(rows)
+	defer in.Close()
+	for in.Next() {
+		if err := fn(in.Row()); err != nil {
+			return err
+		}
+	}
+	return in.Err()
+}
+
+// derive writes the rows that fn makes from each row of in to out, skipping
+// the keys out already holds. fn must be deterministic and must not depend
+// on the order of the rows (concurrent steps write them in any order); it
+// returns nil for a row that makes nothing.
+func derive(ctx context.Context, rep *Report, name, in, out string, fn func(*record.Row) []*record.Row) error {
 	return writeRows(ctx, rep, name, out, func(emit func(*record.Row) error) error {
-		for _, r := range rows {
+		return eachRow(in, func(r *record.Row) error {
 			for _, c := range fn(r) {
 				if err := emit(c); err != nil {
 					return err
 				}
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 }
 

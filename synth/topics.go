@@ -64,14 +64,14 @@ func items(r *record.Row, key string) []string {
 func countList(rep *Report, step string, r *record.Row) {
 	switch {
 	case r.Has("error"):
-		rep.Counts[step+"_request_errors"]++
+		rep.count(step + "_request_errors")
 	case r.Has("list_error"):
-		rep.Counts[step+"_list_errors"]++
+		rep.count(step + "_list_errors")
 	case r.Has("count_mismatch"):
-		rep.Counts[step+"_count_mismatches"]++
+		rep.count(step + "_count_mismatches")
 	}
 	if f, ok := r.String("list_format"); ok && f == ListConverted {
-		rep.Counts[step+"_converted_by_model"]++
+		rep.count(step + "_converted_by_model")
 	}
 }
 
@@ -100,7 +100,8 @@ type TopicsOptions struct {
 // row per distinct topic: id, topic, macro_topic, topic_level ("macro" or
 // "sub"), domain, and subtopics_count_mismatch when the model listed a
 // different number of subtopics than asked. Topics that repeat an earlier
-// one (case and spacing aside) are left out and counted.
+// one (case and spacing aside) are kept once, under the smallest id, and
+// the others counted.
 func Topics(ctx context.Context, o TopicsOptions) (*Report, error) {
 	start := time.Now()
 	if o.Backend == nil {
@@ -193,19 +194,35 @@ func Topics(ctx context.Context, o TopicsOptions) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	seen := map[string]string{}
+	// A topic that occurs more than once is kept under its smallest id.
+	owner := map[string]string{}
+	claim := func(key, id string) {
+		if prev, ok := owner[key]; !ok || id < prev {
+			owner[key] = id
+		}
+	}
+	err = eachRow(subGen, func(r *record.Row) error {
+		if macro, ok := r.Text("macro_topic"); ok && !o.NoMacroRows && record.KeyOf(r).Sample == 0 {
+			claim(normSpace(macro), r.ID())
+		}
+		for i, t := range items(r, "subtopics") {
+			claim(normSpace(t), childID(r, i))
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
 	err = derive(ctx, rep, "topics", subGen, o.Output, func(r *record.Row) []*record.Row {
 		countList(rep, "subtopics", r)
 		macro, _ := r.Text("macro_topic")
 		base := inherit(r, "", "subtopics", "n_subtopics", "topic", "id")
 		var out []*record.Row
 		add := func(id, topic, level string) {
-			key := normSpace(topic)
-			if prev, dup := seen[key]; dup && prev != id {
-				rep.Counts["duplicate_topics"]++
+			if owner[normSpace(topic)] != id {
+				rep.count("duplicate_topics")
 				return
 			}
-			seen[key] = id
 			c := &record.Row{}
 			c.Set("id", id)
 			c.Set("topic", topic)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/crucible-ml/crucible/backend"
@@ -128,9 +129,10 @@ func TestTopicsInterrupted(t *testing.T) {
 }
 
 func TestTopicsRetryErrors(t *testing.T) {
-	fail := true
+	var fail atomic.Bool
+	fail.Store(true)
 	s := newScripted(t, func(r chatReq) reply {
-		if fail && strings.Contains(r.last(), `"Errors"`) {
+		if fail.Load() && strings.Contains(r.last(), `"Errors"`) {
 			return reply{status: http.StatusServiceUnavailable}
 		}
 		if strings.Contains(r.last(), `"Errors"`) {
@@ -149,7 +151,7 @@ func TestTopicsRetryErrors(t *testing.T) {
 		return rep
 	}
 	run(false)
-	fail = false
+	fail.Store(false)
 	rep := run(true)
 	rows := readRows(t, out)
 	if str(t, rows["macro-3-0#0"], "topic") != "Bugs" || str(t, rows["macro-3-1#0"], "topic") != "Faults" {
