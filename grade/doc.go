@@ -37,8 +37,10 @@
 //   - Equations: "x = 5" equals 5; equations are equal when sides match,
 //     swapped or not, or when (left - right) agree up to a constant factor
 //     (positive for inequalities); "x > 5" equals the interval (5, ∞).
-//   - Units, "\$" and \text{} units after a number are dropped; θ° equals
-//     θ and θπ/180.
+//   - Units, "\$" and \text{} words after a number are dropped ("10 cm",
+//     "10 weeks", "10weeks"); a unit of one or two letters needs a space, so
+//     "10cm" and "2m" are products. θ° equals θ and θπ/180; "8:34 p.m." is
+//     20:34.
 //   - Symbolic answers are compared at points where every variable is
 //     positive (as a geometry answer assumes), so √(x²) = x there; odd roots
 //     of negative numbers are real (∛-8 = -2, (-8)^{2/3} = 4).

@@ -306,7 +306,12 @@ func (l *lexer) word(w string, text bool) {
 	case lw == "degrees" || lw == "degree" || lw == "deg":
 		l.emit(tUnit, "deg")
 		return
-	case units[lw] && (len(l.toks) > 0 && quantityEnd(l.toks[len(l.toks)-1]) || text) && (len(w) > 1 || l.atEnd()):
+	case (lw == "pm" || lw == "am" || lw == "p.m." || lw == "a.m.") && l.afterTime():
+		l.emit(tUnit, strings.ReplaceAll(lw, ".", ""))
+		return
+	case units[lw] && (len(l.toks) > 0 && quantityEnd(l.toks[len(l.toks)-1]) || text) && (len(w) > 1 || l.atEnd()) &&
+		(len(w) > 2 || l.sp || text):
+		// A short unit needs a space ("10 cm"); "10cm" and "2m" are products.
 		l.emit(tUnit, lw)
 		return
 	}
@@ -320,6 +325,12 @@ func (l *lexer) word(w string, text bool) {
 		return
 	}
 	l.emit(tWord, lw)
+}
+
+// afterTime reports whether the last tokens are a time "8:34".
+func (l *lexer) afterTime() bool {
+	n := len(l.toks)
+	return n >= 3 && l.toks[n-1].k == tNum && l.toks[n-2].k == tOp && l.toks[n-2].s == ":" && l.toks[n-3].k == tNum
 }
 
 // atEnd reports whether only a power of a unit ("^2") or nothing is left.
@@ -590,6 +601,10 @@ func (l *lexer) text(name string) {
 		}
 		l.toks = append(l.toks, sub.toks...)
 		l.emit(tUnit, strings.ToLower(strings.TrimSpace(c[i:])))
+		return
+	}
+	if lc := strings.ToLower(strings.ReplaceAll(c, " ", "")); (lc == "p.m." || lc == "a.m." || lc == "pm" || lc == "am") && l.afterTime() {
+		l.emit(tUnit, strings.ReplaceAll(lc, ".", ""))
 		return
 	}
 	fs := strings.Fields(strings.ToLower(c))

@@ -227,6 +227,10 @@ func (p *parser) item() *node {
 			p.next()
 			r.args = append(r.args, p.union())
 		}
+		if t := p.peek(); t.k == tUnit && (t.s == "pm" || t.s == "am") {
+			p.next()
+			r.args[0] = clock12(r.args[0], t.s == "pm")
+		}
 		first = p.mk(r)
 	}
 	t := p.peek()
@@ -353,7 +357,7 @@ func (p *parser) term() *node {
 					args[len(args)-1] = d
 				}
 			}
-		case t.k == tUnit:
+		case t.k == tUnit && t.s != "pm" && t.s != "am":
 			p.next()
 			p.skipUnitPower()
 		case t.k == tWord && p.trailingWord():
@@ -447,6 +451,23 @@ func (p *parser) mixed(prev *node) *node {
 		return p.mk(&node{k: nNum, val: addMixed(prev.val, a, b)})
 	}
 	return nil
+}
+
+// clock12 turns the hour of a 12-hour time into 24-hour form: 8 p.m. is 20,
+// 12 a.m. is 0.
+func clock12(h *node, pm bool) *node {
+	if h.k != nNum || !h.val.IsInt() || h.val.Sign() < 0 || h.val.Cmp(big.NewRat(12, 1)) > 0 {
+		return h
+	}
+	v := new(big.Rat).Set(h.val)
+	twelve := big.NewRat(12, 1)
+	switch {
+	case pm && v.Cmp(twelve) < 0:
+		v.Add(v, twelve)
+	case !pm && v.Cmp(twelve) == 0:
+		v.SetInt64(0)
+	}
+	return &node{k: nNum, val: v, name: h.name, open: h.open}
 }
 
 // addMixed returns the mixed number w a/b; a negative whole part makes the
@@ -546,7 +567,7 @@ func (p *parser) postfixOps(n *node) *node {
 		case t.k == tUnit && t.s == "deg":
 			p.next()
 			n = p.mk(&node{k: nPercent, name: "deg", args: []*node{n}})
-		case t.k == tUnit:
+		case t.k == tUnit && t.s != "pm" && t.s != "am":
 			p.next()
 			p.skipUnitPower()
 		default:
@@ -937,7 +958,9 @@ func (p *parser) env(name string) *node {
 			}
 		case tRow:
 			p.next()
-			rows = append(rows, row)
+			if len(row) > 0 {
+				rows = append(rows, row) // "\\\\" twice (escaped twice) is one break
+			}
 			row = nil
 		case tSep:
 			p.next()
