@@ -240,3 +240,20 @@ func TestRetryErrorsDropsFailedRows(t *testing.T) {
 		t.Fatalf("file %q", b)
 	}
 }
+
+func TestWriterIsExclusive(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "out.jsonl")
+	w, err := Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Create(p); err == nil || !strings.Contains(err.Error(), "another process") {
+		t.Fatalf("second writer: %v", err)
+	}
+	w.Close()
+	w2, err := Create(p)
+	if err != nil {
+		t.Fatalf("after close: %v", err)
+	}
+	w2.Close()
+}

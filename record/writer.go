@@ -67,6 +67,12 @@ func CreateWith(path string, opts CreateOptions) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("output: %w", err)
 	}
+	// One writer per output: a second process appending to the same file
+	// would interleave and duplicate rows.
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("output %s is being written by another process (%w)", path, err)
+	}
 	good, err := w.scan(f)
 	if err != nil {
 		f.Close()

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crucible-ml/crucible/record"
+)
+
+// slurmUp reports whether a Slurm controller answers; under CI=true it must.
+func slurmUp(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("sinfo", "-h").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no Slurm in CI (sinfo: %v); .ci/run starts one", err)
+		}
+		t.Skip("no Slurm here (run .ci/slurm-up and export SLURM_CONF)")
+	}
+}
+
+// pipelineFixture writes an input, a curation config and a pipeline file
+// (generate, sharded, then curate) pointing at a scripted model server.
+func pipelineFixture(t *testing.T, dir, serverURL string, shards int) string {
+	writeInput(t, dir, 30)
+	os.WriteFile(filepath.Join(dir, "steps.yaml"), []byte("steps:\n  - where: 'sample != 1'\n"), 0o644)
+	p := filepath.Join(dir, "pipe.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf(`name: test-pipe
+defaults:
+  base-url: %s
+  model: m
+  concurrency: 2
+  log-level: warn
+slurm:
+  time: "00:10:00"
+  extra: ["--cpus-per-task=1"]
+stages:
+  solve:
+    command: generate
+    input: %s
+    shards: %d
+    flags: {samples: 3, temperature: 0.7, seed: 5}
+  keep:
+    command: curate
+    input: solve
+    flags: {config: %s}
+`, serverURL, filepath.Join(dir, "in.jsonl"), shards, filepath.Join(dir, "steps.yaml"))), 0o644)
+	return p
+}
+
+func sortedLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	sort.Strings(lines)
+	return lines
+}
+
+func TestRunLocalAndSlurmAgree(t *testing.T) {
+	srv := &slowServer{t: t, bodies: map[int64][]byte{}}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	dir := t.TempDir()
+	pipe := pipelineFixture(t, dir, ts.URL, 3)
+
+	runs := filepath.Join(dir, "local")
+	if _, stderr, err := run(t, "run", pipe, "--runs-dir", runs, "--launcher", "local"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	local := sortedLines(t, filepath.Join(runs, "test-pipe", "keep", "output.jsonl"))
+	if len(local) != 60 {
+		t.Fatalf("local run kept %d rows, want 60", len(local))
+	}
+	// A rerun does nothing.
+	_, stderr, err := run(t, "run", pipe, "--runs-dir", runs, "--launcher", "local", "--log-level", "info")
+	if err != nil || strings.Count(stderr, "stage already done") != 2 {
+		t.Fatalf("rerun: %v\n%s", err, stderr)
+	}
+
+	slurmUp(t)
+	sruns := filepath.Join(dir, "slurm")
+	if _, stderr, err := run(t, "run", pipe, "--runs-dir", sruns, "--launcher", "slurm", "--poll", "300ms"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	sl := sortedLines(t, filepath.Join(sruns, "test-pipe", "keep", "output.jsonl"))
+	if strings.Join(sl, "\n") != strings.Join(local, "\n") {
+		t.Fatalf("slurm and local outputs differ:\n%s\n---\n%s", strings.Join(sl[:3], "\n"), strings.Join(local[:3], "\n"))
+	}
+	for i := range 3 {
+		if _, err := os.Stat(filepath.Join(sruns, "test-pipe", "solve", "shards", fmt.Sprintf("output-%d-of-3.jsonl", i))); err != nil {
+			t.Errorf("shard %d: %v", i, err)
+		}
+	}
+}
+
+func TestRunSlurmResubmitsKilledShard(t *testing.T) {
+	slurmUp(t)
+	srv := &slowServer{t: t, bodies: map[int64][]byte{}}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	dir := t.TempDir()
+	pipe := pipelineFixture(t, dir, ts.URL, 3)
+	runs := filepath.Join(dir, "runs")
+
+	// Kill shard 1 while it runs.
+	cmd := crucible("run", pipe, "--runs-dir", runs, "--launcher", "slurm", "--poll", "300ms")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := ""
+	deadline := time.Now().Add(60 * time.Second)
+	for killed == "" && time.Now().Before(deadline) {
+		out, _ := exec.Command("squeue", "-h", "-r", "-n", "crucible-test-pipe-solve", "-o", "%i %K %T").Output()
+		for _, l := range strings.Split(string(out), "\n") {
+			f := strings.Fields(l)
+			if len(f) == 3 && f[1] == "1" && f[2] == "RUNNING" {
+				time.Sleep(300 * time.Millisecond) // let it write some rows
+				exec.Command("scancel", "--signal=KILL", "--full", f[0]).Run()
+				killed = f[0]
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	err := cmd.Wait()
+	if killed == "" {
+		t.Fatalf("shard 1 never seen running; run: %v\n%s", err, stderr.String())
+	}
+	if err == nil || !strings.Contains(stderr.String(), "shard 1") || !strings.Contains(stderr.String(), "task-") {
+		t.Fatalf("the failed shard was not reported (err %v):\n%s", err, stderr.String())
+	}
+	// The rerun resubmits shard 1 only.
+	if _, se, err := run(t, "run", pipe, "--runs-dir", runs, "--launcher", "slurm", "--poll", "300ms"); err != nil {
+		t.Fatalf("rerun: %v\n%s", err, se)
+	}
+	script, _ := os.ReadFile(filepath.Join(runs, "test-pipe", "solve", "slurm", "array.sbatch"))
+	if !strings.Contains(string(script), "#SBATCH --array=1\n") {
+		t.Fatalf("rerun array is not shard 1 only:\n%s", script)
+	}
+	got := sortedLines(t, filepath.Join(runs, "test-pipe", "keep", "output.jsonl"))
+	// Reference: the same pipeline locally.
+	lruns := filepath.Join(dir, "local")
+	if _, se, err := run(t, "run", pipe, "--runs-dir", lruns, "--launcher", "local"); err != nil {
+		t.Fatalf("local: %v\n%s", err, se)
+	}
+	want := sortedLines(t, filepath.Join(lruns, "test-pipe", "keep", "output.jsonl"))
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("after the rerun the output differs from a local run (%d vs %d rows)", len(got), len(want))
+	}
+	// Every (id, sample) once.
+	keys := map[record.Key]bool{}
+	for _, l := range got {
+		r, _ := record.ParseRow([]byte(l))
+		k := record.KeyOf(r)
+		if keys[k] {
+			t.Fatalf("duplicate %v", k)
+		}
+		keys[k] = true
+	}
+}
+
+func TestRunRejectsBrokenPipelines(t *testing.T) {
+	dir := t.TempDir()
+	in := writeInput(t, dir, 2)
+	cases := map[string]struct{ body, want string }{
+		"unknown command": {"stages:\n  a:\n    command: generat\n    input: " + in, `unknown command "generat"`},
+		"unknown flag":    {"stages:\n  a:\n    command: generate\n    input: " + in + "\n    flags: {temprature: 1}", "has no flag --temprature"},
+		"managed flag":    {"stages:\n  a:\n    command: generate\n    input: " + in + "\n    flags: {output: x}", "set by the pipeline"},
+		"missing input":   {"stages:\n  a:\n    command: generate\n    input: nowhere.jsonl", `input "nowhere.jsonl" is not a stage`},
+		"no input":        {"stages:\n  a:\n    command: generate", "no input"},
+		"cycle":           {"stages:\n  a:\n    command: generate\n    input: b\n  b:\n    command: generate\n    input: a", "cycle: a -> b -> a"},
+		"not a stage":     {"stages:\n  a:\n    command: prompt list", "writes no --output"},
+		"unknown key":     {"stages:\n  a:\n    command: generate\n    input: " + in + "\n    shard: 2", "field shard not found"},
+		"eval sharded":    {"stages:\n  a:\n    command: eval\n    input: " + in + "\n    shards: 2", "cannot be sharded"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(dir, "p.yaml")
+			os.WriteFile(p, []byte("name: broken\n"+c.body+"\n"), 0o644)
+			runs := filepath.Join(dir, "runs-"+strings.ReplaceAll(name, " ", "-"))
+			_, stderr, err := run(t, "run", p, "--runs-dir", runs, "--launcher", "slurm")
+			if err == nil || !strings.Contains(stderr, c.want) {
+				t.Fatalf("err %v, stderr:\n%s\nwant %q", err, stderr, c.want)
+			}
+			if _, err := os.Stat(runs); err == nil {
+				t.Fatal("a run folder was created for a broken pipeline")
+			}
+		})
+	}
+	_ = context.Background
+	_ = http.StatusOK
+}
