@@ -525,6 +525,11 @@ func (c *comparer) eqNumeric(a, b *node) bool {
 		if !eq && dec && len(vs) == 0 {
 			eq = c.digitsMatchF(a, y) || c.digitsMatchF(b, x)
 		}
+		if !eq && dec {
+			// Decimals written to n places stand for anything within one unit
+			// of their last place: x + 1.414i against x + √2 i.
+			eq = cmplx.Abs(x-y) <= c.slack(a, e, x)+c.slack(b, e, y)
+		}
 		if !eq {
 			if len(vs) == 0 {
 				return c.decide("numeric", false)
@@ -574,6 +579,56 @@ func (c *comparer) digitsMatchBig(a, b *node) bool {
 	rx, _ := x.Rat(nil)
 	ry, _ := y.Rat(nil)
 	return rx != nil && ry != nil && (c.digitsMatch(a, ry) || c.digitsMatch(b, rx))
+}
+
+// slack bounds how much n's value at e may move when each decimal literal
+// with at least MinDigits significant digits moves by one unit in its last
+// place.
+func (c *comparer) slack(n *node, e *env, base complex128) float64 {
+	if c.opts.MinDigits <= 0 {
+		return 0
+	}
+	var lits []*node
+	var collect func(*node)
+	collect = func(m *node) {
+		if len(lits) > 16 {
+			return
+		}
+		if m.k == nNum && m.dec && !strings.ContainsAny(m.open, "eE(") {
+			lits = append(lits, m)
+		}
+		for _, a := range m.args {
+			collect(a)
+		}
+		for _, r := range m.rows {
+			for _, a := range r {
+				collect(a)
+			}
+		}
+	}
+	collect(n)
+	total := 0.0
+	for _, lit := range lits {
+		dot := strings.IndexByte(lit.open, '.')
+		if dot < 0 {
+			continue
+		}
+		places := len(lit.open) - dot - 1
+		sig := len(strings.TrimLeft(strings.Replace(lit.open, ".", "", 1), "0"))
+		if sig < c.opts.MinDigits || places > 30 {
+			continue
+		}
+		ulp := new(big.Rat).SetFrac(big.NewInt(1), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(places)), nil))
+		old := lit.val
+		lit.val = new(big.Rat).Add(old, ulp)
+		v, ok := numeric(n, e)
+		lit.val = old
+		if !ok || !finite(v) {
+			return 0
+		}
+		total += cmplx.Abs(v - base)
+	}
+	return total
 }
 
 func tiny(x complex128) bool { return cmplx.Abs(x) < 1e-200 }

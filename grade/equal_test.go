@@ -213,6 +213,9 @@ var equalCases = []struct {
 	{"10m", "10", false},
 	{"10weeks", "10", true},
 	{"\\begin{matrix} x \\\\\\\\ \\frac12 \\end{matrix}", "[x, 0.5]", true},
+	{"x + \\sqrt{2}i", "x + 1.414i", true},
+	{"x + \\sqrt{2}i", "x + 1.41i", false},
+	{"2\\pi r", "6.2832 r", true},
 	// bounded work
 	{"2^{2^{2^{100}}}", "2^{2^{2^{100}}}", true},
 	{"2^{2^{2^{100}}}", "2^{2^{2^{101}}}", false},
