@@ -41,8 +41,11 @@ func ParseList(text string) (items []string, format string, ok bool) {
 	if m := fenceRE.FindStringSubmatch(text); m != nil {
 		text = m[1]
 	}
-	if items, ok := parseJSONList(text); ok {
-		return items, ListJSON, true
+	t := strings.TrimSpace(text)
+	if strings.HasPrefix(t, "[") || strings.HasPrefix(t, "{") {
+		if items, ok := parseJSONList(t); ok {
+			return items, ListJSON, true
+		}
 	}
 	if items, ok := parseMarked(text, true); ok {
 		return items, ListNumbered, true
@@ -52,6 +55,10 @@ func ParseList(text string) (items []string, format string, ok bool) {
 	}
 	if items, ok := parseMarked(text, false); ok {
 		return items, ListBulleted, true
+	}
+	// Last, a JSON array after some prose ("The list is [...]").
+	if items, ok := parseJSONList(t); ok {
+		return items, ListJSON, true
 	}
 	return nil, "", false
 }

@@ -28,6 +28,7 @@ func TestParseList(t *testing.T) {
 		{"json in fence", "```json\n[\"Food\", \"Travel\"]\n```", []string{"Food", "Travel"}, ListJSON},
 		{"json object", `{"topics": ["Food", "Travel"]}`, []string{"Food", "Travel"}, ListJSON},
 		{"json after prose", `The list is ["a", "b"].`, []string{"a", "b"}, ListJSON},
+		{"numbered items holding JSON", "1. Sort [\"b\", \"a\"] in Python.\n2. Reverse a list.", []string{`Sort ["b", "a"] in Python.`, "Reverse a list."}, ListNumbered},
 		{"crlf", "1. Food\r\n2. Travel\r\n", []string{"Food", "Travel"}, ListNumbered},
 		{"quoted items", "1. \"What is love?\"\n2. “Why?”", []string{"What is love?", "Why?"}, ListNumbered},
 		{"prose", "Food and travel are both nice.", nil, ""},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -120,10 +121,22 @@ func finishSynth(rep *synth.Report, err error) error {
 	if rep != nil {
 		args := []any{"output", rep.Output, "rows", rep.Rows, "written", rep.Written, "request_errors", rep.Errors,
 			"wall_s", rep.Wall.Seconds()}
-		for k, v := range rep.Counts {
-			args = append(args, k, v)
+		keys := make([]string, 0, len(rep.Counts))
+		for k := range rep.Counts {
+			keys = append(keys, k)
 		}
-		slog.Info("synth finished", args...)
+		sort.Strings(keys)
+		for _, k := range keys {
+			args = append(args, k, rep.Counts[k])
+		}
+		if err != nil {
+			slog.Info("synth stopped", args...)
+		} else {
+			slog.Info("synth finished", args...)
+			if rep.Rows == 0 {
+				slog.Warn("the output holds no rows; see the counts above and the step files under the work dir")
+			}
+		}
 		for _, s := range rep.Stages {
 			slog.Debug("synth step", "step", s.Name, "output", s.Output, "written", s.Written, "skipped", s.Skipped, "errors", s.Errors)
 		}
