@@ -3,6 +3,7 @@ package synth
 import (
 	"context"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -159,5 +160,74 @@ func TestTopicsRetryErrors(t *testing.T) {
 	}
 	if rep.Written != 2 {
 		t.Errorf("retry wrote %d topics, want 2", rep.Written)
+	}
+}
+
+// A torn last line (what kill -9 leaves) in the output and in a step file
+// is cut, and the rerun completes the same set of rows.
+func TestTopicsTornLines(t *testing.T) {
+	s := newScripted(t, topicsScript)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "topics.jsonl")
+	run := func() {
+		if _, err := Topics(context.Background(), TopicsOptions{Common: Common{Backend: s.backend()}, Output: out,
+			MacroTopics: 3, Subtopics: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	want := strings.Join(sortedLines(t, out), "\n")
+	for _, f := range []string{out, filepath.Join(dir, "topics.jsonl.work", "03-subtopics.jsonl")} {
+		// Cut the last line in half, as a crash would.
+		b, _ := os.ReadFile(f)
+		body := strings.TrimRight(string(b), "\n")
+		last := body[strings.LastIndex(body, "\n")+1:]
+		cut := len(body) - len(last)/2
+		if err := os.WriteFile(f, []byte(body[:cut]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	if got := strings.Join(sortedLines(t, out), "\n"); strings.ReplaceAll(got, s.srv.URL, "") != strings.ReplaceAll(want, s.srv.URL, "") {
+		t.Errorf("after repair:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// Every built-in prompt can be replaced by a YAML file.
+func TestTopicsPromptOverride(t *testing.T) {
+	s := newScripted(t, func(r chatReq) reply {
+		switch {
+		case strings.Contains(r.last(), "Name 2 hobbies"):
+			return reply{text: "1. Chess\n2. Hiking"}
+		case strings.HasPrefix(r.last(), "Split "):
+			m := strings.Fields(r.last())[1]
+			return reply{text: "* " + m + " basics\n* " + m + " mastery"}
+		}
+		return reply{status: http.StatusBadRequest}
+	})
+	dir := t.TempDir()
+	macro := filepath.Join(dir, "macro.yaml")
+	os.WriteFile(macro, []byte("user: \"Name {n_macro_topics} hobbies.\"\n"), 0o644)
+	sub := filepath.Join(dir, "sub.yaml")
+	os.WriteFile(sub, []byte("user: \"Split {macro_topic} into {n_subtopics} parts.\"\n"), 0o644)
+	mp, err := Prompt(macro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := Prompt(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "topics.jsonl")
+	if _, err := Topics(context.Background(), TopicsOptions{Common: Common{Backend: s.backend()}, Output: out,
+		MacroTopics: 2, Subtopics: 2, MacroPrompt: mp, SubPrompt: sp, NoMacroRows: true}); err != nil {
+		t.Fatal(err)
+	}
+	rows := readRows(t, out)
+	if len(rows) != 4 || str(t, rows["macro-0-1#0"], "topic") != "Chess mastery" || str(t, rows["macro-1-0#0"], "macro_topic") != "Hiking" {
+		t.Errorf("rows %v", rows)
+	}
+	if _, err := Prompt("no/such"); err == nil {
+		t.Errorf("an unknown prompt should be an error")
 	}
 }
