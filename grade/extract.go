@@ -303,17 +303,89 @@ func fromPhrase(s string, opts Options) (string, bool) {
 		}
 	}
 	if isProse(stripMath(rest)) || proseWords(rest) > 0 {
-		if n, ok := lastNumber(rest); ok {
-			return n, true
+		// The first piece of math in the sentence after the phrase:
+		// "Réponse: Janeth aura encore 220 $ à payer d'ici 12 mois" is 220.
+		if c := mathChunks(rest); len(c) > 0 {
+			return c[0], true
 		}
 	}
 	return rest, true
 }
 
+// skipCommand returns the index after the backslash command at s[i].
+func skipCommand(s string, i int) int {
+	j := i + 1
+	for j < len(s) && isLetter(s[j]) {
+		j++
+	}
+	if j == i+1 && j < len(s) {
+		j++
+	}
+	return j
+}
+
+// chunkStopWords are short English words that separate math in prose.
+var chunkStopWords = map[string]bool{
+	"is": true, "of": true, "in": true, "be": true, "it": true, "at": true, "to": true, "on": true,
+	"an": true, "as": true, "by": true, "we": true, "so": true, "if": true, "do": true, "up": true,
+	"or": false, "a": true, "I": true,
+}
+
+// mathChunks splits prose into the runs between its words (and other
+// scripts' letters and punctuation) and returns the runs that hold a digit
+// and parse, in order.
+func mathChunks(s string) []string {
+	var out []string
+	start := 0
+	flush := func(end int) {
+		c := strings.Trim(strings.TrimSpace(s[start:end]), ",;:.*$")
+		c = strings.TrimSpace(c)
+		if c != "" && strings.ContainsAny(c, "0123456789") {
+			if _, err := parse(c); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r >= utf8.RuneSelf {
+			if unicode.IsLetter(r) || unicode.IsPunct(r) && r != '−' {
+				flush(i)
+				start = i + n
+			}
+			i += n
+			continue
+		}
+		if s[i] == '\\' {
+			i = skipCommand(s, i)
+			continue
+		}
+		if !isLetter(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isLetter(s[j]) {
+			j++
+		}
+		if w := s[i:j]; (len(w) >= 3 || chunkStopWords[strings.ToLower(w)]) && !mathWord(strings.ToLower(w)) && w != strings.ToUpper(w) {
+			flush(i)
+			start = j
+		}
+		i = j
+	}
+	flush(len(s))
+	return out
+}
+
 // beforeProse returns s up to its first prose word ("5 because ..." is "5").
 func beforeProse(s string) string {
 	for i := 0; i < len(s); {
-		if !isLetter(s[i]) || i > 0 && s[i-1] == '\\' {
+		if s[i] == '\\' {
+			i = skipCommand(s, i)
+			continue
+		}
+		if !isLetter(s[i]) {
 			i++
 			continue
 		}
@@ -460,7 +532,14 @@ func fromMath(s string, _ Options) (string, bool) {
 	if n, ok := lastNumber(s[last.outerEnd:]); ok {
 		return n, true
 	}
-	return strings.TrimSpace(s[last.start:last.end]), true
+	content := strings.TrimSpace(s[last.start:last.end])
+	if proseWords(content) > 0 {
+		// "$? just about 1$": a stray pair of dollar signs around prose.
+		if c := mathChunks(content); len(c) > 0 {
+			return c[len(c)-1], true
+		}
+	}
+	return content, true
 }
 
 // connectorOnly reports whether text between spans only joins them.
