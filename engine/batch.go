@@ -36,11 +36,11 @@ type workspace struct {
 	hb, hb2    rows // [n, ff] MLP hidden
 	zx, y      rows // [n, DI+CD+H] Mamba in_proj output, [n, DI] scan output
 	xc         []float32
-	att        []float32 // [context] attention scores (grows)
 	cos, sin   []float32 // [hd/2] RoPE angles of one position
 	pos        []int     // [n] position of each token in its sequence
 	headIn     [][]float32
 	headOut    [][]float32
+	attn       attnTask
 }
 
 func newWorkspace(c *Config) *workspace {
@@ -50,8 +50,9 @@ func newWorkspace(c *Config) *workspace {
 		q: newRows(n, c.NumHeads*c.HeadDim), ao: newRows(n, c.NumHeads*c.HeadDim),
 		k: newRows(n, c.NumKVHeads*c.HeadDim), v: newRows(n, c.NumKVHeads*c.HeadDim),
 		hb: newRows(n, c.IntermediateSize), hb2: newRows(n, c.IntermediateSize),
-		att: make([]float32, 256), cos: make([]float32, c.HeadDim/2), sin: make([]float32, c.HeadDim/2),
+		cos: make([]float32, c.HeadDim/2), sin: make([]float32, c.HeadDim/2),
 		pos: make([]int, n), headIn: make([][]float32, 0, n), headOut: make([][]float32, 0, n),
+		attn: attnTask{kv: make([]*kvCache, n), ctx: make([]int, n)},
 	}
 	if c.MambaHeads > 0 {
 		ws.zx = newRows(n, c.DInner()+c.ConvDim()+c.MambaHeads)
@@ -59,14 +60,6 @@ func newWorkspace(c *Config) *workspace {
 		ws.xc = make([]float32, c.ConvDim())
 	}
 	return ws
-}
-
-// scores returns the attention score buffer with room for n positions.
-func (ws *workspace) scores(n int) []float32 {
-	if n > len(ws.att) {
-		ws.att = make([]float32, 2*n)
-	}
-	return ws.att[:n]
 }
 
 // base holds what every architecture shares: config, mapped weights, the
@@ -79,8 +72,12 @@ type base struct {
 	params  int64
 }
 
-func newBase(cfg *Config, ck *safetensors.Checkpoint) base {
-	return base{cfg: cfg, ck: ck, workers: newWorkers(runtime.GOMAXPROCS(0))}
+func newBase(cfg *Config, ck *safetensors.Checkpoint, opts Options) base {
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	return base{cfg: cfg, ck: ck, workers: newWorkers(threads)}
 }
 
 func (b *base) Config() *Config { return b.cfg }

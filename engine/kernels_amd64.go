@@ -92,3 +92,29 @@ func tile4x1(bf bool, w unsafe.Pointer, ldw int, x *float32, k int, out *[4]floa
 		gemmF32x4x1AVX2(w, ldw, x, k, out)
 	}
 }
+
+//go:noescape
+func axpyRowsAVX512(o *float32, p *float32, v *float32, vstride int, n int, hd int)
+
+//go:noescape
+func axpyRowsAVX2(o *float32, p *float32, v *float32, vstride int, n int, hd int)
+
+// axpyRows sets o[:hd] = Σ_{t<n} p[t]·v[t*stride:][:hd] (stride in
+// floats); it reports false when the active path cannot (then the caller
+// computes it in Go).
+func axpyRows(o, p, v []float32, stride, n, hd int) bool {
+	if n == 0 {
+		return false
+	}
+	_ = v[(n-1)*stride+hd-1]
+	_ = p[n-1]
+	switch {
+	case activeKernel == kernAVX512 && hd%16 == 0:
+		axpyRowsAVX512(&o[0], &p[0], &v[0], stride*4, n, hd)
+	case activeKernel == kernAVX2 && hd%8 == 0:
+		axpyRowsAVX2(&o[0], &p[0], &v[0], stride*4, n, hd)
+	default:
+		return false
+	}
+	return true
+}

@@ -224,3 +224,128 @@ TEXT ·gemmF32x4x1AVX2(SB), NOSPLIT, $0-40
 // func gemmBF16x4x1AVX2(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
 TEXT ·gemmBF16x4x1AVX2(SB), NOSPLIT, $0-40
 	GEMM4X1_256(LOADW8_BF16)
+
+// ---- attention values: o[0:hd] = Σ_t p[t] · v[t*vstride : t*vstride+hd] ----
+// (hd a multiple of 16 for AVX-512, 8 for AVX2; vstride in bytes; n >= 0)
+
+// func axpyRowsAVX512(o *float32, p *float32, v *float32, vstride int, n int, hd int)
+TEXT ·axpyRowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), DI
+	MOVQ p+8(FP), SI
+	MOVQ v+16(FP), R8
+	MOVQ vstride+24(FP), DX
+	MOVQ n+32(FP), R11
+	MOVQ hd+40(FP), R12
+	XORQ R13, R13 // column offset in bytes
+block64:
+	MOVQ R12, AX
+	SHLQ $2, AX
+	SUBQ R13, AX
+	CMPQ AX, $256
+	JLT  block16
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3
+	LEAQ (R8)(R13*1), R9
+	XORQ CX, CX
+loop64:
+	CMPQ CX, R11
+	JGE  store64
+	VBROADCASTSS (SI)(CX*4), Z16
+	VFMADD231PS 0(R9), Z16, Z0
+	VFMADD231PS 64(R9), Z16, Z1
+	VFMADD231PS 128(R9), Z16, Z2
+	VFMADD231PS 192(R9), Z16, Z3
+	ADDQ DX, R9
+	INCQ CX
+	JMP  loop64
+store64:
+	VMOVUPS Z0, 0(DI)(R13*1)
+	VMOVUPS Z1, 64(DI)(R13*1)
+	VMOVUPS Z2, 128(DI)(R13*1)
+	VMOVUPS Z3, 192(DI)(R13*1)
+	ADDQ $256, R13
+	JMP  block64
+block16:
+	CMPQ AX, $64
+	JLT  done
+	VPXORD Z0, Z0, Z0
+	LEAQ (R8)(R13*1), R9
+	XORQ CX, CX
+loop16:
+	CMPQ CX, R11
+	JGE  store16
+	VBROADCASTSS (SI)(CX*4), Z16
+	VFMADD231PS 0(R9), Z16, Z0
+	ADDQ DX, R9
+	INCQ CX
+	JMP  loop16
+store16:
+	VMOVUPS Z0, 0(DI)(R13*1)
+	ADDQ $64, R13
+	MOVQ R12, AX
+	SHLQ $2, AX
+	SUBQ R13, AX
+	JMP  block16
+done:
+	VZEROUPPER
+	RET
+
+// func axpyRowsAVX2(o *float32, p *float32, v *float32, vstride int, n int, hd int)
+TEXT ·axpyRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), DI
+	MOVQ p+8(FP), SI
+	MOVQ v+16(FP), R8
+	MOVQ vstride+24(FP), DX
+	MOVQ n+32(FP), R11
+	MOVQ hd+40(FP), R12
+	XORQ R13, R13
+block32:
+	MOVQ R12, AX
+	SHLQ $2, AX
+	SUBQ R13, AX
+	CMPQ AX, $128
+	JLT  block8
+	VXORPS Y0, Y0, Y0; VXORPS Y1, Y1, Y1; VXORPS Y2, Y2, Y2; VXORPS Y3, Y3, Y3
+	LEAQ (R8)(R13*1), R9
+	XORQ CX, CX
+loop32:
+	CMPQ CX, R11
+	JGE  store32
+	VBROADCASTSS (SI)(CX*4), Y8
+	VFMADD231PS 0(R9), Y8, Y0
+	VFMADD231PS 32(R9), Y8, Y1
+	VFMADD231PS 64(R9), Y8, Y2
+	VFMADD231PS 96(R9), Y8, Y3
+	ADDQ DX, R9
+	INCQ CX
+	JMP  loop32
+store32:
+	VMOVUPS Y0, 0(DI)(R13*1)
+	VMOVUPS Y1, 32(DI)(R13*1)
+	VMOVUPS Y2, 64(DI)(R13*1)
+	VMOVUPS Y3, 96(DI)(R13*1)
+	ADDQ $128, R13
+	JMP  block32
+block8:
+	CMPQ AX, $32
+	JLT  done
+	VXORPS Y0, Y0, Y0
+	LEAQ (R8)(R13*1), R9
+	XORQ CX, CX
+loop8:
+	CMPQ CX, R11
+	JGE  store8
+	VBROADCASTSS (SI)(CX*4), Y8
+	VFMADD231PS 0(R9), Y8, Y0
+	ADDQ DX, R9
+	INCQ CX
+	JMP  loop8
+store8:
+	VMOVUPS Y0, 0(DI)(R13*1)
+	ADDQ $32, R13
+	MOVQ R12, AX
+	SHLQ $2, AX
+	SUBQ R13, AX
+	JMP  block8
+done:
+	VZEROUPPER
+	RET

@@ -25,11 +25,11 @@ type llamaLayer struct {
 	gate, up, down    Linear    // gate/up [ff, d], down [d, ff]
 }
 
-func newLlama(cfg *Config, ck *safetensors.Checkpoint) (*llama, error) {
+func newLlama(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*llama, error) {
 	d, ff, hd := cfg.HiddenSize, cfg.IntermediateSize, cfg.HeadDim
 	nq, nkv := cfg.NumHeads, cfg.NumKVHeads
 	l := &weightLoader{ck: ck, prefixes: []string{"model.", ""}}
-	m := &llama{base: newBase(cfg, ck), layers: make([]llamaLayer, cfg.NumLayers)}
+	m := &llama{base: newBase(cfg, ck, opts), layers: make([]llamaLayer, cfg.NumLayers)}
 	var err error
 	if m.embed, err = l.mat("embed_tokens.weight", cfg.VocabSize, d); err != nil {
 		return nil, err
@@ -197,9 +197,11 @@ func (m *llama) forward(states []State, tokens []int, logits [][]float32) {
 			kv.ensure(pos[i])
 			copy(kv.k[pos[i]*kv.stride:], k[i]) // cache: [pos+1, nkv, hd]
 			copy(kv.v[pos[i]*kv.stride:], v[i])
-			attend(ao[i], q[i], kv.k, kv.v, ws.scores(pos[i]+1), pos[i]+1, nq, nkv, hd) // [nq*hd]
+			ws.attn.kv[i], ws.attn.ctx[i] = kv, pos[i]+1
 		}
-		m.workers.matmul(xb2, ly.o, ao) // [n][d]
+		ws.attn.ao, ws.attn.q, ws.attn.nq, ws.attn.nkv, ws.attn.hd = ao, q, nq, nkv, hd
+		m.workers.attention(&ws.attn, n) // ao[i] = attention of q[i] over its cache: [n][nq*hd]
+		m.workers.matmul(xb2, ly.o, ao)  // [n][d]
 		for i := range x {
 			add(x[i], xb2[i])
 		}

@@ -176,10 +176,10 @@ func (mx *mamba2Mixer) forward(p *workers, ws *workspace, out, x [][]float32, st
 	p.matmul(out, mx.outProj, ys) // [n][d]
 }
 
-func newMamba2(cfg *Config, ck *safetensors.Checkpoint) (*mamba2, error) {
+func newMamba2(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*mamba2, error) {
 	d := cfg.HiddenSize
 	l := &weightLoader{ck: ck, prefixes: []string{"backbone.", "model.", ""}}
-	m := &mamba2{base: newBase(cfg, ck)}
+	m := &mamba2{base: newBase(cfg, ck, opts)}
 	var err error
 	if m.embed, err = loadEmbeddings(l, cfg); err != nil {
 		return nil, err

@@ -65,8 +65,18 @@ type Info struct {
 	StateBytes int64
 }
 
+// Options tune how a model runs; the zero value is the default.
+type Options struct {
+	// Threads is the number of threads that share the matrix products and
+	// the attention of a forward pass (0: GOMAXPROCS).
+	Threads int
+}
+
 // Load reads the model in dir: config.json and the safetensors weights.
-func Load(dir string) (Model, error) {
+func Load(dir string) (Model, error) { return LoadWith(dir, Options{}) }
+
+// LoadWith is Load with options.
+func LoadWith(dir string, opts Options) (Model, error) {
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -75,7 +85,7 @@ func Load(dir string) (Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", dir, err)
 	}
-	m, err := build(cfg, ck)
+	m, err := New(cfg, ck, opts)
 	if err != nil {
 		ck.Close()
 		return nil, fmt.Errorf("load %s: %w", dir, err)
@@ -83,14 +93,17 @@ func Load(dir string) (Model, error) {
 	return m, nil
 }
 
-func build(cfg *Config, ck *safetensors.Checkpoint) (Model, error) {
+// New builds a model of cfg's architecture over the weights in ck (which
+// may be mapped files or tensors in memory, see safetensors.FromTensors).
+// The model's Close closes ck; on error the caller still owns ck.
+func New(cfg *Config, ck *safetensors.Checkpoint, opts Options) (Model, error) {
 	switch cfg.Architecture {
 	case ArchLlama, ArchQwen2:
-		return newLlama(cfg, ck)
+		return newLlama(cfg, ck, opts)
 	case ArchMamba2:
-		return newMamba2(cfg, ck)
+		return newMamba2(cfg, ck, opts)
 	case ArchNemotronH:
-		return newNemotronH(cfg, ck)
+		return newNemotronH(cfg, ck, opts)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnsupported, cfg.Architecture)
 }

@@ -30,10 +30,10 @@ type nhLayer struct {
 	up, down   Linear // up [ff, d], down [d, ff]
 }
 
-func newNemotronH(cfg *Config, ck *safetensors.Checkpoint) (*nemotronH, error) {
+func newNemotronH(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*nemotronH, error) {
 	d, ff, hd, nq, nkv := cfg.HiddenSize, cfg.IntermediateSize, cfg.HeadDim, cfg.NumHeads, cfg.NumKVHeads
 	l := &weightLoader{ck: ck, prefixes: []string{"backbone.", "model.", ""}}
-	m := &nemotronH{base: newBase(cfg, ck), layers: make([]nhLayer, cfg.NumLayers), slot: make([]int, cfg.NumLayers)}
+	m := &nemotronH{base: newBase(cfg, ck, opts), layers: make([]nhLayer, cfg.NumLayers), slot: make([]int, cfg.NumLayers)}
 	var err error
 	if m.embed, err = loadEmbeddings(l, cfg); err != nil {
 		return nil, err
@@ -170,9 +170,11 @@ func (m *nemotronH) forward(states []State, tokens []int, logits [][]float32) {
 				kv.ensure(pos[i])
 				copy(kv.k[pos[i]*kv.stride:], k[i]) // cache: [pos+1, nkv, hd]
 				copy(kv.v[pos[i]*kv.stride:], v[i])
-				attend(ao[i], q[i], kv.k, kv.v, ws.scores(pos[i]+1), pos[i]+1, nq, nkv, hd) // [nq*hd]
+				ws.attn.kv[i], ws.attn.ctx[i] = kv, pos[i]+1
 			}
-			m.workers.matmul(xb2, ly.o, ao) // [n][d]
+			ws.attn.ao, ws.attn.q, ws.attn.nq, ws.attn.nkv, ws.attn.hd = ao, q, nq, nkv, hd
+			m.workers.attention(&ws.attn, n) // ao[i] = attention of q[i] over its cache: [n][nq*hd]
+			m.workers.matmul(xb2, ly.o, ao)  // [n][d]
 
 		case LayerMLP:
 			// y = down(relu(up(x))²), no gate.

@@ -267,6 +267,24 @@ func OpenFiles(paths ...string) (*Checkpoint, error) {
 	return c, nil
 }
 
+// FromTensors makes a checkpoint of tensors held in memory (e.g. random
+// weights for a benchmark); names must be unique. Data should be aligned
+// to its dtype's size, as Go allocations are.
+func FromTensors(tensors []Tensor) (*Checkpoint, error) {
+	c := &Checkpoint{tensors: map[string]*Tensor{}}
+	for i := range tensors {
+		t := &tensors[i]
+		if _, dup := c.tensors[t.Name]; dup {
+			return nil, fmt.Errorf("safetensors: tensor %q given twice", t.Name)
+		}
+		if want := t.NumElements() * t.DType.Size(); len(t.Data) != want {
+			return nil, fmt.Errorf("safetensors: tensor %s: %d bytes for shape %v of %s", t.Name, len(t.Data), t.Shape, t.DType)
+		}
+		c.tensors[t.Name] = t
+	}
+	return c, nil
+}
+
 // Tensor returns the named tensor.
 func (c *Checkpoint) Tensor(name string) (*Tensor, bool) {
 	t, ok := c.tensors[name]
