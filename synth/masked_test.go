@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/crucible-ml/crucible/backend"
@@ -100,4 +101,24 @@ func TestMaskedInterrupted(t *testing.T) {
 				Input: in, Output: filepath.Join(dir, "m.jsonl"), N: 4})
 			return err
 		})
+}
+
+// The hint prompt renders a masked row for generate.
+func TestMaskedHintPrompt(t *testing.T) {
+	p, err := Prompt("masked/hint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := PromptSource("masked/hint")
+	if err != nil || !strings.Contains(string(src), "reference_masked_solution") {
+		t.Fatalf("source: %v", err)
+	}
+	row := fieldMap{"problem": "What is 2+2?", "reference_masked_solution": "2 + 2 = M, so M is the answer."}
+	msgs, err := p.Messages(row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2 || !strings.Contains(msgs[0].Content, `\boxed{}`) || !strings.Contains(msgs[1].Content, "2 + 2 = M") {
+		t.Errorf("messages %+v", msgs)
+	}
 }

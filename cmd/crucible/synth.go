@@ -207,9 +207,12 @@ the fewest digits within ±50% of the reference length, dropping candidates that
 reveal the answer (fallbacks: the candidate closest to the length window, then the
 original solution). Output rows are the input rows plus reference_masked_solution,
 masked_solution_source (masked, masked-any-length, original), masked_sample and
-masked_candidates. Use them as hints with a prompt that shows {reference_masked_solution}.`,
+masked_candidates. The built-in masked/hint prompt shows them to generate as hints.`,
 		Example: `  crucible synth masked-solutions --input gsm8k-train.jsonl --output gsm8k-masked.jsonl \
-    --samples 4 --base-url http://127.0.0.1:8000/v1`,
+    --samples 4 --base-url http://127.0.0.1:8000/v1
+  crucible synth list-prompts masked/hint > hint.yaml
+  crucible generate --prompt hint.yaml --input gsm8k-masked.jsonl --output solutions.jsonl \
+    --samples 8 --temperature 0.7 --base-url http://127.0.0.1:8000/v1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.common(cmd, true)
