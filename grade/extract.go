@@ -200,8 +200,8 @@ func findBoxes(s string) []box {
 	return out
 }
 
-// maxJoin caps how many boxes BoxJoin joins.
-const maxJoin = 64
+// maxJoin caps how many boxes BoxJoin joins into one list answer.
+const maxJoin = 12
 
 // fromBoxes extracts the last box, joined with earlier ones under BoxJoin.
 func fromBoxes(s string, opts Options) (string, bool) {
@@ -212,8 +212,11 @@ func fromBoxes(s string, opts Options) (string, bool) {
 	last := len(bs) - 1
 	first := last
 	if opts.Boxes == BoxJoin {
-		for first > 0 && last-first < maxJoin && connectorGap(s[bs[first-1].end:bs[first].start]) {
+		for first > 0 && last-first <= maxJoin && connectorGap(s[bs[first-1].end:bs[first].start]) {
 			first--
+		}
+		if last-first > maxJoin {
+			first = last // a flood of boxes is no list: the final one answers
 		}
 	}
 	parts := make([]string, 0, last-first+1)

@@ -1,6 +1,9 @@
 package grade
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestExtract(t *testing.T) {
 	cases := []struct {
@@ -12,6 +15,7 @@ func TestExtract(t *testing.T) {
 		{`\boxed{1} and later \boxed{2}`, "2", true},
 		{`first \boxed{1}. Then, after more work, we find \boxed{2}`, "2", true},
 		{`\fbox{7}`, "7", true},
+		{strings.Repeat(`\boxed{9} `, 400) + `\boxed{42}`, "42", true},
 		{`\boxed 5`, "5", true},
 		{`\boxed{\text{(B)}}`, `\text{(B)}`, true},
 		{`nested \boxed{\frac{a}{\sqrt{b}}}`, `\frac{a}{\sqrt{b}}`, true},
