@@ -518,6 +518,10 @@ func (c *comparer) eqNumeric(a, b *node) bool {
 			}
 			continue
 		}
+		if x == y && finite(x) {
+			good++ // identical values, zero included: x^2 - x^2 is 0
+			continue
+		}
 		if !finite(x) || !finite(y) || tiny(x) && tiny(y) {
 			continue
 		}

@@ -216,6 +216,9 @@ var equalCases = []struct {
 	{"x + \\sqrt{2}i", "x + 1.414i", true},
 	{"x + \\sqrt{2}i", "x + 1.41i", false},
 	{"2\\pi r", "6.2832 r", true},
+	{"x^2 - x^2", "0", true},
+	{"\\sin^2 x + \\cos^2 x - 1", "0", true},
+	{"x - x", "1", false},
 	// bounded work
 	{"2^{2^{2^{100}}}", "2^{2^{2^{100}}}", true},
 	{"2^{2^{2^{100}}}", "2^{2^{2^{101}}}", false},
