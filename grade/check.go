@@ -28,7 +28,33 @@ func Check(gold, pred string, opts Options) Verdict {
 	if !okg || !okp {
 		return Verdict{Rule: "no answer extracted", Gold: g, Pred: p}
 	}
-	return Equal(g, p, opts)
+	v := Equal(g, p, opts)
+	if v.Equal || opts.Boxes != BoxJoin {
+		return v
+	}
+	// Joined boxes against a single value: the final box is the answer
+	// ("\boxed{1} and \boxed{2}" against 2), as last-box graders read it.
+	last := opts
+	last.Boxes = BoxLast
+	if pl, ok := ExtractWith(pred, last); ok && pl != p && !isList(g) {
+		if w := Equal(g, pl, opts); w.Equal {
+			w.Rule += " (last box)"
+			return w
+		}
+	}
+	if gl, ok := ExtractWith(gold, last); ok && gl != g && !isList(p) {
+		if w := Equal(gl, p, opts); w.Equal {
+			w.Rule += " (last box)"
+			return w
+		}
+	}
+	return v
+}
+
+// isList reports whether an answer parses as several values.
+func isList(answer string) bool {
+	n, err := parse(clean(answer))
+	return err == nil && (n.k == nSeq && n.open != "(" && n.open != "[" && n.open != ":" || n.k == nPM)
 }
 
 // notMath reports whether an extracted answer is missing or prose, so that a

@@ -41,7 +41,9 @@ type BoxPolicy uint8
 const (
 	// BoxJoin (the default) joins the last run of boxes that are separated only
 	// by short connectors ("\boxed{2} and \boxed{3}" is "2, 3"), as Math-Verify
-	// does; otherwise the last box.
+	// does; otherwise the last box. When Check finds such a list unequal to a
+	// single-valued other side, it compares the last box alone, as last-box
+	// graders (NeMo-Skills, inspect_ai) would.
 	BoxJoin BoxPolicy = iota
 	// BoxLast takes the last box only, as NeMo-Skills does.
 	BoxLast

@@ -77,6 +77,10 @@ func TestCheck(t *testing.T) {
 		{"16386.20", `The total is $\$16,\!386.20$`, true},
 		{"E", `$\mathrm{E}*2$`, false},
 		{"D", "The answer: D, since A and B fail", true},
+		{"2", `\boxed{1} and \boxed{2}`, true},
+		{"1", `\boxed{1} and \boxed{2}`, false},
+		{"1, 2", `\boxed{1} and \boxed{2}`, true},
+		{"2, 3", `\boxed{1} and \boxed{2} and \boxed{3}`, false},
 		{"5", "The answer is 5, because 2+3=5", true},
 	}
 	for _, c := range cases {
