@@ -32,7 +32,11 @@
 //   - Bare lists "1, 2, 3" compare as multisets; tuples and intervals in order;
 //     sets "\{..\}" as sets; "x = 1, y = 2" as the tuple (1, 2).
 //   - Several boxes: the last run of \boxed{} joined only by connectors
-//     ("\boxed{1} and \boxed{2}") is one list answer (BoxJoin); else the last.
+//     ("\boxed{1} and \boxed{2}") is one list answer (BoxJoin); else the
+//     last. Against a single value, Check falls back to the last box.
+//   - Multiple choice: when one side is a letter A-J ("B", "(B)",
+//     "\text{B}"), Check reads the other side's choice from its prose ("the
+//     answer is for sure D, not A"); "C" equals "C. x = 42".
 //   - Unreduced fractions equal their value (3245/5 = 649).
 //   - Equations: "x = 5" equals 5; equations are equal when sides match,
 //     swapped or not, or when (left - right) agree up to a constant factor
