@@ -1,3 +1,5 @@
+//go:build linux
+
 package sandbox
 
 import (
@@ -11,28 +13,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// childArg is os.Args[1] of the re-executed binary that becomes PID 1 of a
-// sandbox (see MaybeRunChild).
-const childArg = "__sandbox-child"
-
-// Inside the sandbox's user namespace: the init runs as uid 0 (it needs the
-// namespace's capabilities to mount), the Python worker as sandboxUID.
-const (
-	sandboxUID = 1000
-	sandboxGID = 1000
-)
-
-// childConfig is what the supervisor passes to the re-executed init, as JSON
-// in os.Args[2].
-type childConfig struct {
-	Python   string   `json:"python"`
-	Args     []string `json:"args"`
-	Env      []string `json:"env"`
-	TmpSize  int64    `json:"tmp_size"`
-	Nested   bool     `json:"nested"`   // run the worker in a nested user namespace (non-root host)
-	Isolated bool     `json:"isolated"` // false: --unsafe-no-isolation, just exec Python
-}
 
 // MaybeRunChild must be the first call in the main function of any binary
 // that uses this package (and in TestMain of its tests). When the process was

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -101,6 +102,9 @@ type session struct {
 // ErrNoIsolation, unless cfg.UnsafeNoIsolation is set, in which case the
 // pool runs code without namespaces and logs a warning.
 func NewPool(ctx context.Context, cfg Config) (*Pool, error) {
+	if runtime.GOOS != "linux" {
+		return nil, fmt.Errorf("%w (the sandbox needs Linux; this is %s)", ErrNoIsolation, runtime.GOOS)
+	}
 	cfg = cfg.withDefaults()
 	sp, err := newSpawner(&cfg, true)
 	if err != nil {

@@ -11,9 +11,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -97,6 +97,9 @@ const (
 
 // start starts a worker and waits until it is ready for code.
 func (s *spawner) start(ctx context.Context) (*worker, error) {
+	if runtime.GOOS != "linux" {
+		return nil, fmt.Errorf("sandbox: needs Linux (namespaces, /proc), not %s", runtime.GOOS)
+	}
 	filter := ""
 	if s.isolated {
 		filter = seccompFilter()
@@ -129,37 +132,12 @@ func (s *spawner) start(ctx context.Context) (*worker, error) {
 	}
 	w := &worker{cmdW: cmdW, resF: resR, resR: bufio.NewReader(resR), stderr: &capBuffer{max: 8 << 10}, exited: make(chan struct{})}
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/5", // s.exe: its path may not be reachable from the sandbox's uid
-		Args:       []string{"crucible-sandbox", childArg, string(ccfg)},
-		Env:        []string{},
-		Stderr:     w.stderr,
-		ExtraFiles: []*os.File{cmdR, resW, s.exe},
-		SysProcAttr: &syscall.SysProcAttr{
-			Pdeathsig: syscall.SIGKILL,
-			Setpgid:   true,
-		},
-	}
-	if s.isolated {
-		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
-			syscall.CLONE_NEWNS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
-		if s.nested {
-			uid, gid := os.Geteuid(), os.Getegid()
-			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
-			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}}
-		} else {
-			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{
-				{ContainerID: 0, HostID: hostInitID, Size: 1},
-				{ContainerID: sandboxUID, HostID: hostWorkerID, Size: 1},
-			}
-			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{
-				{ContainerID: 0, HostID: hostInitID, Size: 1},
-				{ContainerID: sandboxGID, HostID: hostWorkerID, Size: 1},
-			}
-			cmd.SysProcAttr.GidMappingsEnableSetgroups = true
-			// Drop the host's supplementary groups (root's group 0 would
-			// still open group-readable host files).
-			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
-		}
+		Path:        "/proc/self/fd/5", // s.exe: its path may not be reachable from the sandbox's uid
+		Args:        []string{"crucible-sandbox", childArg, string(ccfg)},
+		Env:         []string{},
+		Stderr:      w.stderr,
+		ExtraFiles:  []*os.File{cmdR, resW, s.exe},
+		SysProcAttr: initProcAttr(s.isolated, s.nested),
 	}
 	err = cmd.Start()
 	cmdR.Close()
@@ -270,7 +248,7 @@ func (w *worker) read() (*response, error) {
 func (w *worker) kill() {
 	w.once.Do(func() {
 		if p := w.cmd.Process; p != nil {
-			syscall.Kill(-p.Pid, syscall.SIGKILL)
+			killGroup(p.Pid)
 			p.Kill()
 		}
 		w.cmdW.Close()
