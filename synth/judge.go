@@ -139,6 +139,8 @@ func (o *JudgeOptions) candidates(ctx context.Context, rep *Report) (string, err
 // Instructions mode: rows with instruction_id_list and kwargs (IFEval) get
 // follow_instruction_list, follow_all_instructions and is_correct; ids this
 // package cannot verify are listed in unverified_instructions and left out.
+// With instruction_scope "all_turns" and messages (a dialogue), every
+// assistant turn must follow an instruction.
 func Judge(ctx context.Context, o JudgeOptions) (*Report, error) {
 	start := time.Now()
 	if o.Input == "" || o.Output == "" {
@@ -330,7 +332,22 @@ func (o *JudgeOptions) judgeInstructions(r *record.Row) error {
 			return fmt.Errorf("kwargs: %w", err)
 		}
 	}
+	// The responses checked: the response field, or with instruction_scope
+	// "all_turns" every assistant turn of the row's messages.
 	resp, _ := r.Text(o.ResponseField)
+	responses := []string{resp}
+	if scope, _ := r.String("instruction_scope"); scope == "all_turns" && r.Has("messages") {
+		var msgs []backend.Message
+		if err := r.Decode("messages", &msgs); err != nil {
+			return fmt.Errorf("messages: %w", err)
+		}
+		responses = responses[:0]
+		for _, m := range msgs {
+			if m.Role == "assistant" {
+				responses = append(responses, m.Content)
+			}
+		}
+	}
 	var follow []bool
 	var unverified []string
 	all := true
@@ -345,7 +362,15 @@ func (o *JudgeOptions) judgeInstructions(r *record.Row) error {
 		if id == "combination:repeat_prompt" && kw["prompt_to_repeat"] == nil {
 			kw["prompt_to_repeat"], _ = r.Text("base_prompt")
 		}
-		ok, err := CheckInstruction(id, kw, resp)
+		ok := true
+		var err error
+		for _, resp := range responses {
+			var turnOK bool
+			if turnOK, err = CheckInstruction(id, kw, resp); err != nil {
+				break
+			}
+			ok = ok && turnOK
+		}
 		if err != nil {
 			unverified = append(unverified, id)
 			continue

@@ -48,6 +48,11 @@ type PromptsOptions struct {
 	// Constraints adds this many IFEval-style verifiable instructions to
 	// each prompt (default 0).
 	Constraints int
+	// ConstraintStyle is "append" (default: the instructions follow the
+	// prompt) or "all-turns" (Nemotron-4's multi-turn variant: they precede
+	// it between [BEGIN OF INSTRUCTION] and [END OF INSTRUCTION] and hold for
+	// every assistant turn of a dialogue; instruction_scope is "all_turns").
+	ConstraintStyle string
 	// Prompt, RevisePrompt and ConvertPrompt replace the built-ins.
 	Prompt, RevisePrompt, ConvertPrompt *prompt.Prompt
 }
@@ -87,6 +92,9 @@ func GeneratePrompts(ctx context.Context, o PromptsOptions) (*Report, error) {
 	}
 	if o.Join == "" {
 		o.Join = "{document}\n\n{instruction}"
+	}
+	if o.ConstraintStyle != "" && o.ConstraintStyle != "append" && o.ConstraintStyle != "all-turns" {
+		return nil, fmt.Errorf("prompts: constraint style %q: want append or all-turns", o.ConstraintStyle)
 	}
 	join, err := prompt.Compile(o.Join)
 	if err != nil {
@@ -233,7 +241,12 @@ func (o *PromptsOptions) finishPrompt(c *record.Row, join *prompt.Template) {
 			desc = append(desc, d)
 		}
 		c.Set("base_prompt", text)
-		c.Set("prompt", text+"\n\n"+strings.Join(desc, " "))
+		if o.ConstraintStyle == "all-turns" {
+			c.Set("prompt", "[BEGIN OF INSTRUCTION] "+strings.Join(desc, " ")+" [END OF INSTRUCTION]\n\n"+text)
+			c.Set("instruction_scope", "all_turns")
+		} else {
+			c.Set("prompt", text+"\n\n"+strings.Join(desc, " "))
+		}
 		c.Set("instruction_id_list", ids)
 		c.Set("kwargs", kw)
 	}

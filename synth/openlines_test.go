@@ -166,3 +166,39 @@ func TestPromptsConstraintsAndInstructionJudge(t *testing.T) {
 		}
 	}
 }
+
+func TestConstraintsAllTurns(t *testing.T) {
+	s := newScripted(t, promptsScript)
+	out := filepath.Join(t.TempDir(), "p.jsonl")
+	_, err := GeneratePrompts(context.Background(), PromptsOptions{Common: Common{Backend: s.backend()},
+		Kind: "math", Input: writeJSONL(t, `{"id":"t1","topic":"Food"}`), Output: out, N: 2, Constraints: 1, ConstraintStyle: "all-turns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range readRows(t, out) {
+		p := str(t, r, "prompt")
+		if !strings.HasPrefix(p, "[BEGIN OF INSTRUCTION] ") || !strings.HasSuffix(p, "[END OF INSTRUCTION]\n\n"+str(t, r, "base_prompt")) ||
+			str(t, r, "instruction_scope") != "all_turns" {
+			t.Errorf("prompt %q", p)
+		}
+	}
+	// Every assistant turn of a dialogue must follow an all-turns instruction.
+	in := writeJSONL(t,
+		`{"id":"a","instruction_id_list":["punctuation:no_comma"],"kwargs":[{}],"instruction_scope":"all_turns","messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"hello there"},{"role":"user","content":"More"},{"role":"assistant","content":"well, no"}],"generation":"well, no"}`,
+		`{"id":"b","instruction_id_list":["punctuation:no_comma"],"kwargs":[{}],"instruction_scope":"all_turns","messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"hello there"},{"role":"user","content":"More"},{"role":"assistant","content":"fine"}],"generation":"fine"}`,
+		`{"id":"c","instruction_id_list":["punctuation:no_comma","language:response_language"],"kwargs":[{},{"language":"fr"}],"messages":[{"role":"assistant","content":"a, b"}],"generation":"fine"}`,
+	)
+	judged := filepath.Join(t.TempDir(), "j.jsonl")
+	if _, err := Judge(context.Background(), JudgeOptions{Input: in, Output: judged, Mode: JudgeInstructions}); err != nil {
+		t.Fatal(err)
+	}
+	rows := readRows(t, judged)
+	for key, want := range map[string]bool{"a#0": false, "b#0": true, "c#0": true} {
+		if got, _ := rows[key].Bool("follow_all_instructions"); got != want {
+			t.Errorf("%s: follow_all_instructions %v, want %v", key, got, want)
+		}
+	}
+	if !rows["c#0"].Has("unverified_instructions") {
+		t.Errorf("an instruction that cannot be checked should be listed")
+	}
+}

@@ -288,7 +288,7 @@ to convert its answer.`,
 
 func newSynthPromptsCmd() *cobra.Command {
 	var f synthFlags
-	var kind, level, language, docField, join, revPrompt, convPrompt string
+	var kind, level, language, docField, join, revPrompt, convPrompt, cstyle string
 	var n, revisions, constraints int
 	var docTypes []string
 	cmd := &cobra.Command{
@@ -315,7 +315,7 @@ length than asked.`,
 			}
 			defer c.Backend.Close()
 			o := synth.PromptsOptions{Common: c, Input: f.input, Output: f.output, Kind: kind, N: n, Revisions: revisions,
-				DocTypes: docTypes, Level: level, Language: language, DocumentField: docField, Join: join, Constraints: constraints}
+				DocTypes: docTypes, Level: level, Language: language, DocumentField: docField, Join: join, Constraints: constraints, ConstraintStyle: cstyle}
 			if o.Prompt, err = loadPrompt("prompt", f.g.prompt); err != nil {
 				return err
 			}
@@ -340,6 +340,7 @@ length than asked.`,
 	fl.StringVar(&docField, "document-field", "", "document field of closed-qa rows (default document, else text)")
 	fl.StringVar(&join, "join", "", `closed-qa prompt from {document} and {instruction} (default "{document}\n\n{instruction}")`)
 	fl.IntVar(&constraints, "constraints", 0, "IFEval-style verifiable instructions added to each prompt")
+	fl.StringVar(&cstyle, "constraint-style", "append", "append (after the prompt) or all-turns (before it, for every turn of a dialogue)")
 	fl.StringVar(&revPrompt, "revise-prompt", "", "prompt YAML replacing the built-in prompts/KIND-revise (fields openline, n_revisions)")
 	fl.StringVar(&convPrompt, "convert-prompt", "", "prompt YAML replacing the built-in list/convert (field llm_response)")
 	return cmd
