@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -388,14 +387,4 @@ func (o *JudgeOptions) judgeInstructions(r *record.Row) error {
 		r.Set("unverified_instructions", unverified)
 	}
 	return nil
-}
-
-// parseFloat reads a JSON number field.
-func parseFloat(r *record.Row, key string) (float64, bool) {
-	raw := r.Raw(key)
-	if raw == nil {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(string(raw), 64)
-	return f, err == nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -294,8 +295,14 @@ func childID(parent *record.Row, i int) string {
 	return fmt.Sprintf("%s-s%d-%d", k.ID, k.Sample, i)
 }
 
-// usable reports whether a generated row can feed the next step: its
-// request did not fail.
-func usable(r *record.Row) bool { return !r.Has("error") }
-
 var errNoBackend = errors.New("synth: a backend is required")
+
+// parseFloat reads a JSON number field.
+func parseFloat(r *record.Row, key string) (float64, bool) {
+	raw := r.Raw(key)
+	if raw == nil {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	return f, err == nil
+}
