@@ -79,7 +79,9 @@ func countList(rep *Report, step string, r *record.Row) {
 type TopicsOptions struct {
 	Common
 	// Input, when set, holds macro topics (rows with `macro_topic` or
-	// `topic`), and the macro-topic step is skipped.
+	// `topic`), and the macro-topic step is skipped. Limit and Shard select
+	// macro topics (given or generated), so shards of one run share the
+	// same macro list and split the subtopic work.
 	Input  string
 	Output string
 	// Domain picks the built-in prompts: "general" (default), "math" or
@@ -133,7 +135,6 @@ func Topics(ctx context.Context, o TopicsOptions) (*Report, error) {
 	rep := newReport(o.Output)
 	l := &Lister{Backend: o.Backend, Convert: o.ConvertPrompt}
 	macroRows := o.Input
-	first := true
 	if macroRows == "" {
 		seed := &record.Row{}
 		seed.Set("id", "macro")
@@ -172,11 +173,11 @@ func Topics(ctx context.Context, o TopicsOptions) (*Report, error) {
 		if err != nil {
 			return rep, err
 		}
-		first = false
+
 	}
 	subGen := filepath.Join(wd, "03-subtopics.jsonl")
 	err = o.run(ctx, rep, genStep{
-		name: "subtopics", input: macroRows, output: subGen, whole: !first,
+		name: "subtopics", input: macroRows, output: subGen,
 		prompt: orDefault(o.SubPrompt, prefix+"sub"),
 		prepare: func(r *record.Row) error {
 			if !r.Has("macro_topic") {

@@ -1,7 +1,10 @@
 package synth
 
 import (
+	"sort"
+
 	"context"
+	"github.com/crucible-ml/crucible/record"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -229,5 +232,35 @@ func TestTopicsPromptOverride(t *testing.T) {
 	}
 	if _, err := Prompt("no/such"); err == nil {
 		t.Errorf("an unknown prompt should be an error")
+	}
+}
+
+// Shards share the macro list and split the subtopics: their union is the
+// whole run (repeated topics aside: each shard removes its own).
+func TestTopicsShards(t *testing.T) {
+	s := newScripted(t, func(r chatReq) reply {
+		if strings.Contains(r.last(), `subject "Sports"`) {
+			return reply{text: "- Football\n- Tennis\n- Golf"}
+		}
+		return topicsScript(r)
+	})
+	dir := t.TempDir()
+	run := func(out string, sh record.Shard) []string {
+		if _, err := Topics(context.Background(), TopicsOptions{Common: Common{Backend: s.backend(), Shard: sh}, Output: filepath.Join(dir, out),
+			MacroTopics: 3, Subtopics: 2}); err != nil {
+			t.Fatal(err)
+		}
+		return sortedLines(t, filepath.Join(dir, out))
+	}
+	whole := run("all.jsonl", record.Shard{})
+	a, b := run("s0.jsonl", record.Shard{Index: 0, Count: 2}), run("s1.jsonl", record.Shard{Index: 1, Count: 2})
+	if len(a) == 0 || len(b) == 0 {
+		t.Fatalf("a shard is empty: %d and %d rows", len(a), len(b))
+	}
+	union := append(append([]string(nil), a...), b...)
+	sort.Strings(union)
+	norm := func(xs []string) string { return strings.ReplaceAll(strings.Join(xs, "\n"), s.srv.URL, "") }
+	if norm(union) != norm(whole) {
+		t.Errorf("shards:\n%s\nwhole:\n%s", norm(union), norm(whole))
 	}
 }
