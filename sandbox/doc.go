@@ -5,9 +5,11 @@
 // variables of earlier ones. A worker runs in new user, pid, network, mount,
 // IPC and UTS namespaces as an unprivileged uid: its root is a read-only view
 // of the system directories Python needs, /tmp is a private size-capped
-// tmpfs, /proc is its own, and there is no network. Address space, CPU time,
-// processes and file size are limited by rlimits; every block has a wall-time
-// limit and capped output. A block that times out is interrupted (the state
+// tmpfs, /proc is its own, and there is no network. A seccomp filter denies
+// the kernel interfaces math code never needs (new namespaces, mounts,
+// ptrace, bpf, io_uring...). Address space, CPU time, processes and file
+// size are limited by rlimits; every block has a wall-time limit and capped
+// output. A block that times out is interrupted (the state
 // is kept); one that ignores the interrupt has its worker killed, and the
 // session starts afresh (reported as a new session; Config.Replay re-runs its
 // earlier successful blocks). Ending a session kills everything it started.
