@@ -86,7 +86,7 @@ type session struct {
 	created time.Time
 
 	run        sync.Mutex // held while a block runs
-	history    []string   // successful blocks, for Replay
+	history    []string   // successful blocks, kept for Config.Replay
 	fresh      bool       // the next block starts from an empty state
 	executions int
 
@@ -329,7 +329,7 @@ func (p *Pool) executeIn(ctx context.Context, s *session, code string, req *requ
 	} else {
 		res.NewSession = res.NewSession || newSession
 	}
-	if err == nil && res.Status == StatusCompleted {
+	if p.cfg.Replay && err == nil && res.Status == StatusCompleted {
 		s.history = append(s.history, code)
 	}
 	s.wmu.Lock()
