@@ -62,7 +62,9 @@ type PromptsOptions struct {
 // topic or document row it came from, *_count_mismatch when the model
 // listed a different number of items than asked, and with Constraints
 // base_prompt, instruction_id_list and kwargs (IFEval's field names; `synth
-// judge --mode instructions` checks responses against them).
+// judge --mode instructions` checks responses against them). A prompt that
+// repeats another (case and spacing aside) is kept once, under the smallest
+// id, and counted as duplicate_prompts.
 func GeneratePrompts(ctx context.Context, o PromptsOptions) (*Report, error) {
 	start := time.Now()
 	if o.Backend == nil {
@@ -191,13 +193,12 @@ func GeneratePrompts(ctx context.Context, o PromptsOptions) (*Report, error) {
 		}
 		last = revGen
 	}
-	err = derive(ctx, rep, "prompts", last, o.Output, func(r *record.Row) []*record.Row {
+	final := func(r *record.Row) []*record.Row {
 		if !revise {
 			c := inherit(r, r.ID())
 			o.finishPrompt(c, join)
 			return []*record.Row{c}
 		}
-		countList(rep, "revisions", r)
 		var out []*record.Row
 		for i, t := range items(r, "revisions") {
 			c := inherit(r, childID(r, i), "revisions", "n_revisions")
@@ -206,6 +207,40 @@ func GeneratePrompts(ctx context.Context, o PromptsOptions) (*Report, error) {
 			}
 			c.Set("revision", t)
 			o.finishPrompt(c, join)
+			out = append(out, c)
+		}
+		return out
+	}
+	// A prompt that occurs more than once (case and spacing aside) is kept
+	// under its smallest id.
+	owner := map[string]string{}
+	promptKey := func(c *record.Row) string {
+		if b, ok := c.Text("base_prompt"); ok {
+			return normSpace(b)
+		}
+		return normSpace(textOf(c, "prompt"))
+	}
+	err = eachRow(last, func(r *record.Row) error {
+		for _, c := range final(r) {
+			if prev, ok := owner[promptKey(c)]; !ok || c.ID() < prev {
+				owner[promptKey(c)] = c.ID()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	err = derive(ctx, rep, "prompts", last, o.Output, func(r *record.Row) []*record.Row {
+		if revise {
+			countList(rep, "revisions", r)
+		}
+		var out []*record.Row
+		for _, c := range final(r) {
+			if owner[promptKey(c)] != c.ID() {
+				rep.count("duplicate_prompts")
+				continue
+			}
 			out = append(out, c)
 		}
 		return out

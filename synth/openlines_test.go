@@ -44,9 +44,9 @@ func promptsScript(r chatReq) reply {
 	case strings.Contains(p, "Read this text:"):
 		return reply{text: "Sure:\n1. Summarise the text.\n2. List the names in it.\n3. Rewrite it as a poem."}
 	case strings.Contains(p, "math problems"):
-		return reply{text: "- Compute 1 + 1.\n- Compute 2 + 2."}
+		return reply{text: "- Compute 1 + 1 for " + topic + ".\n- Compute 2 + 2."}
 	case strings.Contains(p, "programming tasks"):
-		return reply{text: "1. Reverse a list in Python."}
+		return reply{text: "1. Reverse a list of " + topic + " in Python."}
 	}
 	return reply{status: http.StatusBadRequest}
 }
@@ -71,9 +71,9 @@ func TestGeneratePrompts(t *testing.T) {
 				"revisions_count_mismatch": "asked for 1, got 2"}},
 		{"closed-qa", PromptsOptions{Kind: "closed-qa", Input: docs, N: 3}, 3, "d1-1",
 			map[string]string{"prompt": "Ada and Bob went to Rome.\n\nList the names in it.", "instruction": "List the names in it."}},
-		{"math", PromptsOptions{Kind: "math", Input: topics, N: 2}, 6, "t2-1", map[string]string{"prompt": "Compute 2 + 2."}},
+		{"math with repeats", PromptsOptions{Kind: "math", Input: topics, N: 2}, 4, "t1-1", map[string]string{"prompt": "Compute 2 + 2."}},
 		{"coding", PromptsOptions{Kind: "coding", Input: topics, N: 2}, 3, "t1-0",
-			map[string]string{"prompt": "Reverse a list in Python.", "openlines_count_mismatch": "asked for 2, got 1"}},
+			map[string]string{"prompt": "Reverse a list of Food in Python.", "openlines_count_mismatch": "asked for 2, got 1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
