@@ -118,3 +118,21 @@ func axpyRows(o, p, v []float32, stride, n, hd int) bool {
 	}
 	return true
 }
+
+//go:noescape
+func readSumAVX512(p *byte, n int) uint32
+
+//go:noescape
+func readSumAVX2(p *byte, n int) uint32
+
+// readSum reads every byte of b (len a multiple of 256) as fast as the
+// active path can, returning a checksum so that the reads stay.
+func readSum(b []byte) uint32 {
+	switch activeKernel {
+	case kernAVX512:
+		return readSumAVX512(&b[0], len(b))
+	case kernAVX2:
+		return readSumAVX2(&b[0], len(b))
+	}
+	return readSumGo(b)
+}

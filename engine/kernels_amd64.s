@@ -349,3 +349,73 @@ store8:
 done:
 	VZEROUPPER
 	RET
+
+// ---- streaming read (bandwidth probe) ----
+
+// func readSumAVX512(p *byte, n int) uint32 (n a multiple of 256)
+TEXT ·readSumAVX512(SB), NOSPLIT, $0-20
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3
+	XORQ AX, AX
+	CMPQ CX, $0
+	JLE  rdone
+rloop:
+	VPADDD 0(SI)(AX*1), Z0, Z0
+	VPADDD 64(SI)(AX*1), Z1, Z1
+	VPADDD 128(SI)(AX*1), Z2, Z2
+	VPADDD 192(SI)(AX*1), Z3, Z3
+	ADDQ $256, AX
+	CMPQ AX, CX
+	JLT  rloop
+rdone:
+	VPADDD Z1, Z0, Z0
+	VPADDD Z3, Z2, Z2
+	VPADDD Z2, Z0, Z0
+	VEXTRACTI64X4 $1, Z0, Y1
+	VPADDD Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPADDD X1, X0, X0
+	VMOVD X0, AX
+	MOVL AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func readSumAVX2(p *byte, n int) uint32 (n a multiple of 256)
+TEXT ·readSumAVX2(SB), NOSPLIT, $0-20
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	VPXOR Y0, Y0, Y0; VPXOR Y1, Y1, Y1; VPXOR Y2, Y2, Y2; VPXOR Y3, Y3, Y3
+	XORQ AX, AX
+	CMPQ CX, $0
+	JLE  r2done
+r2loop:
+	VPADDD 0(SI)(AX*1), Y0, Y0
+	VPADDD 32(SI)(AX*1), Y1, Y1
+	VPADDD 64(SI)(AX*1), Y2, Y2
+	VPADDD 96(SI)(AX*1), Y3, Y3
+	VPADDD 128(SI)(AX*1), Y0, Y0
+	VPADDD 160(SI)(AX*1), Y1, Y1
+	VPADDD 192(SI)(AX*1), Y2, Y2
+	VPADDD 224(SI)(AX*1), Y3, Y3
+	ADDQ $256, AX
+	CMPQ AX, CX
+	JLT  r2loop
+r2done:
+	VPADDD Y1, Y0, Y0
+	VPADDD Y3, Y2, Y2
+	VPADDD Y2, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPADDD X1, X0, X0
+	VMOVD X0, AX
+	MOVL AX, ret+16(FP)
+	VZEROUPPER
+	RET

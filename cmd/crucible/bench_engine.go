@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crucible-ml/crucible/engine"
+	"github.com/crucible-ml/crucible/engine/safetensors"
+)
+
+func init() { benchCommands = append(benchCommands, newBenchEngineCmd) }
+
+func newBenchEngineCmd() *cobra.Command {
+	var preset, configPath, dtype, batches, contexts, kernel string
+	var threads, prefill, steps int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "engine",
+		Short: "Prefill and decode speed of the built-in engine on random weights of a real shape, next to the machine's roofline",
+		Long: `Builds a model with random weights of a preset shape (` + strings.Join(engine.Presets(), ", ") + `)
+or of any config.json, and measures: the streaming-read bandwidth of all threads and the
+kernels' GEMM peak (in the same run), prefill tokens/s, and decode tokens/s for every
+batch size and context length (caches filled with random state instead of a prefill),
+the weight bandwidth achieved, the ratio to the roofline (read bandwidth / bytes read per
+step) and the memory of one sequence. Rates are given by the wall clock and per
+CPU-second (times the threads), since a shared machine's wall clock varies.`,
+		Example: `  crucible bench engine --preset qwen2.5-0.5b --batch 1,8,32 --context 0,2048
+  crucible bench engine --preset nemotron-h --batch 16 --context 0,8192 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg *engine.Config
+			var err error
+			name := preset
+			if configPath != "" {
+				b, rerr := os.ReadFile(configPath)
+				if rerr != nil {
+					return rerr
+				}
+				cfg, err = engine.ParseConfig(b)
+				name = configPath
+			} else {
+				cfg, err = engine.PresetConfig(preset)
+			}
+			if err != nil {
+				return err
+			}
+			var dt safetensors.DType
+			switch strings.ToLower(dtype) {
+			case "bf16", "bfloat16":
+				dt = safetensors.BF16
+			case "f32", "fp32", "float32":
+				dt = safetensors.F32
+			default:
+				return fmt.Errorf("--dtype %q: want bf16 or f32", dtype)
+			}
+			if kernel != "" {
+				if err := engine.SetKernel(kernel); err != nil {
+					return err
+				}
+			}
+			bs, err := intList(batches)
+			if err != nil {
+				return fmt.Errorf("--batch: %w", err)
+			}
+			cs, err := intList(contexts)
+			if err != nil {
+				return fmt.Errorf("--context: %w", err)
+			}
+			errOut := cmd.ErrOrStderr()
+			res, err := engine.BenchEngine(cmd.Context(), engine.BenchOptions{Config: cfg, Name: name, DType: dt,
+				Threads: threads, Batches: bs, Contexts: cs, Prefill: prefill, Steps: steps, Seed: 1,
+				Progress: func(msg string) { fmt.Fprintln(errOut, msg) }})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			fmt.Fprintf(out, "%s (%s): %.0fM parameters, %s, %.0f MB of weights, %.0f MB read per step; %d threads, %s kernels; load average %s\n",
+				res.Model, res.Architecture, float64(res.Parameters)/1e6, res.DType, float64(res.WeightBytes)/1e6,
+				float64(res.BytesPerToken)/1e6, res.Threads, res.Kernel, res.LoadAverage)
+			fmt.Fprintf(out, "read bandwidth %.1f GB/s, GEMM peak %.0f GFLOP/s\n", res.ReadGBs, res.GEMMGFLOPs)
+			if res.PrefillTokens > 0 {
+				fmt.Fprintf(out, "prefill %d tokens: %.1f tokens/s (%.1f per CPU-second x threads), %.0f GFLOP/s\n",
+					res.PrefillTokens, res.PrefillTokS, res.PrefillCPUTokS, res.PrefillGFLOPs)
+			}
+			fmt.Fprintf(out, "%6s %8s %10s %10s %9s %9s %10s %7s %12s\n", "batch", "context", "tokens/s", "tok/cpu-s", "weight GB/s", "read GB/s", "roofline", "ratio", "MiB/sequence")
+			for _, d := range res.Decode {
+				fmt.Fprintf(out, "%6d %8d %10.1f %10.1f %9.1f %9.1f %10.1f %6.0f%% %12.1f\n", d.Batch, d.Context, d.TokS, d.CPUTokS,
+					d.WeightGBs, d.ReadGBs, d.Roofline, 100*d.Ratio, float64(d.MemPerSeq)/(1<<20))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&preset, "preset", "qwen2.5-0.5b", "model shape: "+strings.Join(engine.Presets(), ", "))
+	f.StringVar(&configPath, "config", "", "a config.json to use instead of a preset")
+	f.StringVar(&dtype, "dtype", "bf16", "weight dtype: bf16 or f32")
+	f.IntVar(&threads, "threads", 0, "threads (0: GOMAXPROCS)")
+	f.StringVar(&batches, "batch", "1,8,32", "sequences per decode step, comma-separated")
+	f.StringVar(&contexts, "context", "0,2048,8192", "tokens already in each sequence's cache, comma-separated")
+	f.IntVar(&prefill, "prefill", 512, "prompt tokens of the prefill measurement (0: none)")
+	f.IntVar(&steps, "steps", 8, "decode steps per measurement")
+	f.StringVar(&kernel, "kernel", "", "kernel path: "+strings.Join(engine.Kernels(), ", ")+" (default: the fastest)")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// intList parses "1,8,32".
+func intList(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q is not a count", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

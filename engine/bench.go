@@ -1,0 +1,293 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/crucible-ml/crucible/engine/safetensors"
+)
+
+// readSumGo is the portable bandwidth probe: it adds b as 64-bit words.
+func readSumGo(b []byte) uint32 {
+	var s0, s1, s2, s3 uint64
+	for i := 0; i+32 <= len(b); i += 32 {
+		s0 += binary.LittleEndian.Uint64(b[i:])
+		s1 += binary.LittleEndian.Uint64(b[i+8:])
+		s2 += binary.LittleEndian.Uint64(b[i+16:])
+		s3 += binary.LittleEndian.Uint64(b[i+24:])
+	}
+	s := s0 + s1 + s2 + s3
+	return uint32(s ^ s>>32)
+}
+
+// ReadBandwidth measures the machine's streaming-read bandwidth in bytes/s:
+// threads goroutines each read their own buffer of size/threads bytes
+// (far larger than the caches) reps times; the best of the reps counts.
+func ReadBandwidth(threads int, size int, reps int) float64 {
+	threads = max(threads, 1)
+	per := max(size/threads, 1<<20) &^ 255
+	bufs := make([][]byte, threads)
+	for i := range bufs {
+		bufs[i] = make([]byte, per)
+		for j := 0; j < per; j += 4096 {
+			bufs[i][j] = byte(j) // touch every page
+		}
+	}
+	best := 0.0
+	var sink uint32
+	var mu sync.Mutex
+	for r := 0; r < max(reps, 1); r++ {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := range bufs {
+			wg.Add(1)
+			go func(b []byte) {
+				defer wg.Done()
+				s := readSum(b)
+				mu.Lock()
+				sink += s
+				mu.Unlock()
+			}(bufs[i])
+		}
+		wg.Wait()
+		if bw := float64(per*threads) / time.Since(start).Seconds(); bw > best {
+			best = bw
+		}
+	}
+	_ = sink
+	return best
+}
+
+// GEMMPeak measures the matrix kernels' arithmetic rate in FLOP/s on
+// threads threads: a [rows, 1024] f32 matrix (in cache) times MaxChunk
+// tokens, the shape of a prefill chunk.
+func GEMMPeak(threads int, reps int) float64 {
+	const rows, cols = 512, 1024
+	w := &Mat{Rows: rows, Cols: cols, DType: "F32", f32: make([]float32, rows*cols)}
+	for i := range w.f32 {
+		w.f32[i] = float32(i%7) * 0.01
+	}
+	x := newRows(MaxChunk, cols)
+	out := newRows(MaxChunk, rows)
+	p := newWorkers(threads)
+	defer p.close()
+	best := 0.0
+	for r := 0; r < max(reps, 1); r++ {
+		start := time.Now()
+		for i := 0; i < 4; i++ {
+			p.matmul(out.v, Linear{W: w}, x.v)
+		}
+		if f := 4 * 2 * float64(rows*cols*MaxChunk) / time.Since(start).Seconds(); f > best {
+			best = f
+		}
+	}
+	return best
+}
+
+// BenchOptions configure BenchEngine.
+type BenchOptions struct {
+	Config   *Config           // the model shape (see PresetConfig)
+	Name     string            // for the report
+	DType    safetensors.DType // of the matrices: F32 or BF16
+	Threads  int               // 0: GOMAXPROCS
+	Batches  []int             // sequences per decode step
+	Contexts []int             // tokens already in each sequence's cache
+	Prefill  int               // prompt length of the prefill measurement (0: skip)
+	Steps    int               // decode steps per measurement
+	Seed     uint64
+	// Progress, when set, is told about each measurement as it ends.
+	Progress func(msg string)
+}
+
+// BenchResult is what `crucible bench engine` reports.
+type BenchResult struct {
+	Model         string  `json:"model"`
+	Architecture  string  `json:"architecture"`
+	Parameters    int64   `json:"parameters"`
+	DType         string  `json:"dtype"`
+	Threads       int     `json:"threads"`
+	Kernel        string  `json:"kernel"`
+	WeightBytes   int64   `json:"weight_bytes"`
+	BytesPerToken int64   `json:"weight_bytes_read_per_step"` // matrices read by one forward step (the embedding table is only indexed, unless tied)
+	KVPerToken    int64   `json:"kv_bytes_per_token"`
+	StateBytes    int64   `json:"state_bytes"`
+	ReadGBs       float64 `json:"read_bandwidth_gb_s"` // streaming read, all threads, best of the run
+	GEMMGFLOPs    float64 `json:"gemm_peak_gflop_s"`   // the kernels on an in-cache [512x1024]x64 product
+	LoadAverage   string  `json:"load_average,omitempty"`
+
+	PrefillTokens  int     `json:"prefill_tokens"`
+	PrefillTokS    float64 `json:"prefill_tokens_s"`
+	PrefillCPUTokS float64 `json:"prefill_tokens_per_cpu_s"` // tokens per CPU-second times threads
+	PrefillGFLOPs  float64 `json:"prefill_gflop_s"`
+
+	Decode []BenchDecode `json:"decode"`
+}
+
+// BenchDecode is one decode measurement.
+type BenchDecode struct {
+	Batch     int     `json:"batch"`
+	Context   int     `json:"context"`
+	TokS      float64 `json:"tokens_s"`            // aggregate over the batch, wall clock
+	CPUTokS   float64 `json:"tokens_per_cpu_s"`    // aggregate per CPU-second times threads
+	StepMS    float64 `json:"step_ms"`             // one decode step
+	WeightGBs float64 `json:"weight_gb_s"`         // weight bytes read per second
+	ReadGBs   float64 `json:"read_bandwidth_gb_s"` // streaming read measured just before
+	// Roofline is the tokens/s if every byte read per step (weights once,
+	// plus each sequence's KV cache) moved at ReadGBs; Ratio = TokS/Roofline.
+	Roofline  float64 `json:"roofline_tokens_s"`
+	Ratio     float64 `json:"roofline_ratio"`
+	MemPerSeq int64   `json:"memory_per_sequence_bytes"` // heap bytes of one sequence's state (caches included)
+}
+
+// BenchEngine builds a model of opts.Config with random weights and times
+// prefill and decode on it, next to the machine's read bandwidth and the
+// kernels' arithmetic peak.
+func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
+	cfg := opts.Config
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	say := func(format string, a ...any) {
+		if opts.Progress != nil {
+			opts.Progress(fmt.Sprintf(format, a...))
+		}
+	}
+	ck, err := RandomCheckpoint(cfg, opts.DType, opts.Seed)
+	if err != nil {
+		return nil, err
+	}
+	m, err := New(cfg, ck, Options{Threads: threads})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	info := m.Info()
+	res := &BenchResult{Model: opts.Name, Architecture: cfg.Architecture, Parameters: info.Parameters,
+		DType: string(opts.DType), Threads: threads, Kernel: Kernel(), WeightBytes: info.WeightBytes,
+		KVPerToken: info.KVBytesPerToken, StateBytes: info.StateBytes, LoadAverage: loadAverage()}
+	res.BytesPerToken = info.WeightBytes
+	if !cfg.TieEmbeddings {
+		res.BytesPerToken -= int64(cfg.VocabSize) * int64(cfg.HiddenSize) * int64(opts.DType.Size())
+	}
+	const probe = 512 << 20
+	res.ReadGBs = ReadBandwidth(threads, probe, 3) / 1e9
+	res.GEMMGFLOPs = GEMMPeak(threads, 3) / 1e9
+	say("read bandwidth %.1f GB/s, GEMM peak %.0f GFLOP/s (%d threads, %s)", res.ReadGBs, res.GEMMGFLOPs, threads, res.Kernel)
+
+	rng := rand.New(rand.NewPCG(opts.Seed, 7))
+	if opts.Prefill > 0 {
+		prompt := make([]int, opts.Prefill)
+		for i := range prompt {
+			prompt[i] = rng.IntN(cfg.VocabSize)
+		}
+		st := m.NewState(opts.Prefill)
+		last := make([]float32, cfg.VocabSize)
+		// Warm up (workspace, pages of the weights), then time.
+		if err := Prefill(ctx, m, st, prompt[:min(len(prompt), MaxChunk)], nil, last); err != nil {
+			return nil, err
+		}
+		st.Reset()
+		c0, t0 := cpuTime(), time.Now()
+		if err := Prefill(ctx, m, st, prompt, nil, last); err != nil {
+			return nil, err
+		}
+		wall, cpu := time.Since(t0).Seconds(), cpuTime()-c0
+		res.PrefillTokens = opts.Prefill
+		res.PrefillTokS = float64(opts.Prefill) / wall
+		res.PrefillCPUTokS = float64(opts.Prefill) / (cpu / float64(threads))
+		res.PrefillGFLOPs = 2 * float64(info.Parameters) * float64(opts.Prefill) / wall / 1e9
+		say("prefill %d tokens: %.1f tokens/s (%.1f per CPU-second x %d)", opts.Prefill, res.PrefillTokS, res.PrefillCPUTokS, threads)
+	}
+
+	steps := max(opts.Steps, 1)
+	for _, ctxLen := range opts.Contexts {
+		for _, b := range opts.Batches {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			d, err := benchDecode(ctx, m, b, ctxLen, steps, rng)
+			if err != nil {
+				return nil, err
+			}
+			d.ReadGBs = ReadBandwidth(threads, probe, 2) / 1e9
+			res.ReadGBs = max(res.ReadGBs, d.ReadGBs)
+			d.CPUTokS *= float64(threads)
+			d.WeightGBs = float64(res.BytesPerToken) * d.TokS / float64(b) / 1e9
+			bytesPerStep := float64(res.BytesPerToken) + float64(b)*float64(ctxLen)*float64(info.KVBytesPerToken)
+			d.Roofline = float64(b) * d.ReadGBs * 1e9 / bytesPerStep
+			d.Ratio = d.TokS / d.Roofline
+			res.Decode = append(res.Decode, d)
+			say("decode batch %d context %d: %.1f tokens/s (%.1f per CPU-second x %d), %.1f GB/s of weights, roofline %.1f (%.0f%%), %.1f MiB per sequence",
+				b, ctxLen, d.TokS, d.CPUTokS, threads, d.WeightGBs, d.Roofline, 100*d.Ratio, float64(d.MemPerSeq)/(1<<20))
+		}
+	}
+	return res, nil
+}
+
+// benchDecode times steps decode steps of b sequences whose caches hold
+// ctxLen random positions.
+func benchDecode(ctx context.Context, m Model, b, ctxLen, steps int, rng *rand.Rand) (BenchDecode, error) {
+	cfg := m.Config()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	states := make([]State, b)
+	for i := range states {
+		states[i] = m.NewState(ctxLen + steps + 2)
+		FillRandom(states[i], ctxLen, uint64(i))
+	}
+	runtime.ReadMemStats(&after)
+	d := BenchDecode{Batch: b, Context: ctxLen, MemPerSeq: int64(after.HeapInuse-before.HeapInuse) / int64(b)}
+	tokens := make([]int, b)
+	logits := make([][]float32, b)
+	for i := range logits {
+		logits[i] = make([]float32, cfg.VocabSize)
+		tokens[i] = rng.IntN(cfg.VocabSize)
+	}
+	if err := DecodeStep(ctx, m, states, tokens, logits); err != nil { // warm up
+		return d, err
+	}
+	c0, t0 := cpuTime(), time.Now()
+	for s := 0; s < steps; s++ {
+		if err := DecodeStep(ctx, m, states, tokens, logits); err != nil {
+			return d, err
+		}
+	}
+	wall, cpu := time.Since(t0).Seconds(), cpuTime()-c0
+	d.TokS = float64(b*steps) / wall
+	d.CPUTokS = float64(b*steps) / cpu
+	d.StepMS = 1000 * wall / float64(steps)
+	runtime.KeepAlive(states)
+	return d, nil
+}
+
+// cpuTime is the CPU time this process has used, in seconds.
+func cpuTime() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// loadAverage is /proc/loadavg's first three fields, if readable.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
