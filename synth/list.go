@@ -301,6 +301,7 @@ func normSpace(s string) string { return strings.ToLower(strings.Join(strings.Fi
 // fieldMap supplies template fields from a map.
 type fieldMap map[string]string
 
+// Text returns a field; fieldMap satisfies prompt.Fields.
 func (m fieldMap) Text(k string) (string, bool) { v, ok := m[k]; return v, ok }
 
 // setList records a list on a row: the items under key, and list_format,
