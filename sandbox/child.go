@@ -188,6 +188,13 @@ func setupFS(cfg *childConfig) error {
 			return err
 		}
 	}
+	// /dev/shm: private and small (POSIX semaphores for multiprocessing).
+	if err := os.Mkdir(root+"/dev/shm", 0o1777); err != nil {
+		return fmt.Errorf("mkdir /dev/shm: %w", err)
+	}
+	if err := unix.Mount("sandbox-shm", root+"/dev/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=8m,nr_inodes=1024,mode=1777"); err != nil {
+		return fmt.Errorf("mount /dev/shm: %w", err)
+	}
 	for name, target := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
 		"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
 		if err := os.Symlink(target, root+"/dev/"+name); err != nil {

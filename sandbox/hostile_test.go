@@ -204,7 +204,7 @@ except OSError as e:
 
 	// Write outside /tmp.
 	targets := []string{"/evil", "/usr/evil", "/usr/lib/evil", "/etc/evil", "/etc/passwd", "/dev/evil", "/proc/evil",
-		"/bin/evil", "/dev/shm/evil", "/var/tmp/evil", hostDir + "/evil", varTmp + "/evil", "/proc/sys/kernel/hostname"}
+		"/bin/evil", "/var/tmp/evil", hostDir + "/evil", varTmp + "/evil", "/proc/sys/kernel/hostname"}
 	code := "import errno\nfor p in " + pyList(targets) + ":\n" +
 		"    try:\n        with open(p, 'a') as f:\n            f.write('pwned')\n        print(p, 'WROTE')\n" +
 		"    except OSError as e:\n        print(p, 'denied', errno.errorcode[e.errno])\n"
@@ -213,7 +213,9 @@ except OSError as e:
 	if strings.Contains(res.Stdout, "WROTE") || strings.Count(res.Stdout, "denied") != len(targets) {
 		t.Errorf("writes outside /tmp: %+v", res)
 	}
-	for _, f := range []string{"/evil", "/usr/evil", "/etc/evil", "/var/tmp/evil", hostDir + "/evil", varTmp + "/evil"} {
+	// /dev/shm is the sandbox's own.
+	mustOutput(t, p, id, "open('/dev/shm/evil', 'w').write('x')", "1\n")
+	for _, f := range []string{"/evil", "/usr/evil", "/etc/evil", "/var/tmp/evil", "/dev/shm/evil", hostDir + "/evil", varTmp + "/evil"} {
 		if _, err := os.Stat(f); err == nil {
 			t.Errorf("%s appeared on the host", f)
 		}
