@@ -45,8 +45,9 @@ var perResponse = []string{"generation", "sample", "finish_reason", "num_generat
 // messages), chosen, rejected, chosen_reward, rejected_reward,
 // chosen_sample, rejected_sample and pair_rule. By reward: the best and the
 // worst response by `reward`, kept when the gap reaches Margin (and the
-// chosen one reaches MinChosen). By correctness: the best-rewarded correct
-// response and the worst-rewarded incorrect one (lowest samples when there
+// chosen one reaches MinChosen). By correctness (is_correct, else the LLM
+// judge's judge_correct): the best-rewarded correct response and the
+// worst-rewarded incorrect one (lowest samples when there
 // are no rewards); rewards default to 1 and 0. By judge: rows judged by
 // Judge in pairwise mode. Explicit pairs (rows with response_a, response_b,
 // preferred) give a pair each; ties and inconsistent verdicts give none.
@@ -190,7 +191,9 @@ func (o *PairsOptions) pick(g []*record.Row) (*record.Row, string) {
 			r := &rs[i]
 			ok, has := r.row.Bool("is_correct")
 			if !has {
-				continue
+				if ok, has = r.row.Bool("judge_correct"); !has {
+					continue
+				}
 			}
 			if !r.hasReward {
 				r.reward = map[bool]float64{true: 1, false: 0}[ok]

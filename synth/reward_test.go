@@ -253,6 +253,8 @@ func TestPairsByCorrectness(t *testing.T) {
 		`{"id":"c","problem":"3+3?","expected_answer":"6","generation":"\\boxed{6} nicely","is_correct":true,"sample":1,"reward":0.9}`,
 		`{"id":"c","problem":"3+3?","expected_answer":"6","generation":"\\boxed{5}","is_correct":false,"sample":2,"reward":0.5}`,
 		`{"id":"c","problem":"3+3?","expected_answer":"6","generation":"oops","error":"timeout","sample":3}`,
+		`{"id":"d","problem":"Colour?","expected_answer":"red","generation":"crimson","judge_correct":true,"sample":0}`,
+		`{"id":"d","problem":"Colour?","expected_answer":"red","generation":"blue","judge_correct":false,"sample":1}`,
 	)
 	out := filepath.Join(t.TempDir(), "pairs.jsonl")
 	rep, err := Pairs(context.Background(), PairsOptions{Input: in, Output: out, By: PairsByCorrectness})
@@ -260,8 +262,11 @@ func TestPairsByCorrectness(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := readRows(t, out)
-	if len(rows) != 2 {
-		t.Fatalf("got %d pairs, want 2: %v", len(rows), rows)
+	if len(rows) != 3 {
+		t.Fatalf("got %d pairs, want 3: %v", len(rows), rows)
+	}
+	if d := rows["d#0"]; str(t, d, "chosen") != "crimson" || d.Has("judge_correct") {
+		t.Errorf("pair d (by judge_correct): %s", d.AppendJSON(nil))
 	}
 	a := rows["a#0"]
 	if str(t, a, "chosen") != `\boxed{2}` || str(t, a, "rejected") != `\boxed{3}` || str(t, a, "prompt") != "1+1?" ||
