@@ -543,7 +543,8 @@ pair per prompt: the prompt's fields, prompt, chosen, rejected, chosen_reward,
 rejected_reward, chosen_sample, rejected_sample, pair_rule.
   reward:      best vs worst by reward (from synth reward), kept when the gap >= --margin
                and chosen_reward >= --min-chosen.
-  correctness: a correct response (is_correct) vs an incorrect one; rewards break ties.
+  correctness: a correct response (is_correct, else judge_correct) vs an incorrect one;
+               rewards break ties.
   judge:       rows judged by synth judge --mode pairwise; ties and inconsistent verdicts
                make no pair.
 The manifest counts prompts without a pair by reason.`,
