@@ -12,8 +12,8 @@
 // reports as done, so a rerun after kill -9 neither loses nor duplicates a
 // row. When a stage finishes it writes a Manifest next to its output.
 //
-//	in, err := record.Open(ctx, "problems.jsonl")
-//	out, err := record.Create("solutions.jsonl", record.KeyIDSample)
+//	in, err := record.Open("problems.jsonl")
+//	out, err := record.Create("solutions.jsonl")
 //	for in.Next() {
 //		row := in.Row()
 //		if out.Done(row.ID(), 0) { continue }
