@@ -77,12 +77,12 @@ func TestFewShotAndRender(t *testing.T) {
 }
 
 func TestBuiltins(t *testing.T) {
-	want := []string{"gsm8k/cot-fewshot", "math/code", "math/cot"}
+	want := []string{"generic/chat", "gsm8k/cot-fewshot", "math/code", "math/cot"}
 	if got := Builtins(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("builtins %v", got)
 	}
 	row, _ := record.ParseRow([]byte(`{"problem":"What is $1+1$?"}`))
-	for _, name := range want {
+	for _, name := range want[1:] {
 		p, err := Load(name)
 		if err != nil {
 			t.Fatal(err)
@@ -97,6 +97,10 @@ func TestBuiltins(t *testing.T) {
 		if strings.Contains(text, "{examples}") || strings.Contains(text, "{{") {
 			t.Errorf("%s leaves template syntax: %q", name, text)
 		}
+	}
+	chat, _ := Load("generic/chat")
+	if m, err := chat.Messages(mustRow(`{"prompt":"Write a haiku about {braces}."}`)); err != nil || m[0].Content != "Write a haiku about {braces}." {
+		t.Fatalf("generic/chat: %v %v", m, err)
 	}
 	code, _ := Load("math/code")
 	if code.Config.CodeTags == nil || code.Config.CodeTags.CodeEnd != "</llm-code>" {
@@ -114,4 +118,12 @@ func TestParseRejectsUnknownKeys(t *testing.T) {
 	if _, err := Parse("x.yaml", []byte("system: hi\n")); err == nil {
 		t.Fatal("empty user accepted")
 	}
+}
+
+func mustRow(s string) *record.Row {
+	r, err := record.ParseRow([]byte(s))
+	if err != nil {
+		panic(err)
+	}
+	return r
 }
