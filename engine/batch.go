@@ -30,17 +30,19 @@ func newRows(n, width int) rows {
 // workspace holds the activations of one micro-batch; one is taken from
 // the model's pool per forward call, so forward passes allocate nothing.
 type workspace struct {
-	x, xb, xb2 rows // [n, d] residual stream, normed input, layer output
-	q, ao      rows // [n, nq*hd] queries, attention output
-	k, v       rows // [n, nkv*hd]
-	hb, hb2    rows // [n, ff] MLP hidden
-	zx, y      rows // [n, DI+CD+H] Mamba in_proj output, [n, DI] scan output
-	xc         []float32
+	x, xb, xb2 rows      // [n, d] residual stream, normed input, layer output
+	q, ao      rows      // [n, nq*hd] queries, attention output
+	k, v       rows      // [n, nkv*hd]
+	hb, hb2    rows      // [n, ff] MLP hidden
+	zx, y      rows      // [n, DI+CD+H] Mamba in_proj output, [n, DI] scan output
+	xc         rows      // [n, CD] Mamba conv output
 	cos, sin   []float32 // [hd/2] RoPE angles of one position
 	pos        []int     // [n] position of each token in its sequence
 	headIn     [][]float32
 	headOut    [][]float32
 	attn       attnTask
+	scan       scanTask
+	ms         [MaxChunk]*mambaState // the micro-batch's states of one Mamba layer
 }
 
 func newWorkspace(c *Config) *workspace {
@@ -57,7 +59,7 @@ func newWorkspace(c *Config) *workspace {
 	if c.MambaHeads > 0 {
 		ws.zx = newRows(n, c.DInner()+c.ConvDim()+c.MambaHeads)
 		ws.y = newRows(n, c.DInner())
-		ws.xc = make([]float32, c.ConvDim())
+		ws.xc = newRows(n, c.ConvDim())
 	}
 	return ws
 }

@@ -136,3 +136,28 @@ func readSum(b []byte) uint32 {
 	}
 	return readSumGo(b)
 }
+
+//go:noescape
+func ssmRowsAVX512(s *float32, n int, rows int, dA float32, dtx *float32, b *float32, c *float32, y *float32)
+
+//go:noescape
+func ssmRowsAVX2(s *float32, n int, rows int, dA float32, dtx *float32, b *float32, c *float32, y *float32)
+
+// ssmRows runs one head's scan step on the assembly path (see ssmHead);
+// it reports false when the active path cannot.
+func ssmRows(s []float32, n, rows int, dA float32, dtx, b, c, y []float32) bool {
+	if rows == 0 || n == 0 {
+		return false
+	}
+	_, _, _, _ = s[rows*n-1], dtx[rows-1], b[n-1], c[n-1]
+	_ = y[rows-1]
+	switch {
+	case activeKernel == kernAVX512 && n%16 == 0:
+		ssmRowsAVX512(&s[0], n, rows, dA, &dtx[0], &b[0], &c[0], &y[0])
+	case activeKernel == kernAVX2 && n%8 == 0:
+		ssmRowsAVX2(&s[0], n, rows, dA, &dtx[0], &b[0], &c[0], &y[0])
+	default:
+		return false
+	}
+	return true
+}

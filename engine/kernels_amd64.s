@@ -419,3 +419,88 @@ r2done:
 	MOVL AX, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// ---- Mamba-2 selective scan, one head ----
+// For each of rows state rows S[p, 0:n] (n a multiple of 16 / 8):
+//   S[p,:] = S[p,:]·dA + dtx[p]·B;  y[p] = S[p,:]·C
+// (the caller adds D·x).
+
+// func ssmRowsAVX512(s *float32, n int, rows int, dA float32, dtx *float32, b *float32, c *float32, y *float32)
+TEXT ·ssmRowsAVX512(SB), NOSPLIT, $0-64
+	MOVQ s+0(FP), DI
+	MOVQ n+8(FP), R11
+	MOVQ rows+16(FP), R12
+	VBROADCASTSS dA+24(FP), Z31
+	MOVQ dtx+32(FP), R8
+	MOVQ b+40(FP), R9
+	MOVQ c+48(FP), R10
+	MOVQ y+56(FP), BX
+	XORQ DX, DX // row
+srow:
+	CMPQ DX, R12
+	JGE  sdone
+	VBROADCASTSS (R8)(DX*4), Z30
+	VPXORD Z0, Z0, Z0
+	XORQ AX, AX
+scol:
+	VMULPS (DI)(AX*4), Z31, Z1
+	VFMADD231PS (R9)(AX*4), Z30, Z1
+	VMOVUPS Z1, (DI)(AX*4)
+	VFMADD231PS (R10)(AX*4), Z1, Z0
+	ADDQ $16, AX
+	CMPQ AX, R11
+	JLT  scol
+	VEXTRACTF64X4 $1, Z0, Y28
+	VADDPS Y28, Y0, Y0
+	VEXTRACTF32X4 $1, Y0, X28
+	VADDPS X28, X0, X0
+	VPERMILPS $0x4e, X0, X28
+	VADDPS X28, X0, X0
+	VPERMILPS $0xb1, X0, X28
+	VADDPS X28, X0, X0
+	VMOVSS X0, (BX)(DX*4)
+	LEAQ (DI)(R11*4), DI
+	INCQ DX
+	JMP  srow
+sdone:
+	VZEROUPPER
+	RET
+
+// func ssmRowsAVX2(s *float32, n int, rows int, dA float32, dtx *float32, b *float32, c *float32, y *float32)
+TEXT ·ssmRowsAVX2(SB), NOSPLIT, $0-64
+	MOVQ s+0(FP), DI
+	MOVQ n+8(FP), R11
+	MOVQ rows+16(FP), R12
+	VBROADCASTSS dA+24(FP), Y15
+	MOVQ dtx+32(FP), R8
+	MOVQ b+40(FP), R9
+	MOVQ c+48(FP), R10
+	MOVQ y+56(FP), BX
+	XORQ DX, DX
+s2row:
+	CMPQ DX, R12
+	JGE  s2done
+	VBROADCASTSS (R8)(DX*4), Y14
+	VXORPS Y0, Y0, Y0
+	XORQ AX, AX
+s2col:
+	VMULPS (DI)(AX*4), Y15, Y1
+	VFMADD231PS (R9)(AX*4), Y14, Y1
+	VMOVUPS Y1, (DI)(AX*4)
+	VFMADD231PS (R10)(AX*4), Y1, Y0
+	ADDQ $8, AX
+	CMPQ AX, R11
+	JLT  s2col
+	VEXTRACTF128 $1, Y0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0x4e, X0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0xb1, X0, X13
+	VADDPS X13, X0, X0
+	VMOVSS X0, (BX)(DX*4)
+	LEAQ (DI)(R11*4), DI
+	INCQ DX
+	JMP  s2row
+s2done:
+	VZEROUPPER
+	RET

@@ -94,27 +94,26 @@ func mambaStateBytes(cfg *Config) int64 {
 
 // forward runs the mixer over a micro-batch: out[i] = Mixer(x[i]) for
 // token i of the sequence whose state is st[i]. The projections run over
-// all tokens at once; the conv and the scan run token by token, in order.
+// all tokens at once; the conv runs token by token, in order; the scan is
+// split by heads over the workers, each taking its heads through the
+// tokens in order.
 func (mx *mamba2Mixer) forward(p *workers, ws *workspace, out, x [][]float32, st []*mambaState) {
-	H, P, N, G, K := mx.h, mx.p, mx.n, mx.g, mx.k
+	H, P, G, K := mx.h, mx.p, mx.g, mx.k
+	N := mx.n
 	DI := H * P
 	CD := DI + 2*G*N
 	n := len(x)
-	zx, ys := ws.zx.v[:n], ws.y.v[:n]
+	zx, ys, xcs := ws.zx.v[:n], ws.y.v[:n], ws.xc.v[:n]
 
 	// 1. Input projection: zxbcdt = in_proj·x, split as z | xBC | dt.
 	p.matmul(zx, mx.inProj, x) // [n][DI + CD + H]
 
+	// 2. Causal depthwise conv over the window [conv state (K-1 tokens), xBC],
+	//    plus bias, then SiLU. Tap K-1 hits the current token.
 	for i := range x {
 		s := st[i]
-		z := zx[i][:DI]          // [DI] gate
 		xBC := zx[i][DI : DI+CD] // [CD] conv input: x | B | C
-		dtr := zx[i][DI+CD:][:H] // [H] raw time steps
-		y := ys[i]               // [DI]
-
-		// 2. Causal depthwise conv over the window [conv state (K-1 tokens), xBC],
-		//    plus bias, then SiLU. Tap K-1 hits the current token.
-		xc := ws.xc
+		xc := xcs[i]             // [CD]
 		for c := 0; c < CD; c++ {
 			w := mx.convW[c*K : (c+1)*K]
 			var acc float32
@@ -132,34 +131,26 @@ func (mx *mamba2Mixer) forward(p *workers, ws *workspace, out, x [][]float32, st
 			copy(s.conv, s.conv[CD:])
 			copy(s.conv[(K-2)*CD:], xBC)
 		}
-		xs := xc[:DI]              // [H, P]
-		B := xc[DI : DI+G*N]       // [G, N]
-		C := xc[DI+G*N : DI+2*G*N] // [G, N]
+	}
 
-		// 3. Selective scan, one step per head h (B/C group g = h / (H/G)):
-		//    dt = clamp(softplus(dt_raw + dt_bias), time_step_limit), dA = exp(dt·A)
-		//    S[h,p,:] = dA·S[h,p,:] + dt·x[h,p]·B[g,:]
-		//    y[h,p]   = S[h,p,:]·C[g,:] + D[h]·x[h,p]
-		headsPerGroup := H / G
-		for h := 0; h < H; h++ {
-			g := h / headsPerGroup
-			Bg := B[g*N : (g+1)*N]
-			Cg := C[g*N : (g+1)*N]
-			dt := min(max(softplus(dtr[h]+mx.dtBias[h]), mx.dtMin), mx.dtMax)
-			dA := float32(math.Exp(float64(dt * mx.a[h])))
-			for pp := 0; pp < P; pp++ {
-				xv := xs[h*P+pp]
-				dtx := dt * xv
-				S := s.ssm[(h*P+pp)*N : (h*P+pp+1)*N]
-				var yv float32
-				for j := range S {
-					S[j] = S[j]*dA + dtx*Bg[j]
-					yv += S[j] * Cg[j]
-				}
-				y[h*P+pp] = yv + mx.d[h]*xv
-			}
+	// 3. Selective scan (ssmHead), heads split over the workers.
+	t := &ws.scan
+	t.mx, t.zx, t.xc, t.y, t.st = mx, zx, xcs, ys, st
+	if len(t.dtx) < p.n {
+		t.dtx = make([][]float32, p.n)
+		for i := range t.dtx {
+			t.dtx[i] = make([]float32, P)
 		}
+	}
+	if n*H*P*N < parallelMinWork/4 {
+		t.run(0, 0, H)
+	} else {
+		p.parallel(t, H, 1)
+	}
 
+	for i := range x {
+		z := zx[i][:DI] // [DI] gate
+		y := ys[i]      // [DI]
 		// 4. Gate, then RMSNorm in normGroups contiguous groups, times weight:
 		//    u = y ⊙ silu(z); u_grp /= rms(u_grp); u ⊙= norm.weight
 		for j := range y {
@@ -174,6 +165,66 @@ func (mx *mamba2Mixer) forward(p *workers, ws *workspace, out, x [][]float32, st
 
 	// 5. Output projection: out = out_proj·u.
 	p.matmul(out, mx.outProj, ys) // [n][d]
+}
+
+// scanTask runs the selective scan of a micro-batch for a range of heads.
+type scanTask struct {
+	mx        *mamba2Mixer
+	zx, xc, y [][]float32 // [n][DI+CD+H] projections, [n][CD] conv output, [n][DI] scan output
+	st        []*mambaState
+	dtx       [][]float32 // per part: [P] scratch
+}
+
+func (t *scanTask) run(part, h0, h1 int) {
+	mx := t.mx
+	DI := mx.h * mx.p
+	CD := DI + 2*mx.g*mx.n
+	for i := range t.xc {
+		for h := h0; h < h1; h++ {
+			mx.ssmHead(t.st[i].ssm, t.xc[i], t.zx[i][DI+CD:], t.y[i], h, t.dtx[part])
+		}
+	}
+}
+
+// ssmHead is one token's scan step for head h (B/C group g = h / (H/G)):
+//
+//	dt = clamp(softplus(dt_raw + dt_bias), time_step_limit), dA = exp(dt·A)
+//	S[h,p,:] = dA·S[h,p,:] + dt·x[h,p]·B[g,:]
+//	y[h,p]   = S[h,p,:]·C[g,:] + D[h]·x[h,p]
+//
+// xc is the conv output x | B | C, dtr the raw time steps [H], ssm the
+// state [H, P, N]; dtx is [P] scratch.
+func (mx *mamba2Mixer) ssmHead(ssm, xc, dtr, y []float32, h int, dtx []float32) {
+	H, P, N, G := mx.h, mx.p, mx.n, mx.g
+	DI := H * P
+	xs := xc[:DI]              // [H, P]
+	B := xc[DI : DI+G*N]       // [G, N]
+	C := xc[DI+G*N : DI+2*G*N] // [G, N]
+	g := h / (H / G)
+	Bg := B[g*N : (g+1)*N]
+	Cg := C[g*N : (g+1)*N]
+	dt := min(max(softplus(dtr[h]+mx.dtBias[h]), mx.dtMin), mx.dtMax)
+	dA := float32(math.Exp(float64(dt * mx.a[h])))
+	S := ssm[h*P*N : (h+1)*P*N] // [P, N]
+	yh := y[h*P : (h+1)*P]
+	xh := xs[h*P : (h+1)*P]
+	for pp, xv := range xh {
+		dtx[pp] = dt * xv
+	}
+	if !ssmRows(S, N, P, dA, dtx, Bg, Cg, yh) {
+		for pp := 0; pp < P; pp++ {
+			Sp := S[pp*N : (pp+1)*N]
+			var yv float32
+			for j := range Sp {
+				Sp[j] = Sp[j]*dA + dtx[pp]*Bg[j]
+				yv += Sp[j] * Cg[j]
+			}
+			yh[pp] = yv
+		}
+	}
+	for pp, xv := range xh {
+		yh[pp] += mx.d[h] * xv
+	}
 }
 
 func newMamba2(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*mamba2, error) {
@@ -265,7 +316,6 @@ func (m *mamba2) forward(states []State, tokens []int, logits [][]float32) {
 	ws := m.getWS()
 	defer m.putWS(ws)
 	x, xb, xb2 := ws.x.v[:n], ws.xb.v[:n], ws.xb2.v[:n] // [n][d]
-	var st [MaxChunk]*mambaState
 
 	for i, tok := range tokens {
 		m.embed.Row(tok, x[i])
@@ -273,9 +323,9 @@ func (m *mamba2) forward(states []State, tokens []int, logits [][]float32) {
 	for l, mx := range m.mixers {
 		for i := range x {
 			RMSNorm(xb[i], x[i], m.norms[l], c.NormEps)
-			st[i] = &states[i].(*mamba2State).layers[l]
+			ws.ms[i] = &states[i].(*mamba2State).layers[l]
 		}
-		mx.forward(m.workers, ws, xb2, xb, st[:n]) // [n][d]
+		mx.forward(m.workers, ws, xb2, xb, ws.ms[:n]) // [n][d]
 		for i := range x {
 			add(x[i], xb2[i])
 		}

@@ -142,7 +142,6 @@ func (m *nemotronH) forward(states []State, tokens []int, logits [][]float32) {
 	pos := ws.pos[:n]
 	positions(pos, states)
 	x, xb, xb2 := ws.x.v[:n], ws.xb.v[:n], ws.xb2.v[:n] // [n][d]
-	var ms [MaxChunk]*mambaState
 
 	for i, tok := range tokens {
 		m.embed.Row(tok, x[i]) // no scaling
@@ -155,9 +154,9 @@ func (m *nemotronH) forward(states []State, tokens []int, logits [][]float32) {
 		switch ly.kind {
 		case LayerMamba:
 			for i := range states {
-				ms[i] = &states[i].(*nemotronHState).mamba[m.slot[l]]
+				ws.ms[i] = &states[i].(*nemotronHState).mamba[m.slot[l]]
 			}
-			ly.mamba.forward(m.workers, ws, xb2, xb, ms[:n]) // [n][d]
+			ly.mamba.forward(m.workers, ws, xb2, xb, ws.ms[:n]) // [n][d]
 
 		case LayerAttention:
 			// GQA with no positional encoding (NoPE): no RoPE on q or k.
