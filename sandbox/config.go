@@ -24,6 +24,8 @@ type Limits struct {
 	AddressSpace int64         // RLIMIT_AS per process, bytes
 	CPUTime      time.Duration // RLIMIT_CPU hard limit per process (SIGKILL)
 	Processes    int           // RLIMIT_NPROC: processes and threads of the sandbox's uid
+	// Without cgroups (not relied on), a sandbox's total memory is bounded
+	// only by Processes × AddressSpace (16 GiB with the defaults).
 	FileSize     int64         // RLIMIT_FSIZE: largest file written, also caps raw output
 	TmpSize      int64         // size of the private /tmp
 }
@@ -32,7 +34,7 @@ type Limits struct {
 var DefaultLimits = Limits{
 	AddressSpace: 1 << 30,
 	CPUTime:      120 * time.Second,
-	Processes:    32,
+	Processes:    16,
 	FileSize:     16 << 20,
 	TmpSize:      32 << 20,
 }
