@@ -26,8 +26,8 @@ type Limits struct {
 	Processes    int           // RLIMIT_NPROC: processes and threads of the sandbox's uid
 	// Without cgroups (not relied on), a sandbox's total memory is bounded
 	// only by Processes × AddressSpace (16 GiB with the defaults).
-	FileSize     int64         // RLIMIT_FSIZE: largest file written, also caps raw output
-	TmpSize      int64         // size of the private /tmp
+	FileSize int64 // RLIMIT_FSIZE: largest file written, also caps raw output
+	TmpSize  int64 // size of the private /tmp
 }
 
 // DefaultLimits are the limits used for zero fields of Config.Limits.
