@@ -19,15 +19,15 @@ var ErrTooManySessions = errors.New("sandbox: too many sessions")
 var ErrClosed = errors.New("sandbox: pool closed")
 
 // Limits bound what one sandbox (one session's worker and everything it
-// starts) may use. Zero fields take the defaults of DefaultLimits.
+// starts) may use. Zero fields take the defaults of DefaultLimits. Without
+// cgroups (not relied on), a sandbox's total memory is bounded only by
+// Processes × AddressSpace (16 GiB with the defaults).
 type Limits struct {
 	AddressSpace int64         // RLIMIT_AS per process, bytes
 	CPUTime      time.Duration // RLIMIT_CPU hard limit per process (SIGKILL)
 	Processes    int           // RLIMIT_NPROC: processes and threads of the sandbox's uid
-	// Without cgroups (not relied on), a sandbox's total memory is bounded
-	// only by Processes × AddressSpace (16 GiB with the defaults).
-	FileSize int64 // RLIMIT_FSIZE: largest file written, also caps raw output
-	TmpSize  int64 // size of the private /tmp
+	FileSize     int64         // RLIMIT_FSIZE: largest file written, also caps raw output
+	TmpSize      int64         // size of the private /tmp
 }
 
 // DefaultLimits are the limits used for zero fields of Config.Limits.
