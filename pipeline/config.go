@@ -100,8 +100,10 @@ type CommandInfo struct {
 	// OutputDir: --output names a folder, whose OutputFile is the rows.
 	OutputDir  bool
 	OutputFile string
-	// NoInput: the command takes no --input (e.g. synth topics).
-	NoInput bool
+	// NoInput: the command takes no --input (e.g. eval, which reads
+	// --benchmark); InputOptional: it may run without one (synth topics).
+	NoInput       bool
+	InputOptional bool
 }
 
 // Resolver tells whether a command exists and what it accepts.
@@ -245,7 +247,7 @@ func (c *Config) validate(resolve Resolver) error {
 		if info.NoInput && len(ins) > 0 {
 			return fmt.Errorf("%s: crucible %s takes no input", where, s.Command)
 		}
-		if !info.NoInput && len(ins) == 0 {
+		if !info.NoInput && !info.InputOptional && len(ins) == 0 {
 			return fmt.Errorf("%s: no input (give input: a stage name, data:NAME or a file)", where)
 		}
 		for _, in := range ins {

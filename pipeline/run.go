@@ -27,8 +27,9 @@ type Options struct {
 	DataDir string
 	// Launcher overrides the file's launcher ("local" or "slurm").
 	Launcher string
-	// DataPath resolves data:NAME to a file (downloading it if needed).
-	DataPath func(ctx context.Context, name string) (string, error)
+	// DataPath resolves data:NAME to a file (downloading it if needed); dir
+	// is the run's data folder, where a prepared copy may be written.
+	DataPath func(ctx context.Context, name, dir string) (string, error)
 	// Poll is how often Slurm job state is read (default 2 s).
 	Poll time.Duration
 	// Log receives the stages' output when they run locally (default
@@ -165,17 +166,19 @@ func (r *Runner) launcher(s *Stage) string {
 	return "local"
 }
 
-func (r *Runner) inputArg(ctx context.Context, s *Stage) (string, error) {
+func (r *Runner) inputArg(ctx context.Context, s *Stage, dry bool) (string, error) {
 	var parts []string
 	for _, in := range s.inputs() {
 		switch {
 		case r.stage(in) != nil:
 			parts = append(parts, r.Output(r.stage(in)))
+		case strings.HasPrefix(in, "data:") && dry:
+			parts = append(parts, filepath.Join(r.dir, "data", strings.TrimPrefix(in, "data:")+".jsonl"))
 		case strings.HasPrefix(in, "data:"):
 			if r.o.DataPath == nil {
 				return "", fmt.Errorf("input %s: no data resolver", in)
 			}
-			p, err := r.o.DataPath(ctx, strings.TrimPrefix(in, "data:"))
+			p, err := r.o.DataPath(ctx, strings.TrimPrefix(in, "data:"), filepath.Join(r.dir, "data"))
 			if err != nil {
 				return "", err
 			}
@@ -203,8 +206,8 @@ func (r *Runner) stage(name string) *Stage {
 // args returns the stage's command line (without --shard).
 func (r *Runner) args(ctx context.Context, s *Stage) ([]string, error) {
 	args := strings.Fields(s.Command)
-	if !s.kind.NoInput {
-		in, err := r.inputArg(ctx, s)
+	if !s.kind.NoInput && len(s.inputs()) > 0 {
+		in, err := r.inputArg(ctx, s, false)
 		if err != nil {
 			return nil, err
 		}
@@ -382,10 +385,13 @@ func (r *Runner) Plan(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	for _, s := range order {
-		args, err := r.args(ctx, s)
-		if err != nil {
-			return fmt.Errorf("stage %s: %w", s.Name, err)
+		args := strings.Fields(s.Command)
+		if !s.kind.NoInput && len(s.inputs()) > 0 {
+			in, _ := r.inputArg(ctx, s, true)
+			args = append(args, "--input="+in)
 		}
+		args = append(args, "--output="+r.outputArg(s))
+		args = append(args, r.c.flagArgs(s)...)
 		state := "to run"
 		if sm := r.m.Stages[s.Name]; sm != nil && sm.Status == "done" && r.finished(s) {
 			state = "done"

@@ -50,7 +50,7 @@ func (g *genFlags) register(cmd *cobra.Command, defaultPrompt string) {
 	fl.StringArrayVar(&g.stop, "stop", nil, "stop string (repeatable)")
 	fl.IntVar(&g.limit, "limit", 0, "take only the first N rows (after --shard)")
 	fl.StringVar(&g.shard, "shard", "", "process shard i/n of the rows (by a hash of the row id)")
-	fl.BoolVar(&g.retryErrors, "retry-errors", false, "on resume, generate again the rows whose request failed (rows with an `error` field)")
+	fl.BoolVar(&g.retryErrors, "retry-errors", false, "on resume, generate again the rows whose request failed (rows with an error field)")
 }
 
 func (g *genFlags) options() (solve.Options, error) {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -12,9 +14,14 @@ import (
 
 	"github.com/crucible-ml/crucible/eval"
 	"github.com/crucible-ml/crucible/pipeline"
+	"github.com/crucible-ml/crucible/record"
 )
 
 func init() { commands = append(commands, newRunCmd, newInternalCmd) }
+
+// inputOptional annotates a command whose --input may be left out (a
+// pipeline stage of it needs no input).
+const inputOptional = "crucible/input-optional"
 
 // resolveCommand tells the pipeline package what a crucible command
 // accepts, from the CLI's own command tree.
@@ -33,6 +40,7 @@ func resolveCommand(command string) (pipeline.CommandInfo, error) {
 		return info, fmt.Errorf("crucible %s writes no --output, so it cannot be a stage (a server goes under `server:`)", command)
 	}
 	info.NoInput = !info.Flags["input"]
+	info.InputOptional = c.Annotations[inputOptional] == "true"
 	if c.Name() == "eval" {
 		info.OutputDir, info.OutputFile = true, "output.jsonl"
 	}
@@ -63,12 +71,8 @@ checked (commands, flags, inputs, cycles) before anything runs.`,
 			}
 			r, err := pipeline.NewRunner(c, pipeline.Options{
 				RunsDir: runsDir, Launcher: launcher, Poll: poll, Version: version, Log: cmd.ErrOrStderr(),
-				DataPath: func(ctx context.Context, name string) (string, error) {
-					b, ok := eval.Lookup(name)
-					if !ok {
-						return "", fmt.Errorf("data:%s: no such benchmark (have %s)", name, strings.Join(eval.Names(), ", "))
-					}
-					return eval.Get(ctx, nil, b, dataDir)
+				DataPath: func(ctx context.Context, name, dir string) (string, error) {
+					return preparedData(ctx, name, dataDir, dir)
 				},
 			})
 			if err != nil {
@@ -133,4 +137,55 @@ func newInternalCmd() *cobra.Command {
 	wait.Flags().IntVar(&pid, "pid", 0, "fail early when this process exits")
 	cmd.AddCommand(merge, wait)
 	return cmd
+}
+
+// preparedData returns a copy of benchmark name with Crucible's field names
+// (problem, expected_answer, subject; see eval.Prepare) in dir, making it
+// once.
+func preparedData(ctx context.Context, name, dataDir, dir string) (string, error) {
+	b, ok := eval.Lookup(name)
+	if !ok {
+		return "", fmt.Errorf("data:%s: no such benchmark (have %s)", name, strings.Join(eval.Names(), ", "))
+	}
+	out := filepath.Join(dir, name+".jsonl")
+	if _, ok, _ := record.ReadManifest(out); ok {
+		return out, nil
+	}
+	src, err := eval.Get(ctx, nil, b, dataDir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	in, err := record.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	os.Remove(out)
+	w, err := record.Create(out)
+	if err != nil {
+		return "", err
+	}
+	for in.Next() {
+		row := in.Row()
+		if err := eval.Prepare(row); err != nil {
+			f, l := in.Pos()
+			w.Close()
+			return "", fmt.Errorf("%s:%d: %w", f, l, err)
+		}
+		if err := w.Write(row); err != nil {
+			w.Close()
+			return "", err
+		}
+	}
+	if err := in.Err(); err != nil {
+		w.Close()
+		return "", err
+	}
+	if err := w.Close(); err != nil {
+		return "", err
+	}
+	return out, record.WriteManifest(&record.Manifest{Output: out, Command: "data " + name, Version: version, Rows: w.Written(), Written: w.Written()})
 }

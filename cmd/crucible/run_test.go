@@ -179,7 +179,6 @@ func TestRunRejectsBrokenPipelines(t *testing.T) {
 		"unknown flag":    {"stages:\n  a:\n    command: generate\n    input: " + in + "\n    flags: {temprature: 1}", "has no flag --temprature"},
 		"managed flag":    {"stages:\n  a:\n    command: generate\n    input: " + in + "\n    flags: {output: x}", "set by the pipeline"},
 		"missing input":   {"stages:\n  a:\n    command: generate\n    input: nowhere.jsonl", `input "nowhere.jsonl" is not a stage`},
-		"no input":        {"stages:\n  a:\n    command: generate", "no input"},
 		"cycle":           {"stages:\n  a:\n    command: generate\n    input: b\n  b:\n    command: generate\n    input: a", "cycle: a -> b -> a"},
 		"not a stage":     {"stages:\n  a:\n    command: prompt list", "writes no --output"},
 		"unknown key":     {"stages:\n  a:\n    command: generate\n    input: " + in + "\n    shard: 2", "field shard not found"},

@@ -242,8 +242,9 @@ func newSynthTopicsCmd() *cobra.Command {
 	var nMacro, nSub int
 	var noMacro bool
 	cmd := &cobra.Command{
-		Use:   "topics --output TOPICS",
-		Short: "Macro topics, then subtopics of each (Nemotron-4)",
+		Annotations: map[string]string{inputOptional: "true"},
+		Use:         "topics --output TOPICS",
+		Short:       "Macro topics, then subtopics of each (Nemotron-4)",
 		Long: `Topics asks for --n-macro macro topics (or reads them from --input: rows with topic or
 macro_topic), then for --n-sub subtopics of each, and writes one row per distinct topic:
 id, topic, macro_topic, topic_level (macro or sub), domain, and
