@@ -228,6 +228,8 @@ func (p *Pool) janitor() {
 }
 
 // worker returns a ready worker: a warm one if there is one, else a new one.
+// While all start slots are busy, it takes whichever comes first: a worker
+// a filler finished, or a slot to start its own.
 func (p *Pool) worker(ctx context.Context) (*worker, error) {
 	defer p.kick()
 	for {
@@ -240,9 +242,21 @@ func (p *Pool) worker(ctx context.Context) (*worker, error) {
 			continue
 		default:
 		}
-		break
+		select {
+		case w := <-p.warm:
+			if w.alive() {
+				return w, nil
+			}
+			w.kill()
+			continue
+		case p.sp.slots <- struct{}{}:
+			w, err := p.sp.spawn(ctx)
+			<-p.sp.slots
+			return w, err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("sandbox: wait for a worker: %w", ctx.Err())
+		}
 	}
-	return p.sp.start(ctx)
 }
 
 // WarmWorkers returns how many ready workers wait for new sessions.

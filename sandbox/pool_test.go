@@ -55,7 +55,7 @@ func TestOutputs(t *testing.T) {
 		{"subprocess output", "import subprocess; subprocess.run(['echo', 'child']);", ExecOptions{}, StatusCompleted, "child\n", ""},
 		{"sys.exit(0)", "import sys; sys.exit(0)", ExecOptions{}, StatusCompleted, "", ""},
 		{"sympy", "import sympy as sp; x = sp.symbols('x'); sp.factor(x**2 - 1)", ExecOptions{}, StatusCompleted, "(x - 1)*(x + 1)\n", ""},
-		{"multiprocessing", "import multiprocessing as mp\nwith mp.Pool(2) as pool:\n    print(pool.map(abs, [-1, -2]))", ExecOptions{}, StatusCompleted, "[1, 2]\n", ""},
+		{"multiprocessing", "import multiprocessing as mp\nq = mp.Queue()\nproc = mp.Process(target=q.put, args=(42,))\nproc.start()\nprint(q.get())\nproc.join()", ExecOptions{}, StatusCompleted, "42\n", ""},
 		{"timeout text", "import time; time.sleep(5)", ExecOptions{Timeout: 200 * time.Millisecond}, StatusTimeout, "", "Execution timed out after 0.2 seconds\n"},
 	}
 	defer p.CloseSession("outputs")

@@ -70,6 +70,9 @@ type spawner struct {
 	limits   Limits
 	isolated bool
 	nested   bool // not root on the host: one uid mapping and a nested user namespace
+	// slots bounds the workers starting at once: each start imports the
+	// preloaded modules, CPU-bound; more at once than CPUs only thrash.
+	slots chan struct{}
 }
 
 func newSpawner(cfg *Config, isolated bool) (*spawner, error) {
@@ -82,7 +85,7 @@ func newSpawner(cfg *Config, isolated bool) (*spawner, error) {
 		return nil, fmt.Errorf("sandbox: open own executable: %w", err)
 	}
 	return &spawner{exe: exe, python: cfg.Python, preload: cfg.Preload, limits: cfg.Limits,
-		isolated: isolated, nested: os.Geteuid() != 0}, nil
+		isolated: isolated, nested: os.Geteuid() != 0, slots: make(chan struct{}, max(2, runtime.NumCPU()))}, nil
 }
 
 func (s *spawner) close() { s.exe.Close() }
@@ -97,6 +100,17 @@ const (
 
 // start starts a worker and waits until it is ready for code.
 func (s *spawner) start(ctx context.Context) (*worker, error) {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("sandbox: start worker: %w", ctx.Err())
+	}
+	defer func() { <-s.slots }()
+	return s.spawn(ctx)
+}
+
+// spawn starts a worker; the caller holds a slot.
+func (s *spawner) spawn(ctx context.Context) (*worker, error) {
 	if runtime.GOOS != "linux" {
 		return nil, fmt.Errorf("sandbox: needs Linux (namespaces, /proc), not %s", runtime.GOOS)
 	}
