@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/crucible-ml/crucible/engine/tokenizer"
 )
@@ -22,6 +24,11 @@ type GenRequest struct {
 	Sampling  SamplingParams
 	EOS       []int    // token ids that end the sequence (not part of the text)
 	Stop      []string // strings that end the sequence, matched on the decoded text across token boundaries
+	// OnText, when set, receives the text as it becomes final (never
+	// text that a stop string may still cut): the pieces concatenate to
+	// GenResult.Text. It runs on the generating goroutine and must not
+	// block.
+	OnText func(delta string)
 }
 
 // GenResult is a finished sequence.
@@ -45,6 +52,7 @@ type seq struct {
 	maxStop int
 	res     GenResult
 	done    bool
+	emitted int // bytes of text passed to OnText
 }
 
 func newSeq(m Model, tok *tokenizer.Tokenizer, req *GenRequest, st State) (*seq, error) {
@@ -80,15 +88,6 @@ func newSeq(m Model, tok *tokenizer.Tokenizer, req *GenRequest, st State) (*seq,
 		s.maxStop = max(s.maxStop, len(stop))
 	}
 	return s, nil
-}
-
-// prefill runs the prompt and samples the first token.
-func (s *seq) prefill(ctx context.Context, m Model) error {
-	if err := Prefill(ctx, m, s.st, s.req.Prompt, nil, s.logits); err != nil {
-		return err
-	}
-	s.next()
-	return nil
 }
 
 // next samples a token from s.logits and updates the finish state.
@@ -138,6 +137,34 @@ func (s *seq) matchStop(before int) bool {
 	return true
 }
 
+// emit passes the text that can no longer change to OnText: all of it
+// once done, else all but the last maxStop-1 bytes (a stop string may
+// still begin there), never splitting a UTF-8 sequence.
+func (s *seq) emit() {
+	if s.req.OnText == nil {
+		return
+	}
+	text := s.res.Text
+	safe := len(text)
+	if !s.done {
+		text = s.text.String()
+		safe = len(text) - max(s.maxStop-1, 0)
+		for safe > s.emitted && safe < len(text) && !utf8.RuneStart(text[safe]) {
+			safe--
+		}
+	}
+	if safe > s.emitted {
+		s.req.OnText(text[s.emitted:safe])
+		s.emitted = safe
+	}
+}
+
+// fail ends the sequence with an error finish (its text so far is kept).
+func (s *seq) fail(err error) {
+	s.finish(FinishLength)
+	s.res.FinishReason = "error: " + err.Error()
+}
+
 func (s *seq) finish(reason string) {
 	s.done = true
 	s.res.FinishReason = reason
@@ -157,10 +184,24 @@ func GenerateBatch(ctx context.Context, m Model, tok *tokenizer.Tokenizer, reqs 
 		if err != nil {
 			return nil, fmt.Errorf("request %d: %w", i, err)
 		}
-		if err := s.prefill(ctx, m); err != nil {
-			return nil, fmt.Errorf("request %d: %w", i, err)
-		}
 		seqs[i] = s
+		// A prompt seen before is not prefilled again: fork that state.
+		forked := false
+		for _, o := range seqs[:i] {
+			if slices.Equal(o.req.Prompt, s.req.Prompt) && CopyState(s.st, o.st) == nil {
+				copy(s.logits, o.logits)
+				forked = true
+				break
+			}
+		}
+		if !forked {
+			if err := Prefill(ctx, m, s.st, s.req.Prompt, nil, s.logits); err != nil {
+				return nil, fmt.Errorf("request %d: %w", i, err)
+			}
+		}
+	}
+	for _, s := range seqs { // first tokens, once every prompt is in
+		s.next()
 	}
 	var states []State
 	var tokens []int

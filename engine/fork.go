@@ -1,0 +1,185 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+)
+
+// CopyState makes dst continue exactly where src is: same position, KV
+// caches copied up to it, Mamba conv and SSM states copied. dst and src
+// must come from the same model. Sampling k continuations of one prompt
+// prefills it once and copies the state k-1 times.
+func CopyState(dst, src State) error {
+	switch s := src.(type) {
+	case *llamaState:
+		d, ok := dst.(*llamaState)
+		if !ok || len(d.kv) != len(s.kv) {
+			return fmt.Errorf("copy state: %T into %T", src, dst)
+		}
+		d.pos = s.pos
+		for i := range s.kv {
+			copyKV(&d.kv[i], &s.kv[i], s.pos)
+		}
+	case *nemotronHState:
+		d, ok := dst.(*nemotronHState)
+		if !ok || len(d.kv) != len(s.kv) || len(d.mamba) != len(s.mamba) {
+			return fmt.Errorf("copy state: %T into %T", src, dst)
+		}
+		d.pos = s.pos
+		for i := range s.kv {
+			copyKV(&d.kv[i], &s.kv[i], s.pos)
+		}
+		for i := range s.mamba {
+			copy(d.mamba[i].conv, s.mamba[i].conv)
+			copy(d.mamba[i].ssm, s.mamba[i].ssm)
+		}
+	case *mamba2State:
+		d, ok := dst.(*mamba2State)
+		if !ok || len(d.layers) != len(s.layers) {
+			return fmt.Errorf("copy state: %T into %T", src, dst)
+		}
+		d.pos = s.pos
+		for i := range s.layers {
+			copy(d.layers[i].conv, s.layers[i].conv)
+			copy(d.layers[i].ssm, s.layers[i].ssm)
+		}
+	default:
+		return fmt.Errorf("copy state: unknown state %T", src)
+	}
+	return nil
+}
+
+func copyKV(dst, src *kvCache, n int) {
+	if n == 0 {
+		return
+	}
+	dst.ensure(n - 1)
+	copy(dst.k[:n*src.stride], src.k[:n*src.stride])
+	copy(dst.v[:n*src.stride], src.v[:n*src.stride])
+}
+
+// StateBytes is the memory a state holds now (its KV caches' capacity
+// plus its constant Mamba state), in bytes.
+func StateBytes(st State) int64 {
+	var n int64
+	switch s := st.(type) {
+	case *llamaState:
+		for i := range s.kv {
+			n += 4 * int64(len(s.kv[i].k)+len(s.kv[i].v))
+		}
+	case *nemotronHState:
+		for i := range s.kv {
+			n += 4 * int64(len(s.kv[i].k)+len(s.kv[i].v))
+		}
+		for i := range s.mamba {
+			n += 4 * int64(len(s.mamba[i].conv)+len(s.mamba[i].ssm))
+		}
+	case *mamba2State:
+		for i := range s.layers {
+			n += 4 * int64(len(s.layers[i].conv)+len(s.layers[i].ssm))
+		}
+	}
+	return n
+}
+
+// prefixCache keeps snapshots of sequence states after given token
+// prefixes (whole prompts, or a prefix many prompts share), so that a
+// prompt that starts with one is prefilled only past it. The least
+// recently used snapshots go when the cache outgrows its byte budget.
+type prefixCache struct {
+	m       Model
+	budget  int64
+	bytes   int64
+	entries []*prefixEntry // most recently used last
+	// recent are the latest prompts, to spot a shared prefix (a few-shot
+	// preamble) as soon as a second prompt starts with it.
+	recent [][]int
+}
+
+type prefixEntry struct {
+	tokens []int
+	st     State
+	logits []float32 // next-token logits after tokens (nil if not kept)
+	bytes  int64
+}
+
+// minSharedPrefix is the shortest common prefix worth a snapshot.
+const minSharedPrefix = 32
+
+// recentPrompts is how many past prompts are compared with a new one.
+const recentPrompts = 16
+
+func newPrefixCache(m Model, budget int64) *prefixCache { return &prefixCache{m: m, budget: budget} }
+
+// lookup returns the entry with the longest prefix of prompt (nil if none),
+// marking it used.
+func (c *prefixCache) lookup(prompt []int) *prefixEntry {
+	best := -1
+	for i, e := range c.entries {
+		if len(e.tokens) <= len(prompt) && slices.Equal(e.tokens, prompt[:len(e.tokens)]) &&
+			(best < 0 || len(e.tokens) > len(c.entries[best].tokens)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	e := c.entries[best]
+	c.entries = append(append(c.entries[:best:best], c.entries[best+1:]...), e)
+	return e
+}
+
+// sharedPrefix returns the length of the longest prefix of prompt that a
+// recent prompt shares (0 if shorter than minSharedPrefix), and records
+// prompt as recent.
+func (c *prefixCache) sharedPrefix(prompt []int) int {
+	best := 0
+	for _, r := range c.recent {
+		n := 0
+		for n < len(r) && n < len(prompt) && r[n] == prompt[n] {
+			n++
+		}
+		best = max(best, n)
+	}
+	if len(c.recent) == recentPrompts {
+		c.recent = c.recent[1:]
+	}
+	c.recent = append(c.recent, prompt)
+	if best < minSharedPrefix {
+		return 0
+	}
+	return best
+}
+
+// store snapshots st (which has been fed exactly tokens) with its logits
+// (may be nil), unless that prefix is already cached or too large.
+func (c *prefixCache) store(tokens []int, st State, logits []float32) {
+	if c.budget <= 0 {
+		return
+	}
+	for _, e := range c.entries {
+		if slices.Equal(e.tokens, tokens) {
+			if e.logits == nil && logits != nil {
+				e.logits = slices.Clone(logits)
+			}
+			return
+		}
+	}
+	snap := c.m.NewState(len(tokens))
+	if err := CopyState(snap, st); err != nil {
+		return
+	}
+	e := &prefixEntry{tokens: slices.Clone(tokens), st: snap, bytes: StateBytes(snap) + 4*int64(len(logits))}
+	if logits != nil {
+		e.logits = slices.Clone(logits)
+	}
+	if e.bytes > c.budget {
+		return
+	}
+	for c.bytes+e.bytes > c.budget && len(c.entries) > 0 {
+		c.bytes -= c.entries[0].bytes
+		c.entries = c.entries[1:]
+	}
+	c.entries = append(c.entries, e)
+	c.bytes += e.bytes
+}
