@@ -96,7 +96,7 @@ func TestBatcherStreamsText(t *testing.T) {
 		var sb strings.Builder
 		res, err := b.Generate(context.Background(), GenRequest{Prompt: prompt, MaxTokens: 40, Stop: stop,
 			Sampling: SamplingParams{Temperature: 0.8, Seed: 7},
-			OnText: func(d string) { sb.WriteString(d) }})
+			OnText:   func(d string) { sb.WriteString(d) }})
 		if err != nil {
 			t.Fatal(err)
 		}
