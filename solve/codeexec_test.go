@@ -222,3 +222,39 @@ func TestContinueChat(t *testing.T) {
 		t.Fatalf("messages %+v, want %+v", r.Messages, want)
 	}
 }
+
+// scripted is a backend that replies from a list and, like OpenAI's API,
+// names no stop string.
+type scripted struct{ replies []string }
+
+func (s *scripted) Generate(_ context.Context, r *backend.Request) (*backend.Response, error) {
+	text := s.replies[0]
+	s.replies = s.replies[1:]
+	return &backend.Response{Text: text, FinishReason: backend.FinishStop, CompletionTokens: 1}, nil
+}
+
+func (s *scripted) Close() error { return nil }
+
+// fakeSandbox echoes the code it ran.
+type fakeSandbox struct{ ran []string }
+
+func (f *fakeSandbox) Execute(_ context.Context, _, code string, _ sandbox.ExecOptions) (sandbox.Result, error) {
+	f.ran = append(f.ran, code)
+	return sandbox.Result{Status: sandbox.StatusCompleted, Stdout: "ran\n"}, nil
+}
+
+func (f *fakeSandbox) EndSession(context.Context, string) error { return nil }
+
+func TestCodeEndNotEchoed(t *testing.T) {
+	be := &scripted{replies: []string{"<llm-code>\nx = 1\n", "Done: </llm-code> is a tag."}}
+	sb := &fakeSandbox{}
+	ce := &CodeExecution{Backend: be, Sandbox: sb}
+	resp, err := ce.Generate(context.Background(), &backend.Request{Prompt: "Q"}, &record.Row{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<llm-code>\nx = 1\n</llm-code>\n<llm-code-output>\nran\n</llm-code-output>\nDone: </llm-code> is a tag."
+	if resp.Text != want || len(sb.ran) != 1 || sb.ran[0] != "x = 1\n" {
+		t.Fatalf("got %q (ran %q), want %q", resp.Text, sb.ran, want)
+	}
+}
