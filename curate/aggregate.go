@@ -2,7 +2,6 @@ package curate
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/crucible-ml/crucible/grade"
 	"github.com/crucible-ml/crucible/record"
@@ -111,16 +110,7 @@ func predicted(d *Dataset, r *record.Row) (string, bool) {
 	return explicitAnswer(d.Solution(r))
 }
 
-// answerMarkers are the phrases that make a solution state a final answer;
-// text without one has no answer, whatever numbers it mentions.
-var answerMarkers = []string{`\boxed`, `\fbox`, "answer is", "Answer:", "answer:", "####"}
-
-// explicitAnswer extracts the final answer of a solution that states one.
+// explicitAnswer extracts the final answer a solution states.
 func explicitAnswer(s string) (string, bool) {
-	for _, m := range answerMarkers {
-		if strings.Contains(s, m) {
-			return grade.Extract(s)
-		}
-	}
-	return "", false
+	return grade.ExtractStated(s, grade.DefaultOptions())
 }

@@ -29,7 +29,7 @@ type Options struct {
 	// Gen configures generation; Input, Output, Prepare and Finish are set by
 	// Run.
 	Gen    solve.Options
-	Grader Grader // default SimpleGrader
+	Grader Grader // default NewMathGrader()
 	HTTP   *http.Client
 }
 
@@ -44,7 +44,7 @@ type Result struct {
 // Run evaluates, resuming from what OutDir already holds.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Grader == nil {
-		o.Grader = SimpleGrader{}
+		o.Grader = NewMathGrader()
 	}
 	if o.DataDir == "" {
 		o.DataDir = DefaultDataDir()

@@ -24,6 +24,54 @@ func Extract(response string) (answer string, ok bool) {
 // else the last); the response itself when it is a short bare answer; and
 // finally the last number of prose. ok is false when nothing is found.
 func ExtractWith(response string, opts Options) (string, bool) {
+	return extract(response, opts, []func(string, Options) (string, bool){
+		fromBoxes, fromPhrase, fromGSM8K, fromMath, fromBare, fromProse,
+	})
+}
+
+// ExtractStated returns the final answer a model response states: a box,
+// an answer phrase, a GSM8K "#### N", or a response that is itself a short
+// answer (bare or in a math wrapper). Unlike ExtractWith it never guesses
+// from the math or numbers of a worked solution, so a solution that never
+// gives its answer has none — what evaluation counts as no_answer.
+func ExtractStated(response string, opts Options) (string, bool) {
+	return extract(response, opts, []func(string, Options) (string, bool){
+		fromBoxes, fromPhrase, fromGSM8K, fromShortMath, fromMathOnly,
+	})
+}
+
+// fromMathOnly reads a short response that has no words at all — "42",
+// "x = 3", "\\frac{1}{2}" — as its own answer; "I give up" is not one.
+func fromMathOnly(s string, opts Options) (string, bool) {
+	t := strings.TrimSpace(withoutText(s))
+	if len(t) > 100 || strings.Contains(t, `\boxed`) || strings.Contains(t, `\fbox`) {
+		return "", false // a box that could not be read is no answer
+	}
+	run := 0
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			run++
+			if start := i - run + 1; run >= 2 && (start == 0 || t[start-1] != '\\') {
+				return "", false // a word, not a LaTeX command
+			}
+			continue
+		}
+		run = 0
+	}
+	return fromBare(s, opts)
+}
+
+// fromShortMath reads a response that is one short math expression in a
+// wrapper ("$9$", "\(x+1\)").
+func fromShortMath(s string, opts Options) (string, bool) {
+	if t := strings.TrimSpace(s); len(t) > 200 || isProse(withoutText(t)) {
+		return "", false
+	}
+	return fromMath(s, opts)
+}
+
+func extract(response string, opts Options, steps []func(string, Options) (string, bool)) (string, bool) {
 	s := response
 	if len(s) > maxResponse {
 		s = s[len(s)-maxResponse:]
@@ -33,9 +81,6 @@ func ExtractWith(response string, opts Options) (string, bool) {
 		return "", false
 	}
 	s = unescape(s)
-	steps := []func(string, Options) (string, bool){
-		fromBoxes, fromPhrase, fromGSM8K, fromMath, fromBare, fromProse,
-	}
 	for _, f := range steps {
 		if a, ok := f(s, opts); ok {
 			a = strings.TrimSpace(a)

@@ -118,3 +118,27 @@ func TestOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestExtractStated(t *testing.T) {
+	for _, c := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{`so the total is \boxed{12}.`, "12", true},
+		{"The answer is 7.", "7", true},
+		{"work\n#### 1,234", "1,234", true},
+		{"42", "42", true},
+		{`$\frac{1}{2}$`, `\frac{1}{2}`, true},
+		{`\pi`, `\pi`, true},
+		{"I give up", "", false},
+		{"no idea", "", false},
+		{"We add 2 and 3 to get 5, then stop.", "", false},
+		{`\boxed`, "", false},
+		{"<think>still thinking", "", false},
+	} {
+		got, ok := ExtractStated(c.in, DefaultOptions())
+		if ok != c.ok || got != c.want {
+			t.Errorf("ExtractStated(%q) = %q, %v; want %q, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}

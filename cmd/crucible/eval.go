@@ -45,7 +45,7 @@ it resumes from what DIR already holds.`,
 			o.Backend, o.Concurrency = be, b.concurrency
 			o.Command, o.Version, o.Config = "eval", version, flagConfig(cmd)
 			res, err := eval.Run(cmd.Context(), eval.Options{
-				Benchmark: bench, DataDir: dataDir, OutDir: outDir, Gen: o, Grader: defaultGrader(),
+				Benchmark: bench, DataDir: dataDir, OutDir: outDir, Gen: o, Grader: eval.NewMathGrader(),
 			})
 			if res != nil {
 				logStats(res.Stats)
@@ -68,9 +68,6 @@ it resumes from what DIR already holds.`,
 	b.register(cmd)
 	return cmd
 }
-
-// defaultGrader is the grader eval uses.
-var defaultGrader = func() eval.Grader { return eval.SimpleGrader{} }
 
 func newDataCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "data", Short: "Download and list benchmark data"}
