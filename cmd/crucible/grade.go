@@ -72,6 +72,7 @@ func (f *gradeFlags) options() (grade.Options, error) {
 func newGradeCmd() *cobra.Command {
 	var (
 		input, output, genField, ansField string
+		guess                             bool
 		gf                                gradeFlags
 	)
 	cmd := &cobra.Command{
@@ -92,20 +93,21 @@ is_correct added. Both sides go through answer extraction, so "$9$" and
 			if err != nil {
 				return err
 			}
-			return gradeRows(cmd, input, output, genField, ansField, opts)
+			return gradeRows(cmd, input, output, genField, ansField, opts, guess)
 		},
 	}
 	cmd.Flags().StringVar(&input, "input", "", "input rows: JSONL or Parquet file, glob, or - for stdin")
 	cmd.Flags().StringVar(&output, "output", "", "output JSONL file (resumed if it exists)")
 	cmd.Flags().StringVar(&genField, "generation-field", "generation", "field holding the model response")
 	cmd.Flags().StringVar(&ansField, "answer-field", "expected_answer", "field holding the reference answer")
+	cmd.Flags().BoolVar(&guess, "guess-answer", false, "when a response states no answer (no box, no answer phrase), take the last math or number in it instead of counting no answer")
 	gf.register(cmd)
 	cmd.AddCommand(newGradeCheckCmd())
 	return cmd
 }
 
 // gradeRows grades every row of input into output.
-func gradeRows(cmd *cobra.Command, input, output, genField, ansField string, opts grade.Options) error {
+func gradeRows(cmd *cobra.Command, input, output, genField, ansField string, opts grade.Options, guess bool) error {
 	started := time.Now()
 	in, err := record.Open(input)
 	if err != nil {
@@ -133,16 +135,21 @@ func gradeRows(cmd *cobra.Command, input, output, genField, ansField string, opt
 		}
 		gen, _ := row.Text(genField)
 		gold, _ := row.Text(ansField)
-		pred, ok := grade.ExtractWith(gen, opts)
+		extract := grade.ExtractStated
+		if guess {
+			extract = grade.ExtractWith
+		}
+		pred, ok := extract(gen, opts)
+		isCorrect := false
 		if ok {
 			row.Set("predicted_answer", pred)
+			isCorrect = grade.Check(gold, pred, opts).Equal
 		} else {
 			row.Set("predicted_answer", nil)
 			noAnswer++
 		}
-		v := grade.Check(gold, gen, opts)
-		row.Set("is_correct", v.Equal)
-		if v.Equal {
+		row.Set("is_correct", isCorrect)
+		if isCorrect {
 			correct++
 		}
 		if err := out.Write(row); err != nil {
