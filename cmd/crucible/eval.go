@@ -16,6 +16,7 @@ func init() { commands = append(commands, newEvalCmd, newDataCmd) }
 func newEvalCmd() *cobra.Command {
 	var g genFlags
 	var b backendFlags
+	var ce codeExecFlags
 	var bench, dataDir, outDir string
 	cmd := &cobra.Command{
 		Use:   "eval --benchmark NAME|FILE --output DIR",
@@ -44,6 +45,11 @@ it resumes from what DIR already holds.`,
 			defer be.Close()
 			o.Backend, o.Concurrency = be, b.concurrency
 			o.Command, o.Version, o.Config = "eval", version, flagConfig(cmd)
+			release, err := ce.apply(cmd.Context(), &o)
+			if err != nil {
+				return err
+			}
+			defer release()
 			res, err := eval.Run(cmd.Context(), eval.Options{
 				Benchmark: bench, DataDir: dataDir, OutDir: outDir, Gen: o, Grader: eval.NewMathGrader(),
 			})
@@ -66,6 +72,7 @@ it resumes from what DIR already holds.`,
 	cmd.Flags().StringVar(&outDir, "output", "", "output folder (output.jsonl, metrics.json)")
 	g.register(cmd, "math/cot")
 	b.register(cmd)
+	ce.register(cmd)
 	return cmd
 }
 

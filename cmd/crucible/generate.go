@@ -80,6 +80,7 @@ func (g *genFlags) options() (solve.Options, error) {
 func newGenerateCmd() *cobra.Command {
 	var g genFlags
 	var b backendFlags
+	var ce codeExecFlags
 	var input, output string
 	cmd := &cobra.Command{
 		Use:   "generate --input FILE --output FILE",
@@ -90,7 +91,10 @@ generation, sample, finish_reason and num_generated_tokens (and error when a
 request failed after its retries). A rerun resumes: it skips the (id, sample)
 pairs the output already holds and sends byte-identical requests for the rest.`,
 		Example: `  crucible generate --input problems.jsonl --output solutions.jsonl \
-    --base-url http://127.0.0.1:8000/v1 --prompt math/cot --samples 8 --temperature 0.7`,
+    --base-url http://127.0.0.1:8000/v1 --prompt math/cot --samples 8 --temperature 0.7
+  # code-interpreter solutions (OpenMathInstruct-1): blocks run in a sandbox, output fed back
+  crucible generate --input problems.jsonl --output code.jsonl --prompt math/code --code-execution \
+    --max-code-executions 3 --stop-on-code-error --base-url http://127.0.0.1:8000/v1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if input == "" || output == "" {
@@ -107,6 +111,11 @@ pairs the output already holds and sends byte-identical requests for the rest.`,
 			defer be.Close()
 			o.Input, o.Output, o.Backend, o.Concurrency = input, output, be, b.concurrency
 			o.Command, o.Version, o.Config = "generate", version, flagConfig(cmd)
+			release, err := ce.apply(cmd.Context(), &o)
+			if err != nil {
+				return err
+			}
+			defer release()
 			st, err := solve.Run(cmd.Context(), o)
 			logStats(st)
 			if err != nil {
@@ -119,6 +128,7 @@ pairs the output already holds and sends byte-identical requests for the rest.`,
 	cmd.Flags().StringVar(&output, "output", "", "output JSONL (resumed if it exists)")
 	g.register(cmd, "math/cot")
 	b.register(cmd)
+	ce.register(cmd)
 	return cmd
 }
 

@@ -18,11 +18,15 @@ import (
 	"time"
 
 	"github.com/crucible-ml/crucible/record"
+	"github.com/crucible-ml/crucible/sandbox"
 )
 
 // TestMain lets the test binary stand in for the crucible binary: tests run
 // it as a subprocess with CRUCIBLE_TEST_MAIN=1.
 func TestMain(m *testing.M) {
+	if sandbox.MaybeRunChild() {
+		return
+	}
 	if os.Getenv("CRUCIBLE_TEST_MAIN") == "1" {
 		main()
 		os.Exit(0)
