@@ -44,6 +44,13 @@ goes to --removed with removed_by and removed_reason; --report writes the funnel
 				return fmt.Errorf("--input, --output and --config are required")
 			}
 			start := time.Now()
+			base := strings.TrimSuffix(strings.TrimSuffix(output, ".jsonl"), ".parquet")
+			if removed == "" {
+				removed = base + ".removed.jsonl"
+			}
+			if report == "" {
+				report = base + ".report.json"
+			}
 			cfgBytes, err := os.ReadFile(config)
 			if err != nil {
 				return err
@@ -101,13 +108,13 @@ goes to --removed with removed_by and removed_reason; --report writes the funnel
 			if err != nil {
 				return err
 			}
-			if removed != "" {
+			if removed != "-" {
 				if err := writeRows(removed, d.Removed); err != nil {
 					return err
 				}
 			}
 			rep := curate.NewReport(d)
-			if report != "" {
+			if report != "-" {
 				jb, _ := json.MarshalIndent(rep, "", "  ")
 				if err := os.WriteFile(report, append(jb, '\n'), 0o644); err != nil {
 					return err
@@ -130,8 +137,8 @@ goes to --removed with removed_by and removed_reason; --report writes the funnel
 	fl.StringVar(&output, "output", "", "output file (.jsonl, or .parquet)")
 	fl.StringVar(&config, "config", "", "YAML list of steps")
 	fl.StringVar(&format, "format", curate.FormatRows, "export format: "+strings.Join(curate.Formats, ", "))
-	fl.StringVar(&removed, "removed", "", "write removed rows (with removed_by, removed_reason) here")
-	fl.StringVar(&report, "report", "", "write the report here (JSON, plus a .md next to it)")
+	fl.StringVar(&removed, "removed", "", "removed rows (with removed_by, removed_reason) go here (default OUTPUT.removed.jsonl; - for none)")
+	fl.StringVar(&report, "report", "", "the report goes here, JSON plus a .md next to it (default OUTPUT.report.json; - for none)")
 	fl.StringVar(&tokDir, "tokenizer", "", "model folder with tokenizer.json: token length filters and the nemo format's chat template")
 	fl.StringVar(&dataDir, "data-dir", eval.DefaultDataDir(), "folder of benchmark data for decontamination")
 	fl.StringVar(&promptName, "prompt", "", "prompt that renders the user turn of SFT formats (default: the problem text)")
