@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crucible-ml/crucible/curate"
+	"github.com/crucible-ml/crucible/pipeline"
 	"github.com/crucible-ml/crucible/record"
 )
 
@@ -200,4 +202,27 @@ func TestRunRejectsBrokenPipelines(t *testing.T) {
 	}
 	_ = context.Background
 	_ = http.StatusOK
+}
+
+// TestExamplePipelinesAreValid checks every example pipeline against the
+// CLI: known commands, known flags, wired inputs, no cycles.
+func TestExamplePipelinesAreValid(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*.yaml"))
+	n := 0
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if !strings.Contains(string(b), "\nstages:") {
+			if _, err := curate.ParsePipeline(b); err != nil {
+				t.Errorf("%s: %v", f, err)
+			}
+			continue
+		}
+		n++
+		if _, err := pipeline.Load(f, resolveCommand); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if n < 4 {
+		t.Fatalf("found %d example pipelines", n)
+	}
 }
