@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/crucible-ml/crucible/backend"
+	"github.com/crucible-ml/crucible/backend/local"
 	"github.com/crucible-ml/crucible/backend/openai"
 )
 
@@ -73,9 +74,18 @@ func (f *backendFlags) open() (backend.Backend, error) {
 	}
 }
 
-// openLocalBackend is replaced when the built-in engine is linked in.
-var openLocalBackend = func(f *backendFlags) (backend.Backend, error) {
-	return nil, errors.New("no --base-url given, and the built-in local engine backend is not available in this build; point --base-url at an OpenAI-compatible server")
+// openLocalBackend loads --model (a folder, or org/name from the Hugging
+// Face hub) into the built-in engine.
+func openLocalBackend(f *backendFlags) (backend.Backend, error) {
+	if f.model == "" {
+		return nil, errors.New("no --base-url and no --model: give --base-url for an OpenAI-compatible server, or --model DIR|org/name for the built-in engine")
+	}
+	batch := 16
+	if f.concurrency > 0 && f.concurrency < batch {
+		batch = f.concurrency
+	}
+	ho := hubOptions()
+	return local.Open(local.Options{Model: f.model, MaxBatch: batch, Hub: &ho})
 }
 
 // flagConfig records every flag's value, for manifests.

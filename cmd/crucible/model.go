@@ -9,25 +9,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/crucible-ml/crucible/backend"
-	"github.com/crucible-ml/crucible/backend/local"
 	"github.com/crucible-ml/crucible/engine"
 	"github.com/crucible-ml/crucible/engine/hub"
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
-func init() {
-	commands = append(commands, newModelCmd)
-	// The built-in engine serves --backend local (the default without --base-url).
-	openLocalBackend = func(f *backendFlags) (backend.Backend, error) {
-		batch := 16
-		if f.concurrency > 0 && f.concurrency < batch {
-			batch = f.concurrency
-		}
-		ho := hubOptions()
-		return local.Open(local.Options{Model: f.model, MaxBatch: batch, Hub: &ho})
-	}
-}
+func init() { commands = append(commands, newModelCmd) }
 
 // hubOptions reads the Hugging Face environment (HF_HOME, HF_TOKEN,
 // HF_HUB_OFFLINE, HF_ENDPOINT) and reports download progress on stderr.
