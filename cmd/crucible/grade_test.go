@@ -44,7 +44,7 @@ func TestGradeCommand(t *testing.T) {
 	// grade check: exit status carries the verdict.
 	for _, c := range []struct {
 		gold, pred, out string
-		code           int
+		code            int
 	}{{`\frac{1}{2}`, "0.5", "equal", 0}, {"1/2004!", "1/2006!", "not equal", 1}, {"$x=5$", `\boxed{5}`, "equal", 0}} {
 		stdout, _, err := run(t, "grade", "check", c.gold, c.pred)
 		code := 0
