@@ -34,10 +34,11 @@ type workJob struct {
 func newWorkers(n int) *workers {
 	p := &workers{n: max(n, 1)}
 	if p.n > 1 {
-		p.jobs = make(chan workJob, p.n)
+		jobs := make(chan workJob, p.n)
+		p.jobs = jobs
 		for i := 0; i < p.n-1; i++ {
 			go func() {
-				for j := range p.jobs {
+				for j := range jobs {
 					j.t.run(j.part, j.a, j.b)
 					j.wg.Done()
 				}

@@ -33,6 +33,8 @@ type Options struct {
 	// DefaultMaxTokens applies when a request sets none (default: the
 	// model's generation_config max_new_tokens, else 1024).
 	DefaultMaxTokens int
+	// Threads share each forward pass (0: GOMAXPROCS).
+	Threads int
 }
 
 // Backend runs requests on the built-in engine.
@@ -63,7 +65,7 @@ func Open(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local backend: %w", err)
 	}
-	m, err := engine.Load(dir)
+	m, err := engine.LoadWith(dir, engine.Options{Threads: opts.Threads})
 	if err != nil {
 		return nil, fmt.Errorf("local backend: %w", err)
 	}
@@ -161,8 +163,28 @@ func (b *Backend) Generate(ctx context.Context, req *backend.Request) (*backend.
 	if err != nil {
 		return nil, err
 	}
+	return b.Run(ctx, prompt, req, RunOptions{})
+}
+
+// RunOptions add to a request what the backend.Request has no room for.
+type RunOptions struct {
+	// OnText receives the text as it becomes final (see
+	// engine.GenRequest.OnText); it must not block.
+	OnText func(delta string)
+	// IgnoreEOS generates past end-of-sequence tokens, up to MaxTokens.
+	IgnoreEOS bool
+}
+
+// Run generates from prompt token ids with req's sampling settings (its
+// Prompt and Messages are ignored).
+func (b *Backend) Run(ctx context.Context, prompt []int, req *backend.Request, opts RunOptions) (*backend.Response, error) {
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("%w: empty prompt", backend.ErrBadRequest)
+	}
+	for _, id := range prompt {
+		if id < 0 || id >= b.m.Config().VocabSize {
+			return nil, fmt.Errorf("%w: token id %d outside the vocabulary of %d", backend.ErrBadRequest, id, b.m.Config().VocabSize)
+		}
 	}
 	maxTokens := req.MaxTokens
 	if maxTokens <= 0 {
@@ -179,8 +201,12 @@ func (b *Backend) Generate(ctx context.Context, req *backend.Request) (*backend.
 	if err := sp.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", backend.ErrBadRequest, err)
 	}
+	eos := b.eos
+	if opts.IgnoreEOS {
+		eos = nil
+	}
 	res, err := b.batcher.Generate(ctx, engine.GenRequest{Prompt: prompt, MaxTokens: maxTokens, Sampling: sp,
-		EOS: b.eos, Stop: req.Stop})
+		EOS: eos, Stop: req.Stop, OnText: opts.OnText})
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +217,15 @@ func (b *Backend) Generate(ctx context.Context, req *backend.Request) (*backend.
 	return &backend.Response{Text: res.Text, FinishReason: reason, PromptTokens: res.PromptTokens,
 		CompletionTokens: len(res.Tokens), StopString: res.StopString}, nil
 }
+
+// Model is the loaded model.
+func (b *Backend) Model() engine.Model { return b.m }
+
+// Tokenizer is the model's tokenizer.
+func (b *Backend) Tokenizer() *tokenizer.Tokenizer { return b.tok }
+
+// Stats are the batcher's counters (steps, running sequences, tokens).
+func (b *Backend) Stats() *engine.BatcherStats { return b.batcher.Stats() }
 
 // Close stops the batcher and unmaps the model.
 func (b *Backend) Close() error {

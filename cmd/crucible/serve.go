@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crucible-ml/crucible/backend/local"
+	"github.com/crucible-ml/crucible/serve"
+)
+
+func init() { commands = append(commands, newServeCmd) }
+
+func newServeCmd() *cobra.Command {
+	var model, addr, apiKey, apiKeyEnv, name string
+	var threads, maxBatch int
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve a model with the built-in engine as an OpenAI-compatible HTTP server",
+		Long: `Loads a model folder (or org/name from the Hugging Face hub) into the built-in CPU engine and
+answers /v1/completions and /v1/chat/completions (streaming or not), /v1/models, /health and
+Prometheus /metrics. Requests from all clients decode together (continuous batching); n samples
+of one prompt prefill it once. SIGINT/SIGTERM stop accepting connections and let in-flight
+requests finish (--shutdown-grace).`,
+		Example: `  crucible serve --model Qwen/Qwen2.5-0.5B-Instruct --addr 127.0.0.1:8000
+  crucible generate --input problems.jsonl --output out.jsonl --base-url http://127.0.0.1:8000/v1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if model == "" {
+				return fmt.Errorf("--model is required (a model folder or org/name)")
+			}
+			if apiKey == "" && apiKeyEnv != "" {
+				apiKey = os.Getenv(apiKeyEnv)
+			}
+			b, err := local.Open(local.Options{Model: model, MaxBatch: maxBatch, Threads: threads})
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			if name == "" {
+				name = model
+				if fi, err := os.Stat(model); err == nil && fi.IsDir() {
+					name = filepath.Base(strings.TrimRight(model, "/"))
+				}
+			}
+			srv := serve.New(b, serve.Options{ModelName: name, APIKey: apiKey, ShutdownGrace: grace})
+			slog.Info("serving", "model", name, "addr", addr, "auth", apiKey != "", "max_batch", maxBatch)
+			return srv.ListenAndServe(cmd.Context(), addr)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&model, "model", "", "model folder or Hugging Face org/name")
+	f.StringVar(&addr, "addr", "127.0.0.1:8000", "listen address")
+	f.StringVar(&name, "model-name", "", "model id to serve under (default: the folder's name, or org/name)")
+	f.StringVar(&apiKey, "api-key", "", "require this Bearer token on /v1/")
+	f.StringVar(&apiKeyEnv, "api-key-env", "", "read the API key from this environment variable")
+	f.IntVar(&threads, "threads", 0, "threads per forward pass (0: GOMAXPROCS)")
+	f.IntVar(&maxBatch, "max-batch", 64, "sequences decoded together")
+	f.DurationVar(&grace, "shutdown-grace", 30*time.Second, "how long in-flight requests may finish after SIGINT/SIGTERM")
+	return cmd
+}
