@@ -237,8 +237,8 @@ func TestLoad(t *testing.T) {
 			} else {
 				var r struct {
 					Choices []struct {
-						Index   int    `json:"index"`
-						Text    string `json:"text"`
+						Index   int                      `json:"index"`
+						Text    string                   `json:"text"`
 						Message struct{ Content string } `json:"message"`
 					} `json:"choices"`
 				}
