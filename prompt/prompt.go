@@ -68,40 +68,74 @@ type Prompt struct {
 	examples string // rendered few-shot block
 }
 
-// Load returns a built-in prompt by name (e.g. "math/cot") or reads a YAML
-// file (a path ending in .yaml or .yml, or any existing file).
-func Load(name string) (*Prompt, error) {
-	if strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") || fileExists(name) {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("prompt: %w", err)
-		}
-		return Parse(name, b)
-	}
-	b, err := builtinFS.ReadFile(path.Join("builtin", name+".yaml"))
-	if err != nil {
-		return nil, fmt.Errorf("prompt %q: no such built-in prompt (have %s) and no such file", name, strings.Join(Builtins(), ", "))
-	}
-	return Parse(name, b)
+// Library is a set of built-in prompts: YAML files under a folder of a file
+// system (usually embedded), addressed by their path without ".yaml".
+type Library struct {
+	fsys fs.FS
+	root string
+	kind string // how errors name the library, e.g. "prompt"
 }
 
-func fileExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir()
+// NewLibrary returns the library of the YAML files under root in fsys.
+func NewLibrary(fsys fs.FS, root, kind string) *Library {
+	return &Library{fsys: fsys, root: root, kind: kind}
 }
 
-// Builtins lists the names of the built-in prompts.
-func Builtins() []string {
+// builtins are the generation prompts of package prompt.
+var builtins = NewLibrary(builtinFS, "builtin", "prompt")
+
+// Names lists the library's prompts.
+func (l *Library) Names() []string {
 	var names []string
-	fs.WalkDir(builtinFS, "builtin", func(p string, d fs.DirEntry, err error) error {
+	fs.WalkDir(l.fsys, l.root, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".yaml") {
-			names = append(names, strings.TrimSuffix(strings.TrimPrefix(p, "builtin/"), ".yaml"))
+			names = append(names, strings.TrimSuffix(strings.TrimPrefix(p, l.root+"/"), ".yaml"))
 		}
 		return nil
 	})
 	sort.Strings(names)
 	return names
 }
+
+// Source returns the YAML text of a prompt (a starting point for a file
+// that replaces it).
+func (l *Library) Source(name string) ([]byte, error) {
+	b, err := fs.ReadFile(l.fsys, path.Join(l.root, name+".yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: no such built-in prompt (have %s)", l.kind, name, strings.Join(l.Names(), ", "))
+	}
+	return b, nil
+}
+
+// Load returns the prompt called name, or reads a YAML file when name is a
+// path ending in .yaml or .yml, or any existing file: every built-in prompt
+// can be replaced by a file with the same fields.
+func (l *Library) Load(name string) (*Prompt, error) {
+	if strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") || fileExists(name) {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", l.kind, err)
+		}
+		return Parse(name, b)
+	}
+	b, err := l.Source(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w and no such file", err)
+	}
+	return Parse(name, b)
+}
+
+// Load returns a built-in generation prompt by name (e.g. "math/cot") or
+// reads a YAML file.
+func Load(name string) (*Prompt, error) { return builtins.Load(name) }
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// Builtins lists the names of the built-in generation prompts.
+func Builtins() []string { return builtins.Names() }
 
 // Parse compiles a prompt config; name is used in errors.
 func Parse(name string, data []byte) (*Prompt, error) {
