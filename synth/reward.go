@@ -1,13 +1,10 @@
 package synth
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
 	"sort"
 	"strconv"
@@ -16,6 +13,7 @@ import (
 	"time"
 
 	"github.com/crucible-ml/crucible/backend"
+	"github.com/crucible-ml/crucible/backend/openai"
 	"github.com/crucible-ml/crucible/record"
 )
 
@@ -66,49 +64,32 @@ type RewardClient struct {
 	// BackoffBase shortens the backoff (tests).
 	BackoffBase time.Duration
 
-	modelOnce sync.Once
-	model     string
-	modelErr  error
+	once   sync.Once
+	client *openai.Client
+	err    error
 }
 
-// modelName returns Model, or asks the server's /models for the first one.
-func (c *RewardClient) modelName(ctx context.Context) (string, error) {
-	c.modelOnce.Do(func() {
-		if c.Model != "" {
-			c.model = c.Model
-			return
+// transport returns the HTTP client that carries the requests (the
+// OpenAI-compatible client: its retries, pool and model discovery).
+func (c *RewardClient) transport() (*openai.Client, error) {
+	c.once.Do(func() {
+		retries := c.MaxRetries
+		if retries == 0 {
+			retries = 6
 		}
-		url := strings.TrimRight(c.BaseURL, "/") + "/models"
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			c.modelErr = err
-			return
+		timeout := c.Timeout
+		if timeout <= 0 {
+			timeout = 5 * time.Minute
 		}
-		if c.APIKey != "" {
-			req.Header.Set("Authorization", "Bearer "+c.APIKey)
+		c.client, c.err = openai.New(openai.Options{
+			BaseURLs: []string{c.BaseURL}, APIKey: c.APIKey, Model: c.Model,
+			MaxRetries: retries, Timeout: timeout, BackoffBase: c.BackoffBase, HTTPClient: c.HTTP,
+		})
+		if c.err != nil {
+			c.err = fmt.Errorf("reward: %w", c.err)
 		}
-		hc := c.HTTP
-		if hc == nil {
-			hc = http.DefaultClient
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			c.modelErr = fmt.Errorf("reward: no model given and GET %s failed: %w", url, err)
-			return
-		}
-		defer resp.Body.Close()
-		var list struct {
-			Data []struct {
-				ID string `json:"id"`
-			} `json:"data"`
-		}
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&list); err != nil || len(list.Data) == 0 {
-			c.modelErr = fmt.Errorf("reward: no model given and GET %s listed none (HTTP %d); pass the model name", url, resp.StatusCode)
-			return
-		}
-		c.model = list.Data[0].ID
 	})
-	return c.model, c.modelErr
+	return c.client, c.err
 }
 
 // Score returns the reward model's scores for a conversation that ends with
@@ -118,9 +99,13 @@ func (c *RewardClient) Score(ctx context.Context, msgs []backend.Message) (map[s
 	if len(msgs) == 0 || msgs[len(msgs)-1].Role != "assistant" {
 		return nil, errors.New("reward: the conversation must end with an assistant turn")
 	}
-	model, err := c.modelName(ctx)
+	tr, err := c.transport()
 	if err != nil {
 		return nil, err
+	}
+	model, err := tr.Model(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reward: %w", err)
 	}
 	body, err := json.Marshal(map[string]any{"model": model, "messages": msgs})
 	if err != nil {
@@ -134,8 +119,8 @@ func (c *RewardClient) Score(ctx context.Context, msgs []backend.Message) (map[s
 		}
 	}
 	url := strings.TrimRight(c.BaseURL, "/") + path
-	b, err := c.post(ctx, url, body)
-	if err != nil {
+	var b []byte
+	if err := tr.Post(ctx, path, body, func(r []byte) error { b = r; return nil }); err != nil {
 		return nil, err
 	}
 	if c.API == RewardScalar {
@@ -150,86 +135,6 @@ func (c *RewardClient) Score(ctx context.Context, msgs []backend.Message) (map[s
 		return nil, fmt.Errorf("POST %s: %w", url, err)
 	}
 	return scores, nil
-}
-
-func (c *RewardClient) post(ctx context.Context, url string, body []byte) ([]byte, error) {
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	retries := c.MaxRetries
-	switch {
-	case retries == 0:
-		retries = 6
-	case retries < 0:
-		retries = 0
-	}
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Minute
-	}
-	base := c.BackoffBase
-	if base <= 0 {
-		base = 500 * time.Millisecond
-	}
-	var lastErr error
-	for attempt := 0; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, timeout)
-		b, status, hdr, err := doPost(actx, hc, url, c.APIKey, body)
-		cancel()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		var wait time.Duration
-		switch {
-		case err != nil:
-			lastErr = fmt.Errorf("POST %s: %w", url, err)
-		case status == http.StatusOK:
-			return b, nil
-		case status == http.StatusTooManyRequests || status >= 500:
-			lastErr = fmt.Errorf("POST %s: HTTP %d: %s", url, status, snippet(b))
-			if s, perr := strconv.ParseFloat(hdr.Get("Retry-After"), 64); perr == nil && s >= 0 {
-				wait = min(time.Duration(s*float64(time.Second)), 10*time.Minute)
-			}
-		default:
-			return nil, fmt.Errorf("%w: POST %s: HTTP %d: %s", backend.ErrBadRequest, url, status, snippet(b))
-		}
-		if attempt >= retries {
-			return nil, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt+1)
-		}
-		if wait <= 0 {
-			d := min(base<<min(attempt, 20), 30*time.Second)
-			wait = time.Duration(rand.Int64N(int64(d) + 1))
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-func doPost(ctx context.Context, hc *http.Client, url, key string, body []byte) ([]byte, int, http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, 0, nil, fmt.Errorf("read response: %w", err)
-	}
-	return b, resp.StatusCode, resp.Header, nil
 }
 
 func snippet(b []byte) string {

@@ -244,8 +244,14 @@ func (c *Client) Generate(ctx context.Context, req *backend.Request) (*backend.R
 	return resp, err
 }
 
-// post sends body to path on the servers, retrying transient failures, and
-// hands a 200 response body to parse. A parse error is not retried.
+// Post sends a JSON body to path (e.g. "/chat/completions") on the servers
+// with the client's retries, and hands a 200 response body to parse. A
+// parse error is not retried. It serves endpoints whose replies Generate
+// does not read (reward models, poolers).
+func (c *Client) Post(ctx context.Context, path string, body []byte, parse func([]byte) error) error {
+	return c.post(ctx, path, body, parse)
+}
+
 func (c *Client) post(ctx context.Context, path string, body []byte, parse func([]byte) error) error {
 	start := c.next.Add(1)
 	var lastErr error
