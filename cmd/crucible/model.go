@@ -55,7 +55,7 @@ func newModelCmd() *cobra.Command {
 		Use:   "model",
 		Short: "Inspect and check models for the built-in CPU engine",
 	}
-	cmd.AddCommand(newModelCheckCmd(), newModelInfoCmd())
+	cmd.AddCommand(newModelCheckCmd(), newModelInfoCmd(), newModelExportCmd())
 	return cmd
 }
 
