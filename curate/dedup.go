@@ -273,7 +273,7 @@ func MinHashDedup(d *Dataset, o MinHashOptions) int {
 	mh := NewMinHasher(o)
 	bands := make([]map[uint64]int32, o.Bands)
 	for i := range bands {
-		bands[i] = map[uint64]int32{}
+		bands[i] = make(map[uint64]int32, len(d.Rows))
 	}
 	k := o.Bands * o.Rows
 	var kept []uint16 // compacted signatures of kept rows, k values each

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,4 +257,25 @@ func TestWriterIsExclusive(t *testing.T) {
 		t.Fatalf("after close: %v", err)
 	}
 	w2.Close()
+}
+
+// FuzzString checks the fast string decoder against encoding/json.
+func FuzzString(f *testing.F) {
+	for _, s := range []string{`"a\nb"`, `"\u00e9\ud83d\ude00"`, `"\ud800x"`, `"\\\/\b\f\r\t\""`, `"\udc00\ud800"`, `"plain"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, lit string) {
+		row, err := ParseRow([]byte(`{"s":` + lit + `}`))
+		if err != nil {
+			return
+		}
+		got, ok := row.String("s")
+		var want string
+		if json.Unmarshal([]byte(lit), &want) != nil {
+			return
+		}
+		if !ok || got != want {
+			t.Fatalf("String(%s) = %q, %v; encoding/json says %q", lit, got, ok, want)
+		}
+	})
 }
