@@ -181,9 +181,7 @@ func (m *llama) forward(states []State, tokens []int, logits [][]float32) {
 		for i := range x {
 			RMSNorm(xb[i], x[i], ly.attnNorm, c.NormEps)
 		}
-		m.workers.matmul(q, ly.q, xb) // [n][nq*hd]
-		m.workers.matmul(k, ly.k, xb) // [n][nkv*hd]
-		m.workers.matmul(v, ly.v, xb) // [n][nkv*hd]
+		m.workers.matmul3(xb, q, ly.q, k, ly.k, v, ly.v) // q [n][nq*hd], k, v [n][nkv*hd]
 		for i := range tokens {
 			kv := &states[i].(*llamaState).kv[l]
 			// RoPE angles of this position: θ_j = pos · invFreq_j (float32, as HF).
@@ -210,8 +208,7 @@ func (m *llama) forward(states []State, tokens []int, logits [][]float32) {
 		for i := range x {
 			RMSNorm(xb[i], x[i], ly.mlpNorm, c.NormEps)
 		}
-		m.workers.matmul(hb, ly.gate, xb) // [n][ff]
-		m.workers.matmul(hb2, ly.up, xb)  // [n][ff]
+		m.workers.matmul2(xb, hb, ly.gate, hb2, ly.up) // [n][ff] each
 		for i := range hb {
 			for j, g := range hb[i] {
 				hb[i][j] = silu(g) * hb2[i][j]

@@ -161,9 +161,7 @@ func (m *nemotronH) forward(states []State, tokens []int, logits [][]float32) {
 		case LayerAttention:
 			// GQA with no positional encoding (NoPE): no RoPE on q or k.
 			q, ao, k, v := ws.q.v[:n], ws.ao.v[:n], ws.k.v[:n], ws.v.v[:n]
-			m.workers.matmul(q, ly.q, xb) // [n][nq*hd]
-			m.workers.matmul(k, ly.k, xb) // [n][nkv*hd]
-			m.workers.matmul(v, ly.v, xb) // [n][nkv*hd]
+			m.workers.matmul3(xb, q, ly.q, k, ly.k, v, ly.v) // q [n][nq*hd], k, v [n][nkv*hd]
 			for i := range states {
 				kv := &states[i].(*nemotronHState).kv[m.slot[l]]
 				kv.ensure(pos[i])

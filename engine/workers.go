@@ -82,34 +82,89 @@ func (p *workers) parallel(t task, n, align int) {
 	p.group.Put(wg)
 }
 
-// mmTask is one matmul split by rows.
+// mmTask is up to three matmuls on the same input, split by rows over
+// their concatenated outputs, so that one dispatch covers q, k and v (or
+// gate and up).
 type mmTask struct {
-	out, x [][]float32
-	w      *Mat
+	ops [3]mmOp
+	n   int
 }
 
-func (t *mmTask) run(_, a, b int) { t.w.mulRows(t.out, t.x, a, b) }
+type mmOp struct {
+	out [][]float32
+	w   *Mat
+	x   [][]float32
+}
+
+func (t *mmTask) run(_, a, b int) {
+	off := 0
+	for _, op := range t.ops[:t.n] {
+		lo, hi := max(a, off), min(b, off+op.w.Rows)
+		if lo < hi {
+			op.w.mulRows(op.out, op.x, lo-off, hi-off)
+		}
+		off += op.w.Rows
+	}
+}
 
 // matmul computes out[t] = W·x[t] (+ b) for every token t: x[t] has Cols
 // values, out[t] Rows. Each weight row is read (and converted from bf16/f16)
 // once for all tokens. Large products are split by rows over the workers.
 func (p *workers) matmul(out [][]float32, l Linear, x [][]float32) {
-	w := l.W
-	if p.jobs == nil || w.Rows*w.Cols*len(x) < parallelMinWork || w.Rows < 8*p.n {
-		w.mulRows(out, x, 0, w.Rows)
-	} else {
-		t, _ := p.mm.Get().(*mmTask)
-		if t == nil {
-			t = new(mmTask)
+	p.matmulN(x, mmOp{out: out, w: l.W}, mmOp{}, mmOp{})
+	addBias(out, l.B)
+}
+
+// matmul2 computes two products of the same input in one dispatch.
+func (p *workers) matmul2(x [][]float32, o1 [][]float32, l1 Linear, o2 [][]float32, l2 Linear) {
+	p.matmulN(x, mmOp{out: o1, w: l1.W}, mmOp{out: o2, w: l2.W}, mmOp{})
+	addBias(o1, l1.B)
+	addBias(o2, l2.B)
+}
+
+// matmul3 computes three products of the same input in one dispatch.
+func (p *workers) matmul3(x [][]float32, o1 [][]float32, l1 Linear, o2 [][]float32, l2 Linear, o3 [][]float32, l3 Linear) {
+	p.matmulN(x, mmOp{out: o1, w: l1.W}, mmOp{out: o2, w: l2.W}, mmOp{out: o3, w: l3.W})
+	addBias(o1, l1.B)
+	addBias(o2, l2.B)
+	addBias(o3, l3.B)
+}
+
+func (p *workers) matmulN(x [][]float32, a, b, c mmOp) {
+	rows, work := 0, 0
+	n := 0
+	for _, op := range [3]mmOp{a, b, c} {
+		if op.w != nil {
+			n++
+			rows += op.w.Rows
+			work += op.w.Rows * op.w.Cols * len(x)
 		}
-		t.out, t.x, t.w = out, x, w
-		p.parallel(t, w.Rows, 4)
-		t.out, t.x, t.w = nil, nil, nil
-		p.mm.Put(t)
 	}
-	if l.B != nil {
+	if p.jobs == nil || work < parallelMinWork || rows < 8*p.n {
+		for _, op := range [3]mmOp{a, b, c} {
+			if op.w != nil {
+				op.w.mulRows(op.out, x, 0, op.w.Rows)
+			}
+		}
+		return
+	}
+	t, _ := p.mm.Get().(*mmTask)
+	if t == nil {
+		t = new(mmTask)
+	}
+	t.ops, t.n = [3]mmOp{a, b, c}, n
+	for i := range t.ops[:n] {
+		t.ops[i].x = x
+	}
+	p.parallel(t, rows, 4)
+	t.ops = [3]mmOp{}
+	p.mm.Put(t)
+}
+
+func addBias(out [][]float32, b []float32) {
+	if b != nil {
 		for _, o := range out {
-			add(o[:len(l.B)], l.B)
+			add(o[:len(b)], b)
 		}
 	}
 }
