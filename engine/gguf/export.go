@@ -396,6 +396,7 @@ func (x *exporter) mamba2() error {
 func (x *exporter) nemotronH() error {
 	c := x.cfg
 	x.akv("context_length", uint32(c.MaxPositions))
+	x.akv("attention.layer_norm_epsilon", float32(c.NormEps)) // llama.cpp's loader wants both epsilons
 	x.akv("attention.head_count", uint32(c.NumHeads))
 	x.akv("attention.key_length", uint32(c.HeadDim))
 	x.akv("attention.value_length", uint32(c.HeadDim))
