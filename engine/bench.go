@@ -103,6 +103,10 @@ type BenchOptions struct {
 	Prefill  int               // prompt length of the prefill measurement (0: skip)
 	Steps    int               // decode steps per measurement
 	Seed     uint64
+	// Samples, when > 0, measures Samples continuations of one prompt of
+	// SamplesPrompt tokens (SamplesTokens new tokens each) through a
+	// Batcher, against one: forking makes them cost one prefill.
+	Samples, SamplesPrompt, SamplesTokens int
 	// Progress, when set, is told about each measurement as it ends.
 	Progress func(msg string)
 }
@@ -129,6 +133,22 @@ type BenchResult struct {
 	PrefillGFLOPs  float64 `json:"prefill_gflop_s"`
 
 	Decode []BenchDecode `json:"decode"`
+
+	Fork *BenchFork `json:"fork,omitempty"`
+}
+
+// BenchFork compares k samples of one prompt with one sample.
+type BenchFork struct {
+	Samples       int     `json:"samples"`
+	PromptTokens  int     `json:"prompt_tokens"`
+	NewTokens     int     `json:"new_tokens"`
+	OneSeconds    float64 `json:"one_sample_s"`
+	AllSeconds    float64 `json:"all_samples_s"`
+	Ratio         float64 `json:"ratio"` // AllSeconds / OneSeconds
+	OneCPUSeconds float64 `json:"one_sample_cpu_s"`
+	AllCPUSeconds float64 `json:"all_samples_cpu_s"`
+	CPURatio      float64 `json:"cpu_ratio"`
+	PrefilledToks int64   `json:"prefilled_tokens"` // prompt tokens run through the model for all samples
 }
 
 // BenchDecode is one decode measurement.
@@ -208,6 +228,16 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 		say("prefill %d tokens: %.1f tokens/s (%.1f per CPU-second x %d)", opts.Prefill, res.PrefillTokS, res.PrefillCPUTokS, threads)
 	}
 
+	if opts.Samples > 0 {
+		f, err := benchFork(ctx, m, opts, rng)
+		if err != nil {
+			return nil, err
+		}
+		res.Fork = f
+		say("%d samples of one %d-token prompt: %.2fs vs %.2fs for one (x%.2f; CPU x%.2f), %d prompt tokens prefilled",
+			f.Samples, f.PromptTokens, f.AllSeconds, f.OneSeconds, f.Ratio, f.CPURatio, f.PrefilledToks)
+	}
+
 	steps := max(opts.Steps, 1)
 	for _, ctxLen := range opts.Contexts {
 		for _, b := range opts.Batches {
@@ -231,6 +261,45 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// benchFork times one, then opts.Samples, continuations of one prompt
+// through a fresh Batcher each (so no prefix cache carries over).
+func benchFork(ctx context.Context, m Model, opts BenchOptions, rng *rand.Rand) (*BenchFork, error) {
+	prompt := make([]int, max(opts.SamplesPrompt, 1))
+	for i := range prompt {
+		prompt[i] = rng.IntN(m.Config().VocabSize)
+	}
+	f := &BenchFork{Samples: opts.Samples, PromptTokens: len(prompt), NewTokens: max(opts.SamplesTokens, 1)}
+	run := func(k int) (wall, cpu float64, prefilled int64, err error) {
+		b := NewBatcherWith(m, nil, max(k, 1), BatcherOptions{PrefixCacheBytes: -1})
+		defer b.Close()
+		errs := make(chan error, k)
+		c0, t0 := cpuTime(), time.Now()
+		for i := 0; i < k; i++ {
+			go func() {
+				_, err := b.Generate(ctx, GenRequest{Prompt: prompt, MaxTokens: f.NewTokens,
+					Sampling: SamplingParams{Temperature: 0.8, Seed: uint64(i)}})
+				errs <- err
+			}()
+		}
+		for i := 0; i < k; i++ {
+			if e := <-errs; e != nil && err == nil {
+				err = e
+			}
+		}
+		return time.Since(t0).Seconds(), cpuTime() - c0, b.Stats().PromptTokens.Load(), err
+	}
+	var err error
+	if f.OneSeconds, f.OneCPUSeconds, _, err = run(1); err != nil {
+		return nil, err
+	}
+	if f.AllSeconds, f.AllCPUSeconds, f.PrefilledToks, err = run(opts.Samples); err != nil {
+		return nil, err
+	}
+	f.Ratio = f.AllSeconds / f.OneSeconds
+	f.CPURatio = f.AllCPUSeconds / f.OneCPUSeconds
+	return f, nil
 }
 
 // benchDecode times steps decode steps of b sequences whose caches hold

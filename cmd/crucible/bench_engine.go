@@ -17,7 +17,7 @@ func init() { benchCommands = append(benchCommands, newBenchEngineCmd) }
 
 func newBenchEngineCmd() *cobra.Command {
 	var preset, configPath, dtype, batches, contexts, kernel string
-	var threads, prefill, steps int
+	var threads, prefill, steps, samples, samplesPrompt, samplesTokens int
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "engine",
@@ -74,6 +74,7 @@ CPU-second (times the threads), since a shared machine's wall clock varies.`,
 			errOut := cmd.ErrOrStderr()
 			res, err := engine.BenchEngine(cmd.Context(), engine.BenchOptions{Config: cfg, Name: name, DType: dt,
 				Threads: threads, Batches: bs, Contexts: cs, Prefill: prefill, Steps: steps, Seed: 1,
+				Samples: samples, SamplesPrompt: samplesPrompt, SamplesTokens: samplesTokens,
 				Progress: func(msg string) { fmt.Fprintln(errOut, msg) }})
 			if err != nil {
 				return err
@@ -92,6 +93,10 @@ CPU-second (times the threads), since a shared machine's wall clock varies.`,
 				fmt.Fprintf(out, "prefill %d tokens: %.1f tokens/s (%.1f per CPU-second x threads), %.0f GFLOP/s\n",
 					res.PrefillTokens, res.PrefillTokS, res.PrefillCPUTokS, res.PrefillGFLOPs)
 			}
+			if f := res.Fork; f != nil {
+				fmt.Fprintf(out, "%d samples of one %d-token prompt (%d new tokens each): %.2fs vs %.2fs for one sample (x%.2f wall, x%.2f CPU); %d prompt tokens prefilled\n",
+					f.Samples, f.PromptTokens, f.NewTokens, f.AllSeconds, f.OneSeconds, f.Ratio, f.CPURatio, f.PrefilledToks)
+			}
 			fmt.Fprintf(out, "%6s %8s %10s %10s %9s %9s %10s %7s %12s\n", "batch", "context", "tokens/s", "tok/cpu-s", "weight GB/s", "read GB/s", "roofline", "ratio", "MiB/sequence")
 			for _, d := range res.Decode {
 				fmt.Fprintf(out, "%6d %8d %10.1f %10.1f %9.1f %9.1f %10.1f %6.0f%% %12.1f\n", d.Batch, d.Context, d.TokS, d.CPUTokS,
@@ -109,6 +114,9 @@ CPU-second (times the threads), since a shared machine's wall clock varies.`,
 	f.StringVar(&contexts, "context", "0,2048,8192", "tokens already in each sequence's cache, comma-separated")
 	f.IntVar(&prefill, "prefill", 512, "prompt tokens of the prefill measurement (0: none)")
 	f.IntVar(&steps, "steps", 8, "decode steps per measurement")
+	f.IntVar(&samples, "samples", 0, "also time this many samples of one prompt against one sample (0: skip)")
+	f.IntVar(&samplesPrompt, "samples-prompt", 1000, "prompt tokens of the --samples measurement")
+	f.IntVar(&samplesTokens, "samples-tokens", 8, "new tokens per sample in the --samples measurement")
 	f.StringVar(&kernel, "kernel", "", "kernel path: "+strings.Join(engine.Kernels(), ", ")+" (default: the fastest)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
