@@ -161,3 +161,24 @@ func ssmRows(s []float32, n, rows int, dA float32, dtx, b, c, y []float32) bool 
 	}
 	return true
 }
+
+//go:noescape
+func gemvF32AVX512(w unsafe.Pointer, ldw int, x *float32, k int, rows int, out *float32)
+
+//go:noescape
+func gemvBF16AVX512(w unsafe.Pointer, ldw int, x *float32, k int, rows int, out *float32)
+
+// gemvRows sets out[i] = W[i,:k]·x[:k] for rows (a multiple of 4) rows
+// from w, the same sums as tile4x1; it reports false when the active path
+// has no such loop.
+func gemvRows(bf bool, w unsafe.Pointer, ldw int, x *float32, k, rows int, out *float32) bool {
+	if activeKernel != kernAVX512 {
+		return false
+	}
+	if bf {
+		gemvBF16AVX512(w, ldw, x, k, rows, out)
+	} else {
+		gemvF32AVX512(w, ldw, x, k, rows, out)
+	}
+	return true
+}

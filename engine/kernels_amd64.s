@@ -108,6 +108,67 @@ done: \
 	VZEROUPPER; \
 	RET
 
+// ---- matrix-vector over many rows (one token) ----
+// out[r] = W[r,:k]·x[:k] for r < rows (a multiple of 4): the 4x1 kernel in
+// a loop, so short rows pay no call per tile. Same sums as GEMM4X1_512.
+// PF_BF16/PF_F32 prefetch, from the tile of 4 rows two tiles ahead (R10;
+// the rows are contiguous in memory), the bytes this iteration's loads
+// cover in the current tile: the hardware prefetcher follows long streams,
+// not 4 short rows (two tiles ahead measured best: +35% on a 0.5B decode).
+#define PF_BF16 \
+	PREFETCHT0 (R10)(AX*8); \
+	PREFETCHT0 64(R10)(AX*8)
+#define PF_F32 \
+	LEAQ (R10)(AX*8), R13; \
+	PREFETCHT0 (R13)(AX*8); \
+	PREFETCHT0 64(R13)(AX*8); \
+	PREFETCHT0 128(R13)(AX*8); \
+	PREFETCHT0 192(R13)(AX*8)
+
+#define GEMV_512(LOADW, PF) \
+	MOVQ w+0(FP), SI; \
+	MOVQ ldw+8(FP), DX; \
+	MOVQ x+16(FP), CX; \
+	MOVQ k+24(FP), R11; \
+	MOVQ rows+32(FP), R12; \
+	MOVQ out+40(FP), BX; \
+	SHRQ $2, R12; \
+vrow: \
+	CMPQ R12, $0; \
+	JLE  vend; \
+	LEAQ (SI)(DX*1), DI; \
+	LEAQ (DI)(DX*1), R8; \
+	LEAQ (R8)(DX*1), R9; \
+	LEAQ (R9)(DX*1), R10; \
+	LEAQ (R10)(DX*4), R10; \
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3; \
+	XORQ AX, AX; \
+	CMPQ R11, $0; \
+	JLE  vdone; \
+vloop: \
+	PF; \
+	VMOVUPS (CX)(AX*4), Z20; \
+	LOADW(SI, Z16); \
+	LOADW(DI, Z17); \
+	LOADW(R8, Z18); \
+	LOADW(R9, Z19); \
+	VFMADD231PS Z16, Z20, Z0; \
+	VFMADD231PS Z17, Z20, Z1; \
+	VFMADD231PS Z18, Z20, Z2; \
+	VFMADD231PS Z19, Z20, Z3; \
+	ADDQ $16, AX; \
+	CMPQ AX, R11; \
+	JLT  vloop; \
+vdone: \
+	RED16(Z0, Y0, X0, 0); RED16(Z1, Y1, X1, 4); RED16(Z2, Y2, X2, 8); RED16(Z3, Y3, X3, 12); \
+	ADDQ $16, BX; \
+	LEAQ (R9)(DX*1), SI; \
+	DECQ R12; \
+	JMP  vrow; \
+vend: \
+	VZEROUPPER; \
+	RET
+
 // func gemmF32x4x4AVX512(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32)
 TEXT ·gemmF32x4x4AVX512(SB), NOSPLIT, $0-40
 	GEMM4X4_512(LOADW_F32)
@@ -504,3 +565,11 @@ s2col:
 s2done:
 	VZEROUPPER
 	RET
+
+// func gemvF32AVX512(w unsafe.Pointer, ldw int, x *float32, k int, rows int, out *float32)
+TEXT ·gemvF32AVX512(SB), NOSPLIT, $0-48
+	GEMV_512(LOADW_F32, PF_F32)
+
+// func gemvBF16AVX512(w unsafe.Pointer, ldw int, x *float32, k int, rows int, out *float32)
+TEXT ·gemvBF16AVX512(SB), NOSPLIT, $0-48
+	GEMV_512(LOADW_BF16, PF_BF16)

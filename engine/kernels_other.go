@@ -22,3 +22,7 @@ func axpyRows(o, p, v []float32, stride, n, hd int) bool { return false }
 func readSum(b []byte) uint32 { return readSumGo(b) }
 
 func ssmRows(s []float32, n, rows int, dA float32, dtx, b, c, y []float32) bool { return false }
+
+func gemvRows(bf bool, w unsafe.Pointer, ldw int, x *float32, k, rows int, out *float32) bool {
+	return false
+}

@@ -115,6 +115,18 @@ func (m *Mat) mulRowsAsm(out, x [][]float32, r0, r1 int) {
 		}
 		for ; t < n; t++ {
 			xt := &x[t][0]
+			if full := (b1 - b0) &^ 3; full > 0 && gemvRows(bf, unsafe.Add(base, b0*ldw), ldw, xt, kmain, full, &out[t][b0]) {
+				if kmain != c {
+					for r := b0; r < b0+full; r++ {
+						out[t][r] = m.tail(out[t][r], r, x[t], kmain)
+					}
+				}
+				for r := b0 + full; r < b1; r++ {
+					tile4x1(bf, unsafe.Add(base, r*ldw), 0, xt, kmain, &one)
+					out[t][r] = m.tail(one[0], r, x[t], kmain)
+				}
+				continue
+			}
 			for r := b0; r < b1; r += 4 {
 				if r+4 <= b1 {
 					tile4x1(bf, unsafe.Add(base, r*ldw), ldw, xt, kmain, &one)

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // parallelMinWork is the number of multiply-adds below which a matmul runs
@@ -15,71 +17,144 @@ type task interface {
 }
 
 // workers is a fixed pool of goroutines (one per thread, the caller being
-// one of them) that run tasks split into contiguous ranges. A job is sent
-// by value and tasks live in pools, so dispatching allocates nothing.
+// one of them) that run tasks split into ranges. The ranges are claimed
+// from a shared counter, several per thread, so that a thread the OS
+// preempts (a shared machine) delays a step by a chunk, not by its whole
+// share. A worker spins for a short while after a job before it sleeps,
+// so the jobs of one forward pass find it running on its own core (a
+// goroutine woken from a channel first queues behind the waker). Tasks
+// live in pools, so dispatching allocates nothing.
 type workers struct {
 	n     int
-	jobs  chan workJob
-	mm    sync.Pool // *mmTask
-	group sync.Pool // *sync.WaitGroup
+	ws    []*worker
+	mu    sync.Mutex // one parallel call at a time uses the helpers
+	mm    sync.Pool  // *mmTask
+	group sync.Pool  // *claim
+	quit  chan struct{}
+}
+
+// worker is one helper goroutine's mailbox.
+type worker struct {
+	seq      atomic.Uint64 // bumped for each new job
+	job      workJob
+	sleeping atomic.Bool
+	wake     chan struct{} // buffered (1)
 }
 
 type workJob struct {
 	t    task
 	part int
-	a, b int
-	wg   *sync.WaitGroup
+	c    *claim
+}
+
+// spinFor is how long an idle worker polls for its next job.
+const spinFor = 200 * time.Microsecond
+
+// claim hands out the ranges of one parallel call.
+type claim struct {
+	next  atomic.Int64
+	n     int64
+	chunk int64
+	wg    sync.WaitGroup
+}
+
+// work runs ranges of t as part until none is left.
+func (c *claim) work(t task, part int) {
+	for {
+		a := c.next.Add(c.chunk) - c.chunk
+		if a >= c.n {
+			return
+		}
+		t.run(part, int(a), int(min(a+c.chunk, c.n)))
+	}
 }
 
 func newWorkers(n int) *workers {
-	p := &workers{n: max(n, 1)}
-	if p.n > 1 {
-		jobs := make(chan workJob, p.n)
-		p.jobs = jobs
-		for i := 0; i < p.n-1; i++ {
-			go func() {
-				for j := range jobs {
-					j.t.run(j.part, j.a, j.b)
-					j.wg.Done()
-				}
-			}()
-		}
+	p := &workers{n: max(n, 1), quit: make(chan struct{})}
+	for i := 0; i < p.n-1; i++ {
+		w := &worker{wake: make(chan struct{}, 1)}
+		p.ws = append(p.ws, w)
+		go w.loop(p.quit)
 	}
 	return p
 }
 
-func (p *workers) close() {
-	if p.jobs != nil {
-		close(p.jobs)
-		p.jobs = nil
+func (w *worker) loop(quit chan struct{}) {
+	var seen uint64
+	for {
+		// Spin a while for the next job, then sleep until woken.
+		start := time.Now()
+		for i := 0; w.seq.Load() == seen; i++ {
+			if i&63 == 63 && time.Since(start) > spinFor {
+				w.sleeping.Store(true)
+				if w.seq.Load() == seen {
+					select {
+					case <-w.wake:
+					case <-quit:
+						return
+					}
+				}
+				w.sleeping.Store(false)
+				start = time.Now()
+			}
+		}
+		seen = w.seq.Load()
+		j := w.job
+		j.c.work(j.t, j.part)
+		j.c.wg.Done()
 	}
 }
 
-// parallel runs t over [0, n) in at most p.n parts whose bounds are
-// multiples of align (but the last), the caller running the last part.
-// It returns when every part is done.
+// post gives w a job.
+func (w *worker) post(j workJob) {
+	w.job = j
+	w.seq.Add(1)
+	if w.sleeping.Load() {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (p *workers) close() {
+	select {
+	case <-p.quit:
+	default:
+		close(p.quit)
+	}
+}
+
+// chunksPerThread is how many ranges each thread takes on average.
+const chunksPerThread = 4
+
+// parallel runs t over [0, n) in ranges whose bounds are multiples of
+// align (but the last), claimed by the caller and the pool's threads;
+// part (< p.n) tells the ranges of one thread apart. It returns when every
+// range is done. A call made while another one holds the helpers runs on
+// the caller alone.
 func (p *workers) parallel(t task, n, align int) {
-	parts := p.n
-	if p.jobs == nil || n <= align {
+	if len(p.ws) == 0 || n <= align || !p.mu.TryLock() {
 		t.run(0, 0, n)
 		return
 	}
-	chunk := (n + parts - 1) / parts
-	chunk = (chunk + align - 1) / align * align
-	wg, _ := p.group.Get().(*sync.WaitGroup)
-	if wg == nil {
-		wg = new(sync.WaitGroup)
+	defer p.mu.Unlock()
+	chunk := (n + p.n*chunksPerThread - 1) / (p.n * chunksPerThread)
+	chunk = max(align, (chunk+align-1)/align*align)
+	c, _ := p.group.Get().(*claim)
+	if c == nil {
+		c = new(claim)
 	}
-	part := 0
-	a := 0
-	for ; a+chunk < n; a += chunk {
-		wg.Add(1)
-		p.jobs <- workJob{t: t, part: part, a: a, b: a + chunk, wg: wg}
-		part++
+	c.next.Store(0)
+	c.n, c.chunk = int64(n), int64(chunk)
+	helpers := min(len(p.ws), (n+chunk-1)/chunk-1)
+	c.wg.Add(helpers)
+	for i := 0; i < helpers; i++ {
+		p.ws[i].post(workJob{t: t, part: i + 1, c: c})
 	}
-	t.run(part, a, n)
-	wg.Wait()
-	p.group.Put(wg)
+	c.work(t, 0)
+	c.wg.Wait()
+	p.group.Put(c)
 }
 
 // mmTask is up to three matmuls on the same input, split by rows over
@@ -140,7 +215,7 @@ func (p *workers) matmulN(x [][]float32, a, b, c mmOp) {
 			work += op.w.Rows * op.w.Cols * len(x)
 		}
 	}
-	if p.jobs == nil || work < parallelMinWork || rows < 8*p.n {
+	if len(p.ws) == 0 || work < parallelMinWork || rows < 8*p.n {
 		for _, op := range [3]mmOp{a, b, c} {
 			if op.w != nil {
 				op.w.mulRows(op.out, x, 0, op.w.Rows)
