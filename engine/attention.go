@@ -46,7 +46,9 @@ func attendKV(out, q []float32, kv *kvCache, n, nq, nkv, hd, kvh int, sc *attnSc
 		for t := range a {
 			a[t] *= scale
 		}
-		softmax(a)
+		if !softmaxFast(a) {
+			softmax(a)
+		}
 		h := kvh*group + j
 		oj := out[h*hd : (h+1)*hd]
 		if axpyRows(oj, a, vals, stride, n, hd) {

@@ -182,3 +182,16 @@ func gemvRows(bf bool, w unsafe.Pointer, ldw int, x *float32, k, rows int, out *
 	}
 	return true
 }
+
+//go:noescape
+func softmaxAVX512(x *float32, n int)
+
+// softmaxFast normalizes x in place with the active path's vector softmax;
+// it reports false when there is none.
+func softmaxFast(x []float32) bool {
+	if activeKernel != kernAVX512 || len(x) == 0 {
+		return false
+	}
+	softmaxAVX512(&x[0], len(x))
+	return true
+}

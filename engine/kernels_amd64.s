@@ -573,3 +573,136 @@ TEXT ·gemvF32AVX512(SB), NOSPLIT, $0-48
 // func gemvBF16AVX512(w unsafe.Pointer, ldw int, x *float32, k int, rows int, out *float32)
 TEXT ·gemvBF16AVX512(SB), NOSPLIT, $0-48
 	GEMV_512(LOADW_BF16, PF_BF16)
+
+// ---- softmax (AVX-512) ----
+// x[:n] = exp(x - max) / Σ exp(x - max), exp by range reduction
+// (x = n·ln2 + r, |r| <= ln2/2), a degree-6 polynomial and VSCALEFPS
+// (relative error ~1e-7). Lanes past n are masked.
+
+DATA expc<>+0(SB)/4, $0x3fb8aa3b  // log2(e)
+DATA expc<>+4(SB)/4, $0x3f318000  // ln2 hi
+DATA expc<>+8(SB)/4, $0xb95e8083  // ln2 lo (-2.12194440e-4)
+DATA expc<>+12(SB)/4, $0x3ab60b61 // 1/720
+DATA expc<>+16(SB)/4, $0x3c088889 // 1/120
+DATA expc<>+20(SB)/4, $0x3d2aaaab // 1/24
+DATA expc<>+24(SB)/4, $0x3e2aaaab // 1/6
+DATA expc<>+28(SB)/4, $0x3f000000 // 1/2
+DATA expc<>+32(SB)/4, $0x3f800000 // 1
+DATA expc<>+36(SB)/4, $0xc2ae0000 // -87
+DATA expc<>+40(SB)/4, $0xff800000 // -inf
+GLOBL expc<>(SB), RODATA|NOPTR, $44
+
+// EXP sets z = exp(z) (z <= 0 here); clobbers Z24-Z27.
+#define EXP(z) \
+	VMAXPS Z23, z, z; \
+	VMULPS Z16, z, Z24; \
+	VRNDSCALEPS $0, Z24, Z24; \
+	VFNMADD231PS Z17, Z24, z; \
+	VFNMADD231PS Z18, Z24, z; \
+	VMOVAPS Z19, Z25; \
+	VFMADD213PS Z20, z, Z25; \
+	VFMADD213PS Z21, z, Z25; \
+	VFMADD213PS Z22, z, Z25; \
+	VFMADD213PS Z26, z, Z25; \
+	VFMADD213PS Z27, z, Z25; \
+	VFMADD213PS Z27, z, Z25; \
+	VSCALEFPS Z24, Z25, z
+
+// func softmaxAVX512(x *float32, n int)
+TEXT ·softmaxAVX512(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS expc<>+0(SB), Z16
+	VBROADCASTSS expc<>+4(SB), Z17
+	VBROADCASTSS expc<>+8(SB), Z18
+	VBROADCASTSS expc<>+12(SB), Z19
+	VBROADCASTSS expc<>+16(SB), Z20
+	VBROADCASTSS expc<>+20(SB), Z21
+	VBROADCASTSS expc<>+24(SB), Z22
+	VBROADCASTSS expc<>+28(SB), Z26
+	VBROADCASTSS expc<>+32(SB), Z27
+	VBROADCASTSS expc<>+36(SB), Z23
+	VBROADCASTSS expc<>+40(SB), Z28
+	// tail mask K1 for the last n%16 lanes
+	MOVQ CX, R9
+	ANDQ $15, R9
+	MOVQ CX, R10
+	SUBQ R9, R10 // full part
+	MOVQ $1, R8
+	MOVQ R9, CX
+	SHLQ CX, R8
+	DECQ R8
+	KMOVW R8, K1
+	// 1. max
+	VMOVAPS Z28, Z0
+	XORQ AX, AX
+smax:
+	CMPQ AX, R10
+	JGE  smaxt
+	VMAXPS (SI)(AX*4), Z0, Z0
+	ADDQ $16, AX
+	JMP  smax
+smaxt:
+	VMOVAPS Z28, Z1
+	VMOVUPS (SI)(AX*4), K1, Z1
+	VMAXPS Z1, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VMAXPS Y1, Y0, Y0
+	VEXTRACTF32X4 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X1, X0, X0
+	VBROADCASTSS X0, Z29 // max
+	// 2. exp(x - max) and the sum
+	VPXORD Z30, Z30, Z30
+	XORQ AX, AX
+sexp:
+	CMPQ AX, R10
+	JGE  sexpt
+	VMOVUPS (SI)(AX*4), Z2
+	VSUBPS Z29, Z2, Z2
+	EXP(Z2)
+	VMOVUPS Z2, (SI)(AX*4)
+	VADDPS Z2, Z30, Z30
+	ADDQ $16, AX
+	JMP  sexp
+sexpt:
+	CMPQ R9, $0
+	JE   ssum
+	VMOVAPS Z29, Z2
+	VMOVUPS (SI)(AX*4), K1, Z2
+	VSUBPS Z29, Z2, Z2
+	EXP(Z2)
+	VMOVUPS Z2, K1, (SI)(AX*4)
+	VADDPS Z2, Z30, K1, Z30
+ssum:
+	VEXTRACTF64X4 $1, Z30, Y1
+	VADDPS Y1, Y30, Y30
+	VEXTRACTF32X4 $1, Y30, X1
+	VADDPS X1, X30, X30
+	VPERMILPS $0x4e, X30, X1
+	VADDPS X1, X30, X30
+	VPERMILPS $0xb1, X30, X1
+	VADDPS X1, X30, X30
+	VDIVPS X30, X27, X30 // 1/sum (X27 lanes are 1)
+	VBROADCASTSS X30, Z30
+	// 3. scale
+	XORQ AX, AX
+sscale:
+	CMPQ AX, R10
+	JGE  sscalet
+	VMULPS (SI)(AX*4), Z30, Z2
+	VMOVUPS Z2, (SI)(AX*4)
+	ADDQ $16, AX
+	JMP  sscale
+sscalet:
+	CMPQ R9, $0
+	JE   sdone2
+	VMOVUPS.Z (SI)(AX*4), K1, Z2
+	VMULPS Z30, Z2, Z2
+	VMOVUPS Z2, K1, (SI)(AX*4)
+sdone2:
+	VZEROUPPER
+	RET

@@ -26,3 +26,5 @@ func ssmRows(s []float32, n, rows int, dA float32, dtx, b, c, y []float32) bool 
 func gemvRows(bf bool, w unsafe.Pointer, ldw int, x *float32, k, rows int, out *float32) bool {
 	return false
 }
+
+func softmaxFast(x []float32) bool { return false }

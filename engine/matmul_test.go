@@ -226,3 +226,39 @@ func BenchmarkGEMMShapes(b *testing.B) {
 		}
 	}
 }
+
+// TestSoftmaxFast compares the vector softmax with the float64 one for
+// lengths around the vector width and inputs over a wide range.
+func TestSoftmaxFast(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	withKernels(t, func(tb testing.TB, kern string) {
+		for _, n := range []int{1, 2, 15, 16, 17, 33, 100, 1000} {
+			for _, spread := range []float32{0.1, 10, 200} {
+				x := make([]float32, n)
+				for i := range x {
+					x[i] = (rng.Float32()*2 - 1) * spread
+				}
+				want := make([]float64, n)
+				mx := math.Inf(-1)
+				for _, v := range x {
+					mx = math.Max(mx, float64(v))
+				}
+				var sum float64
+				for i, v := range x {
+					want[i] = math.Exp(float64(v) - mx)
+					sum += want[i]
+				}
+				got := append([]float32(nil), x...)
+				if !softmaxFast(got) {
+					softmax(got)
+				}
+				for i := range got {
+					w := want[i] / sum
+					if d := math.Abs(float64(got[i]) - w); d > 5e-6*w+1e-12 { // float32 sums of n terms
+						tb.Fatalf("%s n=%d spread %v: p[%d] = %v, want %v", kern, n, spread, i, got[i], w)
+					}
+				}
+			}
+		}
+	})
+}
