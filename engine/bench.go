@@ -164,7 +164,7 @@ type BenchDecode struct {
 	// plus each sequence's KV cache) moved at ReadGBs; Ratio = TokS/Roofline.
 	Roofline  float64 `json:"roofline_tokens_s"`
 	Ratio     float64 `json:"roofline_ratio"`
-	MemPerSeq int64   `json:"memory_per_sequence_bytes"` // heap bytes of one sequence's state (caches included)
+	MemPerSeq int64   `json:"memory_per_sequence_bytes"` // bytes one sequence's state holds (KV caches with room for the measured steps, Mamba state)
 }
 
 // BenchEngine builds a model of opts.Config with random weights and times
@@ -306,16 +306,14 @@ func benchFork(ctx context.Context, m Model, opts BenchOptions, rng *rand.Rand) 
 // ctxLen random positions.
 func benchDecode(ctx context.Context, m Model, b, ctxLen, steps int, rng *rand.Rand) (BenchDecode, error) {
 	cfg := m.Config()
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
 	states := make([]State, b)
+	var mem int64
 	for i := range states {
 		states[i] = m.NewState(ctxLen + steps + 2)
 		FillRandom(states[i], ctxLen, uint64(i))
+		mem += StateBytes(states[i])
 	}
-	runtime.ReadMemStats(&after)
-	d := BenchDecode{Batch: b, Context: ctxLen, MemPerSeq: int64(after.HeapInuse-before.HeapInuse) / int64(b)}
+	d := BenchDecode{Batch: b, Context: ctxLen, MemPerSeq: mem / int64(b)}
 	tokens := make([]int, b)
 	logits := make([][]float32, b)
 	for i := range logits {
