@@ -7,6 +7,16 @@
 // State holds one sequence's caches and scratch buffers, allocated once, so
 // that decoding allocates nothing per token.
 //
+// Matrix products, attention, the Mamba-2 scan and softmax run on Go
+// assembly kernels (kernels_amd64.s: AVX-512, else AVX2+FMA, chosen at run
+// time; CRUCIBLE_KERNELS=go|avx2|avx512 or SetKernel force one) or in
+// plain Go (other CPUs, -tags purego), every path passing the same
+// reference checks; bf16 weights stay bf16 in memory. A fixed pool of
+// Options.Threads workers splits each product by rows, and B sequences in
+// one Forward read each weight once. Batcher adds continuous batching,
+// chunked prefill, forks of one prompt's state and a prefix cache;
+// BenchEngine measures all of it on random weights of a real shape.
+//
 //	m, err := engine.Load("models/nemotron-h-8b")
 //	if err != nil { ... }
 //	defer m.Close()
