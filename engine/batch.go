@@ -72,6 +72,8 @@ type base struct {
 	workers *workers
 	wsPool  sync.Pool
 	params  int64
+	// weightBytes is the size of the weights as held (after quantization).
+	weightBytes int64
 }
 
 func newBase(cfg *Config, ck *safetensors.Checkpoint, opts Options) base {

@@ -98,6 +98,7 @@ type BenchOptions struct {
 	Name     string            // for the report
 	DType    safetensors.DType // of the matrices: F32 or BF16
 	Threads  int               // 0: GOMAXPROCS
+	Quantize string            // Options.Quantize ("int8" or "")
 	Batches  []int             // sequences per decode step
 	Contexts []int             // tokens already in each sequence's cache
 	Prefill  int               // prompt length of the prefill measurement (0: skip)
@@ -185,18 +186,24 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := New(cfg, ck, Options{Threads: threads})
+	m, err := New(cfg, ck, Options{Threads: threads, Quantize: opts.Quantize})
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
 	info := m.Info()
+	dtype := string(opts.DType)
+	embBytes := int64(cfg.VocabSize) * int64(cfg.HiddenSize) * int64(opts.DType.Size())
+	if opts.Quantize == "int8" {
+		dtype += "->int8"
+		embBytes = int64(cfg.VocabSize) * int64(cfg.HiddenSize) * (Q8Block + 4) / Q8Block
+	}
 	res := &BenchResult{Model: opts.Name, Architecture: cfg.Architecture, Parameters: info.Parameters,
-		DType: string(opts.DType), Threads: threads, Kernel: Kernel(), WeightBytes: info.WeightBytes,
+		DType: dtype, Threads: threads, Kernel: Kernel(), WeightBytes: info.WeightBytes,
 		KVPerToken: info.KVBytesPerToken, StateBytes: info.StateBytes, LoadAverage: loadAverage()}
 	res.BytesPerToken = info.WeightBytes
 	if !cfg.TieEmbeddings {
-		res.BytesPerToken -= int64(cfg.VocabSize) * int64(cfg.HiddenSize) * int64(opts.DType.Size())
+		res.BytesPerToken -= embBytes
 	}
 	const probe = 512 << 20
 	res.ReadGBs = ReadBandwidth(threads, probe, 3) / 1e9

@@ -169,6 +169,19 @@ vend: \
 	VZEROUPPER; \
 	RET
 
+// ---- int8 weights (Q8: blocks of 32 with a float32 scale) ----
+// out[4t+i] = Σ_b scale[t][b][i] · Σ_{j<32} q[4t+i, 32b+j]·x[32b+j] for
+// tiles t < tiles; scales are tile-major ([tiles][k/32][4]).
+
+#define Q8ROW(P, acc, soff) \
+	VPMOVSXBD (P)(AX*1), Z16; \
+	VPMOVSXBD 16(P)(AX*1), Z17; \
+	VCVTDQ2PS Z16, Z16; \
+	VCVTDQ2PS Z17, Z17; \
+	VMULPS Z20, Z16, Z16; \
+	VFMADD231PS Z21, Z17, Z16; \
+	VFMADD231PS.BCST soff(R10), Z16, acc
+
 // func gemmF32x4x4AVX512(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32)
 TEXT ·gemmF32x4x4AVX512(SB), NOSPLIT, $0-40
 	GEMM4X4_512(LOADW_F32)
@@ -704,5 +717,45 @@ sscalet:
 	VMULPS Z30, Z2, Z2
 	VMOVUPS Z2, K1, (SI)(AX*4)
 sdone2:
+	VZEROUPPER
+	RET
+
+// func q8RowsAVX512(q *int8, ldq int, scales *float32, x *float32, k int, tiles int, out *float32)
+TEXT ·q8RowsAVX512(SB), NOSPLIT, $0-56
+	MOVQ q+0(FP), SI
+	MOVQ ldq+8(FP), DX
+	MOVQ scales+16(FP), R10
+	MOVQ x+24(FP), CX
+	MOVQ k+32(FP), R11
+	MOVQ tiles+40(FP), R12
+	MOVQ out+48(FP), BX
+qtile:
+	CMPQ R12, $0
+	JLE  qend
+	LEAQ (SI)(DX*1), DI
+	LEAQ (DI)(DX*1), R8
+	LEAQ (R8)(DX*1), R9
+	LEAQ (SI)(DX*8), R13
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3
+	XORQ AX, AX
+qloop:
+	PREFETCHT0 (R13)(AX*4)
+	PREFETCHT0 64(R13)(AX*4)
+	VMOVUPS (CX)(AX*4), Z20
+	VMOVUPS 64(CX)(AX*4), Z21
+	Q8ROW(SI, Z0, 0)
+	Q8ROW(DI, Z1, 4)
+	Q8ROW(R8, Z2, 8)
+	Q8ROW(R9, Z3, 12)
+	ADDQ $16, R10
+	ADDQ $32, AX
+	CMPQ AX, R11
+	JLT  qloop
+	RED16(Z0, Y0, X0, 0); RED16(Z1, Y1, X1, 4); RED16(Z2, Y2, X2, 8); RED16(Z3, Y3, X3, 12)
+	ADDQ $16, BX
+	LEAQ (R9)(DX*1), SI
+	DECQ R12
+	JMP  qtile
+qend:
 	VZEROUPPER
 	RET

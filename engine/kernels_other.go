@@ -28,3 +28,5 @@ func gemvRows(bf bool, w unsafe.Pointer, ldw int, x *float32, k, rows int, out *
 }
 
 func softmaxFast(x []float32) bool { return false }
+
+func q8Rows(m *Mat, row, tiles int, x []float32, out []float32) bool { return false }

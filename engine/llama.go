@@ -28,7 +28,7 @@ type llamaLayer struct {
 func newLlama(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*llama, error) {
 	d, ff, hd := cfg.HiddenSize, cfg.IntermediateSize, cfg.HeadDim
 	nq, nkv := cfg.NumHeads, cfg.NumKVHeads
-	l := &weightLoader{ck: ck, prefixes: []string{"model.", ""}}
+	l := &weightLoader{ck: ck, prefixes: []string{"model.", ""}, quantize: opts.Quantize == "int8"}
 	m := &llama{base: newBase(cfg, ck, opts), layers: make([]llamaLayer, cfg.NumLayers)}
 	var err error
 	if m.embed, err = l.mat("embed_tokens.weight", cfg.VocabSize, d); err != nil {
@@ -60,6 +60,7 @@ func newLlama(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*llama, er
 		return nil, err
 	}
 	m.params = l.params
+	m.weightBytes = l.weightBytes()
 	m.invFreq = ropeInvFreq(cfg)
 	if m.embed.DType == safetensors.BF16 {
 		// The reference runs a bf16 checkpoint by casting the module to
@@ -132,7 +133,7 @@ func (m *llama) Info() Info {
 		Architecture:    c.Architecture,
 		Layers:          fmt.Sprintf("%d x (attention %d/%d heads of %d, MLP %d)", c.NumLayers, c.NumHeads, c.NumKVHeads, c.HeadDim, c.IntermediateSize),
 		Parameters:      m.params,
-		WeightBytes:     m.ck.Bytes(),
+		WeightBytes:     m.weightBytes,
 		KVBytesPerToken: int64(c.NumLayers) * 2 * int64(c.NumKVHeads*c.HeadDim) * 4,
 	}
 }

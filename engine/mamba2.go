@@ -229,7 +229,7 @@ func (mx *mamba2Mixer) ssmHead(ssm, xc, dtr, y []float32, h int, dtx []float32) 
 
 func newMamba2(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*mamba2, error) {
 	d := cfg.HiddenSize
-	l := &weightLoader{ck: ck, prefixes: []string{"backbone.", "model.", ""}}
+	l := &weightLoader{ck: ck, prefixes: []string{"backbone.", "model.", ""}, quantize: opts.Quantize == "int8"}
 	m := &mamba2{base: newBase(cfg, ck, opts)}
 	var err error
 	if m.embed, err = loadEmbeddings(l, cfg); err != nil {
@@ -255,6 +255,7 @@ func newMamba2(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*mamba2, 
 		return nil, err
 	}
 	m.params = l.params
+	m.weightBytes = l.weightBytes()
 	return m, nil
 }
 
@@ -299,7 +300,7 @@ func (m *mamba2) Info() Info {
 		Layers: fmt.Sprintf("%d x Mamba-2 (%d heads of %d, state %d, %d groups, conv %d)", c.NumLayers,
 			c.MambaHeads, c.MambaHeadDim, c.StateSize, c.NGroups, c.ConvKernel),
 		Parameters:  m.params,
-		WeightBytes: m.ck.Bytes(),
+		WeightBytes: m.weightBytes,
 		StateBytes:  int64(c.NumLayers) * mambaStateBytes(c),
 	}
 }

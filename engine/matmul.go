@@ -55,6 +55,10 @@ const blockBytes = 128 << 10
 // the same way whatever the batch and whichever rows share its tile, so
 // batching never changes a result.
 func (m *Mat) mulRows(out, x [][]float32, r0, r1 int) {
+	if m.DType == Q8 {
+		m.mulRowsQ8(out, x, r0, r1)
+		return
+	}
 	if activeKernel == KernelGo || (m.DType != safetensors.F32 && m.DType != safetensors.BF16) {
 		m.mulRowsGo(out, x, r0, r1)
 		return

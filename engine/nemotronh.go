@@ -32,7 +32,7 @@ type nhLayer struct {
 
 func newNemotronH(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*nemotronH, error) {
 	d, ff, hd, nq, nkv := cfg.HiddenSize, cfg.IntermediateSize, cfg.HeadDim, cfg.NumHeads, cfg.NumKVHeads
-	l := &weightLoader{ck: ck, prefixes: []string{"backbone.", "model.", ""}}
+	l := &weightLoader{ck: ck, prefixes: []string{"backbone.", "model.", ""}, quantize: opts.Quantize == "int8"}
 	m := &nemotronH{base: newBase(cfg, ck, opts), layers: make([]nhLayer, cfg.NumLayers), slot: make([]int, cfg.NumLayers)}
 	var err error
 	if m.embed, err = loadEmbeddings(l, cfg); err != nil {
@@ -81,6 +81,7 @@ func newNemotronH(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*nemot
 		return nil, err
 	}
 	m.params = l.params
+	m.weightBytes = l.weightBytes()
 	return m, nil
 }
 
@@ -119,7 +120,7 @@ func (m *nemotronH) Info() Info {
 		Layers: fmt.Sprintf("%s (%d Mamba-2, %d attention, %d MLP)", c.Pattern, m.nMamba, m.nAttn,
 			strings.Count(c.Pattern, string(rune(LayerMLP)))),
 		Parameters:      m.params,
-		WeightBytes:     m.ck.Bytes(),
+		WeightBytes:     m.weightBytes,
 		KVBytesPerToken: int64(m.nAttn) * 2 * int64(c.NumKVHeads*c.HeadDim) * 4,
 		StateBytes:      int64(m.nMamba) * mambaStateBytes(c),
 	}

@@ -16,10 +16,17 @@ type Mat struct {
 	DType      safetensors.DType
 	f32        []float32 // F32
 	u16        []uint16  // BF16 or F16
+	q8         []int8    // Q8 values
+	scales     []float32 // Q8 block scales, by tiles of 4 rows (see q8Scale)
 }
 
 // Bytes is the size of the stored matrix.
-func (m *Mat) Bytes() int64 { return int64(m.Rows) * int64(m.Cols) * int64(m.DType.Size()) }
+func (m *Mat) Bytes() int64 {
+	if m.DType == Q8 {
+		return int64(len(m.q8)) + 4*int64(len(m.scales))
+	}
+	return int64(m.Rows) * int64(m.Cols) * int64(m.DType.Size())
+}
 
 // newMat views t as a matrix. The tensor's bytes are aliased when they are
 // suitably aligned (always, for files written by the safetensors library);
@@ -125,6 +132,10 @@ func (m *Mat) Row(i int, dst []float32) {
 	case safetensors.F16:
 		for j, h := range m.u16[off : off+m.Cols] {
 			dst[j] = f16(h)
+		}
+	case Q8:
+		for j, v := range m.q8[off : off+m.Cols] {
+			dst[j] = float32(v) * m.q8Scale(i, j/Q8Block)
 		}
 	}
 }
@@ -257,7 +268,12 @@ type weightLoader struct {
 	ck       *safetensors.Checkpoint
 	prefixes []string // tried in order, e.g. "backbone.", "model."
 	params   int64
+	quantize bool  // matrices to Q8
+	saved    int64 // bytes quantization saved
 }
+
+// weightBytes is the size of the weights as the model holds them.
+func (l *weightLoader) weightBytes() int64 { return l.ck.Bytes() - l.saved }
 
 func (l *weightLoader) find(name string) (*safetensors.Tensor, string) {
 	for _, p := range l.prefixes {
@@ -294,7 +310,13 @@ func (l *weightLoader) mat(name string, rows, cols int) (*Mat, error) {
 		return nil, fmt.Errorf("tensor %s: shape %v, want [%d %d]", t.Name, t.Shape, rows, cols)
 	}
 	l.params += int64(rows) * int64(cols)
-	return newMat(t)
+	m, err := newMat(t)
+	if err != nil || !l.quantize {
+		return m, err
+	}
+	q := quantizeQ8(m)
+	l.saved += m.Bytes() - q.Bytes()
+	return q, nil
 }
 
 // vec loads a parameter with the given shape as float32.

@@ -35,6 +35,9 @@ type Options struct {
 	DefaultMaxTokens int
 	// Threads share each forward pass (0: GOMAXPROCS).
 	Threads int
+	// Quantize "int8" stores the matrices as int8 at load (see
+	// engine.Options.Quantize); "" keeps their dtype.
+	Quantize string
 }
 
 // Backend runs requests on the built-in engine.
@@ -65,7 +68,7 @@ func Open(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local backend: %w", err)
 	}
-	m, err := engine.LoadWith(dir, engine.Options{Threads: opts.Threads})
+	m, err := engine.LoadWith(dir, engine.Options{Threads: opts.Threads, Quantize: opts.Quantize})
 	if err != nil {
 		return nil, fmt.Errorf("local backend: %w", err)
 	}
