@@ -23,6 +23,9 @@ type backendFlags struct {
 	concurrency int
 	timeout     time.Duration
 	maxRetries  int
+	threads     int
+	quantize    string
+	maxBatch    int
 }
 
 func (f *backendFlags) register(cmd *cobra.Command) {
@@ -34,6 +37,9 @@ func (f *backendFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.concurrency, "concurrency", 256, "requests in flight")
 	fl.DurationVar(&f.timeout, "request-timeout", 10*time.Minute, "time limit of one attempt of one request")
 	fl.IntVar(&f.maxRetries, "max-retries", 6, "retries of a request after 429, 5xx or connection errors")
+	fl.IntVar(&f.threads, "threads", 0, "built-in engine: threads per forward pass (0: all cores)")
+	fl.StringVar(&f.quantize, "quantize", "", "built-in engine: int8 stores the weights as int8 with block scales at load (faster single-sequence decode)")
+	fl.IntVar(&f.maxBatch, "max-batch", 32, "built-in engine: sequences decoded together (capped by --concurrency)")
 }
 
 func (f *backendFlags) open() (backend.Backend, error) {
@@ -80,12 +86,12 @@ func openLocalBackend(f *backendFlags) (backend.Backend, error) {
 	if f.model == "" {
 		return nil, errors.New("no --base-url and no --model: give --base-url for an OpenAI-compatible server, or --model DIR|org/name for the built-in engine")
 	}
-	batch := 16
+	batch := max(f.maxBatch, 1)
 	if f.concurrency > 0 && f.concurrency < batch {
 		batch = f.concurrency
 	}
 	ho := hubOptions()
-	return local.Open(local.Options{Model: f.model, MaxBatch: batch, Hub: &ho})
+	return local.Open(local.Options{Model: f.model, MaxBatch: batch, Hub: &ho, Threads: f.threads, Quantize: f.quantize})
 }
 
 // flagConfig records every flag's value, for manifests.
