@@ -208,6 +208,12 @@ func (o *LLMCheckOptions) ask(ctx context.Context, checks []check) (map[string]v
 		}
 		defer w.Close()
 	}
+	var todo []check
+	for _, c := range checks {
+		if v, ok := out[c.key]; !ok || !v.asked {
+			todo = append(todo, c)
+		}
+	}
 	var mu sync.Mutex
 	jobs := make(chan check)
 	var wg sync.WaitGroup
@@ -246,10 +252,7 @@ func (o *LLMCheckOptions) ask(ctx context.Context, checks []check) (map[string]v
 			}
 		}()
 	}
-	for _, c := range checks {
-		if v, ok := out[c.key]; ok && v.asked {
-			continue
-		}
+	for _, c := range todo {
 		select {
 		case jobs <- c:
 		case <-ctx.Done():
