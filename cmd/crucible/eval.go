@@ -34,18 +34,7 @@ it resumes from what DIR already holds.`,
 			if bench == "" || outDir == "" {
 				return fmt.Errorf("--benchmark and --output are required")
 			}
-			o, err := g.options()
-			if err != nil {
-				return err
-			}
-			be, err := b.open()
-			if err != nil {
-				return err
-			}
-			defer be.Close()
-			o.Backend, o.Concurrency = be, b.concurrency
-			o.Command, o.Version, o.Config = "eval", version, flagConfig(cmd)
-			release, err := ce.apply(cmd.Context(), &o)
+			o, release, err := generation(cmd, &g, &b, &ce)
 			if err != nil {
 				return err
 			}

@@ -100,22 +100,12 @@ pairs the output already holds and sends byte-identical requests for the rest.`,
 			if input == "" || output == "" {
 				return fmt.Errorf("--input and --output are required")
 			}
-			o, err := g.options()
-			if err != nil {
-				return err
-			}
-			be, err := b.open()
-			if err != nil {
-				return err
-			}
-			defer be.Close()
-			o.Input, o.Output, o.Backend, o.Concurrency = input, output, be, b.concurrency
-			o.Command, o.Version, o.Config = "generate", version, flagConfig(cmd)
-			release, err := ce.apply(cmd.Context(), &o)
+			o, release, err := generation(cmd, &g, &b, &ce)
 			if err != nil {
 				return err
 			}
 			defer release()
+			o.Input, o.Output = input, output
 			st, err := solve.Run(cmd.Context(), o)
 			logStats(st)
 			if err != nil {
@@ -130,6 +120,27 @@ pairs the output already holds and sends byte-identical requests for the rest.`,
 	b.register(cmd)
 	ce.register(cmd)
 	return cmd
+}
+
+// generation builds the solve.Options of a generating command from its
+// flags: prompt and sampling, the backend (opened), and the code-interpreter
+// loop when asked for. release closes what it opened.
+func generation(cmd *cobra.Command, g *genFlags, b *backendFlags, ce *codeExecFlags) (o solve.Options, release func(), err error) {
+	if o, err = g.options(); err != nil {
+		return o, nil, err
+	}
+	be, err := b.open()
+	if err != nil {
+		return o, nil, err
+	}
+	o.Backend, o.Concurrency = be, b.concurrency
+	o.Command, o.Version, o.Config = cmd.Name(), version, flagConfig(cmd)
+	stop, err := ce.apply(cmd.Context(), &o)
+	if err != nil {
+		be.Close()
+		return o, nil, err
+	}
+	return o, func() { stop(); be.Close() }, nil
 }
 
 // allFailed turns a run in which every request failed into an error: the
