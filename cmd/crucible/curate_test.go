@@ -65,3 +65,41 @@ func TestCurateCommand(t *testing.T) {
 		t.Fatal("output written despite errors")
 	}
 }
+
+// TestCurateTokenLengthAndNeMoFormat filters by token counts from a real
+// tokenizer and renders the nemo format with its chat template.
+func TestCurateTokenLengthAndNeMoFormat(t *testing.T) {
+	tok := filepath.Join("..", "..", "..", "shared", "fixtures", "tokenizers", "bpe_qwen2")
+	if _, err := os.Stat(tok); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tokenizer fixture missing in CI")
+		}
+		t.Skip("no tokenizer fixture")
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	os.WriteFile(in, []byte(strings.Join([]string{
+		`{"id":"short","problem":"1+1?","generation":"It is \\boxed{2}.","expected_answer":"2"}`,
+		`{"id":"long","problem":"2+2?","generation":"` + strings.Repeat("four ", 400) + `\\boxed{4}","expected_answer":"4"}`,
+	}, "\n")+"\n"), 0o644)
+	cfg := filepath.Join(dir, "steps.yaml")
+	os.WriteFile(cfg, []byte("steps:\n  - filter: {field: solution, max_tokens: 100}\n"), 0o644)
+	out := filepath.Join(dir, "out.jsonl")
+	if _, stderr, err := run(t, "curate", "--input", in, "--output", out, "--config", cfg, "--tokenizer", tok, "--format", "nemo"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	b, _ := os.ReadFile(out)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `<|im_start|>user\n1+1?<|im_end|>\n<|im_start|>assistant\n`) || !strings.Contains(lines[0], `"output":"It is \\boxed{2}.<|im_end|>`) {
+		t.Fatalf("nemo output:\n%s", b)
+	}
+	rm, _ := os.ReadFile(filepath.Join(dir, "out.removed.jsonl"))
+	if !strings.Contains(string(rm), `tokens > 100`) {
+		t.Fatalf("removed: %s", rm)
+	}
+	// Without a tokenizer, a token filter is a clear error.
+	_, stderr, err := run(t, "curate", "--input", in, "--output", filepath.Join(dir, "x.jsonl"), "--config", cfg)
+	if err == nil || !strings.Contains(stderr, "need a tokenizer") {
+		t.Fatalf("%v %s", err, stderr)
+	}
+}

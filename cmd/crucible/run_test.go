@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -224,5 +225,48 @@ func TestExamplePipelinesAreValid(t *testing.T) {
 	}
 	if n < 4 {
 		t.Fatalf("found %d example pipelines", n)
+	}
+}
+
+// TestRunStartsStageServer runs a stage whose server (here a sandbox
+// server) must be healthy before the stage starts and gone after it.
+func TestRunStartsStageServer(t *testing.T) {
+	srv := &slowServer{t: t, bodies: map[int64][]byte{}}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	dir := t.TempDir()
+	in := writeInput(t, dir, 3)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p := filepath.Join(dir, "p.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf(`name: with-server
+stages:
+  solve:
+    command: generate
+    input: %s
+    flags: {base-url: %s, model: m}
+    server:
+      command: %s sandbox serve --addr %s --warm-workers -1 --unsafe-no-isolation --log-level info
+      health: http://%s/health
+      timeout: 60
+`, in, ts.URL, os.Args[0], addr, addr)), 0o644)
+	_, stderr, err := run(t, "run", p, "--runs-dir", filepath.Join(dir, "runs"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "runs", "with-server", "solve", "stage.log"))
+	if !strings.Contains(string(log), addr) {
+		t.Errorf("the server did not log to the stage log:\n%s", log)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Error("the server still listens after the stage")
+	}
+	if got := len(sortedLines(t, filepath.Join(dir, "runs", "with-server", "solve", "output.jsonl"))); got != 3 {
+		t.Errorf("%d rows", got)
 	}
 }
