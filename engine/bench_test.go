@@ -84,3 +84,38 @@ func BenchmarkReadBandwidth(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(buf))*float64(b.N)/(cpuTime()-c0)/1e9, "cpuGB/s")
 }
+
+// BenchmarkPrefillPreset prefills a 512-token prompt of the qwen2.5-0.5b
+// shape with random bf16 weights (reports tokens/s; skipped with -short).
+func BenchmarkPrefillPreset(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds a 1 GB model")
+	}
+	cfg, err := PresetConfig("qwen2.5-0.5b")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ck, err := RandomCheckpoint(cfg, "BF16", 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := New(cfg, ck, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	const n = 512
+	prompt := make([]int, n)
+	for i := range prompt {
+		prompt[i] = (i*7919 + 11) % cfg.VocabSize
+	}
+	last := make([]float32, cfg.VocabSize)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st := m.NewState(n)
+		if err := Prefill(b.Context(), m, st, prompt, nil, last); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
+}

@@ -209,13 +209,8 @@ func (m *llama) forward(states []State, tokens []int, logits [][]float32) {
 		for i := range x {
 			RMSNorm(xb[i], x[i], ly.mlpNorm, c.NormEps)
 		}
-		m.workers.matmul2(xb, hb, ly.gate, hb2, ly.up) // [n][ff] each
-		for i := range hb {
-			for j, g := range hb[i] {
-				hb[i][j] = silu(g) * hb2[i][j]
-			}
-		}
-		m.workers.matmul(xb2, ly.down, hb) // [n][d]
+		m.workers.matmulGLU(xb, hb, ly.gate, hb2, ly.up) // [n][ff] each, hb = silu(gate) ⊙ up
+		m.workers.matmul(xb2, ly.down, hb)               // [n][d]
 		for i := range x {
 			add(x[i], xb2[i])
 		}

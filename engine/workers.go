@@ -163,6 +163,7 @@ func (p *workers) parallel(t task, n, align int) {
 type mmTask struct {
 	ops [3]mmOp
 	n   int
+	glu bool // ops[0] = gate, ops[1] = up over the same rows (see matmulGLU)
 }
 
 type mmOp struct {
@@ -172,6 +173,13 @@ type mmOp struct {
 }
 
 func (t *mmTask) run(_, a, b int) {
+	if t.glu {
+		gate, up := t.ops[0], t.ops[1]
+		gate.w.mulRows(gate.out, gate.x, a, b)
+		up.w.mulRows(up.out, up.x, a, b)
+		swiglu(gate.out, up.out, a, b)
+		return
+	}
 	off := 0
 	for _, op := range t.ops[:t.n] {
 		lo, hi := max(a, off), min(b, off+op.w.Rows)
@@ -234,6 +242,40 @@ func (p *workers) matmulN(x [][]float32, a, b, c mmOp) {
 	p.parallel(t, rows, 4)
 	t.ops = [3]mmOp{}
 	p.mm.Put(t)
+}
+
+// matmulGLU sets g[t] = silu(gate·x[t]) ⊙ (up·x[t]) (and u[t] = up·x[t]):
+// the two products are split by the same rows over the workers and each
+// range applies the activation as soon as both are done, so that the
+// elementwise work runs on every thread while the rows are in cache.
+// The values are those of matmul2 followed by the activation.
+func (p *workers) matmulGLU(x [][]float32, g [][]float32, gate Linear, u [][]float32, up Linear) {
+	rows := gate.W.Rows
+	if gate.B != nil || up.B != nil || up.W.Rows != rows || len(p.ws) == 0 ||
+		2*rows*gate.W.Cols*len(x) < parallelMinWork || rows < 8*p.n {
+		p.matmul2(x, g, gate, u, up)
+		swiglu(g, u, 0, rows)
+		return
+	}
+	t, _ := p.mm.Get().(*mmTask)
+	if t == nil {
+		t = new(mmTask)
+	}
+	t.ops = [3]mmOp{{out: g, w: gate.W, x: x}, {out: u, w: up.W, x: x}}
+	t.n, t.glu = 2, true
+	p.parallel(t, rows, 4)
+	t.ops, t.glu = [3]mmOp{}, false
+	p.mm.Put(t)
+}
+
+// swiglu sets g[t][j] = silu(g[t][j]) · u[t][j] for j in [a, b).
+func swiglu(g, u [][]float32, a, b int) {
+	for i := range g {
+		gi, ui := g[i][a:b], u[i][a:b]
+		for j, v := range gi {
+			gi[j] = silu(v) * ui[j]
+		}
+	}
 }
 
 func addBias(out [][]float32, b []float32) {
