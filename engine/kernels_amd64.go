@@ -212,3 +212,27 @@ func q8Rows(m *Mat, row, tiles int, x []float32, out []float32) bool {
 	q8RowsAVX512(&m.q8[row*m.Cols], m.Cols, &m.scales[(row/4)*nb*4], &x[0], m.Cols, tiles, &out[0])
 	return true
 }
+
+//go:noescape
+func swigluAVX512(gp, u *float32, n int) int
+
+// swigluRow sets g[j] = silu(g[j])·u[j] for every j, with the same bits
+// as the Go loop.
+func swigluRow(g, u []float32) {
+	u = u[:len(g)]
+	j := 0
+	if activeKernel == kernAVX512 {
+		for j+16 <= len(g) {
+			j += swigluAVX512(&g[j], &u[j], len(g)-j)
+			if j+16 > len(g) {
+				break
+			}
+			for e := j + 16; j < e; j++ { // a block with a special value
+				g[j] = silu(g[j]) * u[j]
+			}
+		}
+	}
+	for ; j < len(g); j++ {
+		g[j] = silu(g[j]) * u[j]
+	}
+}

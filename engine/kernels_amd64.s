@@ -759,3 +759,116 @@ qloop:
 qend:
 	VZEROUPPER
 	RET
+
+// ---- SwiGLU activation (AVX-512) ----
+// g[i] = silu(g[i]) · u[i] with silu(x) = x / (1 + float32(math.Exp(float64(-x)))),
+// bit for bit: the exponential is Go's amd64 math.Exp (its FMA path,
+// Shibata's method) on eight float64 lanes. Blocks of 16 where some |x| >
+// 700 or is NaN (math.Exp's overflow, underflow and special cases) are
+// left to the caller: the kernel stops there and returns the index.
+
+DATA swic<>+0(SB)/8, $1.4426950408889634073599246810018920  // log2(e)
+DATA swic<>+8(SB)/8, $0.69314718055966295651160180568695068359375 // ln2 upper
+DATA swic<>+16(SB)/8, $0.28235290563031577122588448175013436025525412068e-12 // ln2 lower
+DATA swic<>+24(SB)/8, $0.0625
+DATA swic<>+32(SB)/8, $2.4801587301587301587e-5
+DATA swic<>+40(SB)/8, $1.9841269841269841270e-4
+DATA swic<>+48(SB)/8, $1.3888888888888888889e-3
+DATA swic<>+56(SB)/8, $8.3333333333333333333e-3
+DATA swic<>+64(SB)/8, $4.1666666666666666667e-2
+DATA swic<>+72(SB)/8, $1.6666666666666666667e-1
+DATA swic<>+80(SB)/8, $0.5
+DATA swic<>+88(SB)/8, $1.0
+DATA swic<>+96(SB)/8, $2.0
+DATA swic<>+104(SB)/8, $1023
+DATA swic<>+112(SB)/8, $0x8000000000000000
+DATA swic<>+120(SB)/4, $0x7fffffff // |x| mask (float32)
+DATA swic<>+124(SB)/4, $700.0      // float32
+DATA swic<>+128(SB)/4, $1.0        // float32
+GLOBL swic<>(SB), RODATA|NOPTR, $132
+
+// EXPPD sets z = math.Exp(z) for eight float64 lanes (|z| <= 700);
+// clobbers t, p and yi (the ymm of an int32 vector).
+#define EXPPD(z, t, p, yi, zi) \
+	VMULPD Z16, z, t; \
+	VCVTPD2DQ t, yi; \
+	VCVTDQ2PD yi, t; \
+	VFNMADD231PD Z17, t, z; \
+	VFNMADD231PD Z18, t, z; \
+	VMULPD Z19, z, z; \
+	VMOVAPD Z20, p; \
+	VFMADD213PD Z21, z, p; \
+	VFMADD213PD Z22, z, p; \
+	VFMADD213PD Z23, z, p; \
+	VFMADD213PD Z24, z, p; \
+	VFMADD213PD Z25, z, p; \
+	VFMADD213PD Z26, z, p; \
+	VFMADD213PD Z27, z, p; \
+	VMULPD p, z, z; \
+	VADDPD Z28, z, p; \
+	VMULPD p, z, z; \
+	VADDPD Z28, z, p; \
+	VMULPD p, z, z; \
+	VADDPD Z28, z, p; \
+	VMULPD p, z, z; \
+	VADDPD Z28, z, p; \
+	VFMADD213PD Z27, p, z; \
+	VPMOVSXDQ yi, zi; \
+	VPADDQ Z29, zi, zi; \
+	VPSLLQ $52, zi, zi; \
+	VMULPD zi, z, z
+
+// func swigluAVX512(gp, u *float32, n int) int
+TEXT ·swigluAVX512(SB), NOSPLIT, $0-32
+	MOVQ gp+0(FP), DI
+	MOVQ u+8(FP), SI
+	MOVQ n+16(FP), CX
+	ANDQ $-16, CX
+	VBROADCASTSD swic<>+0(SB), Z16
+	VBROADCASTSD swic<>+8(SB), Z17
+	VBROADCASTSD swic<>+16(SB), Z18
+	VBROADCASTSD swic<>+24(SB), Z19
+	VBROADCASTSD swic<>+32(SB), Z20
+	VBROADCASTSD swic<>+40(SB), Z21
+	VBROADCASTSD swic<>+48(SB), Z22
+	VBROADCASTSD swic<>+56(SB), Z23
+	VBROADCASTSD swic<>+64(SB), Z24
+	VBROADCASTSD swic<>+72(SB), Z25
+	VBROADCASTSD swic<>+80(SB), Z26
+	VBROADCASTSD swic<>+88(SB), Z27
+	VBROADCASTSD swic<>+96(SB), Z28
+	VPBROADCASTQ swic<>+104(SB), Z29
+	VPBROADCASTQ swic<>+112(SB), Z30
+	VBROADCASTSS swic<>+120(SB), Z31
+	VBROADCASTSS swic<>+124(SB), Z15
+	VBROADCASTSS swic<>+128(SB), Z14
+	XORQ AX, AX
+gloop:
+	CMPQ AX, CX
+	JGE  gdone
+	VMOVUPS (DI)(AX*4), Z0
+	VANDPS Z31, Z0, Z1
+	VCMPPS $0x12, Z15, Z1, K1 // |x| <= 700, false for NaN
+	KMOVW K1, DX
+	CMPL DX, $0xffff
+	JNE  gdone
+	VCVTPS2PD Y0, Z2
+	VEXTRACTF64X4 $1, Z0, Y3
+	VCVTPS2PD Y3, Z3
+	VXORPD Z30, Z2, Z2 // -x
+	VXORPD Z30, Z3, Z3
+	EXPPD(Z2, Z4, Z5, Y6, Z6)
+	EXPPD(Z3, Z7, Z8, Y9, Z9)
+	VCVTPD2PS Z2, Y2
+	VCVTPD2PS Z3, Y3
+	VINSERTF64X4 $1, Y3, Z2, Z2
+	VADDPS Z14, Z2, Z2 // 1 + e
+	VDIVPS Z2, Z0, Z0  // x / (1 + e)
+	VMULPS (SI)(AX*4), Z0, Z0
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  gloop
+gdone:
+	MOVQ AX, ret+24(FP)
+	VZEROUPPER
+	RET

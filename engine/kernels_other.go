@@ -30,3 +30,10 @@ func gemvRows(bf bool, w unsafe.Pointer, ldw int, x *float32, k, rows int, out *
 func softmaxFast(x []float32) bool { return false }
 
 func q8Rows(m *Mat, row, tiles int, x []float32, out []float32) bool { return false }
+
+func swigluRow(g, u []float32) {
+	u = u[:len(g)]
+	for j, v := range g {
+		g[j] = silu(v) * u[j]
+	}
+}

@@ -271,10 +271,7 @@ func (p *workers) matmulGLU(x [][]float32, g [][]float32, gate Linear, u [][]flo
 // swiglu sets g[t][j] = silu(g[t][j]) · u[t][j] for j in [a, b).
 func swiglu(g, u [][]float32, a, b int) {
 	for i := range g {
-		gi, ui := g[i][a:b], u[i][a:b]
-		for j, v := range gi {
-			gi[j] = silu(v) * ui[j]
-		}
+		swigluRow(g[i][a:b], u[i][a:b])
 	}
 }
 
