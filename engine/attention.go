@@ -98,16 +98,15 @@ func dotStrided(out [][]float32, rows []float32, stride, n, c int, x [][]float32
 		for ; t+4 <= n; t += 4 {
 			tile4x4(false, unsafe.Add(base, t*ldw), ldw, &xs, kmain, &res)
 			if kmain == c {
-				o0, o1, o2, o3 := out[j][t:t+4], out[j+1][t:t+4], out[j+2][t:t+4], out[j+3][t:t+4]
-				o0[0], o1[0], o2[0], o3[0] = res[0], res[1], res[2], res[3]
-				o0[1], o1[1], o2[1], o3[1] = res[4], res[5], res[6], res[7]
-				o0[2], o1[2], o2[2], o3[2] = res[8], res[9], res[10], res[11]
-				o0[3], o1[3], o2[3], o3[3] = res[12], res[13], res[14], res[15]
+				*(*[4]float32)(out[j][t:]) = *(*[4]float32)(res[0:])
+				*(*[4]float32)(out[j+1][t:]) = *(*[4]float32)(res[4:])
+				*(*[4]float32)(out[j+2][t:]) = *(*[4]float32)(res[8:])
+				*(*[4]float32)(out[j+3][t:]) = *(*[4]float32)(res[12:])
 				continue
 			}
 			for i := 0; i < 4; i++ {
 				for jj := 0; jj < 4; jj++ {
-					out[j+jj][t+i] = tail(res[i*4+jj], t+i, x[j+jj])
+					out[j+jj][t+i] = tail(res[jj*4+i], t+i, x[j+jj])
 				}
 			}
 		}

@@ -62,7 +62,7 @@ func kernelLanes() int {
 	return 8
 }
 
-// tile4x4 sets out[r*4+t] = W[r,:k]·x[t][:k] for four rows from w and four
+// tile4x4 sets out[t*4+r] = W[r,:k]·x[t][:k] for four rows from w and four
 // tokens.
 func tile4x4(bf bool, w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32) {
 	switch {
@@ -72,10 +72,10 @@ func tile4x4(bf bool, w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16
 		gemmF32x4x4AVX512(w, ldw, x, k, out)
 	case bf:
 		gemmBF16x4x2AVX2(w, ldw, x, k, &out[0])
-		gemmBF16x4x2AVX2(w, ldw, (*[4]*float32)(unsafe.Pointer(&x[2])), k, &out[2])
+		gemmBF16x4x2AVX2(w, ldw, (*[4]*float32)(unsafe.Pointer(&x[2])), k, &out[8])
 	default:
 		gemmF32x4x2AVX2(w, ldw, x, k, &out[0])
-		gemmF32x4x2AVX2(w, ldw, (*[4]*float32)(unsafe.Pointer(&x[2])), k, &out[2])
+		gemmF32x4x2AVX2(w, ldw, (*[4]*float32)(unsafe.Pointer(&x[2])), k, &out[8])
 	}
 }
 

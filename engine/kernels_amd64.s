@@ -30,8 +30,52 @@
 	VADDPS X28, xr, xr; \
 	VMOVSS xr, off(BX)
 
-// 4 rows x 4 tokens. x is *[4]*float32; out is *[16]float32, out[r*4+t].
-#define GEMM4X4_512(LOADW) \
+// RED16X16 reduces the 16 accumulators Z0..Z15 at once into Z0, lane
+// 4t+r holding the sum of Z(4r+t), by the same tree as RED16 (lanes j and
+// j+8, then j and j+4, then j and j^2, then j and j^1), so that each sum
+// has the bits RED16 gives it. Clobbers Z16-Z27.
+//   RED1: Zd = [a.lo256 + a.hi256, b.lo256 + b.hi256]
+//   RED2: Zd = for each accumulator of a and b, its 128-bit blocks 0+1
+//   RED3, RED4: the same within 128-bit blocks (lanes 0,1 + 2,3; 0 + 1)
+#define RED1(a, b, yb, d) \
+	VINSERTF64X4 $1, yb, a, Z26; \
+	VSHUFF64X2 $0xee, b, a, Z27; \
+	VADDPS Z27, Z26, d
+#define RED2(a, b, d) \
+	VSHUFF32X4 $0x88, b, a, Z26; \
+	VSHUFF32X4 $0xdd, b, a, Z27; \
+	VADDPS Z27, Z26, d
+#define RED3(a, b, d) \
+	VSHUFPS $0x44, b, a, Z26; \
+	VSHUFPS $0xee, b, a, Z27; \
+	VADDPS Z27, Z26, d
+#define RED4(a, b, d) \
+	VSHUFPS $0x88, b, a, Z26; \
+	VSHUFPS $0xdd, b, a, Z27; \
+	VADDPS Z27, Z26, d
+#define RED16X16 \
+	RED1(Z0, Z1, Y1, Z16); RED1(Z2, Z3, Y3, Z17); RED1(Z4, Z5, Y5, Z18); RED1(Z6, Z7, Y7, Z19); \
+	RED1(Z8, Z9, Y9, Z20); RED1(Z10, Z11, Y11, Z21); RED1(Z12, Z13, Y13, Z22); RED1(Z14, Z15, Y15, Z23); \
+	RED2(Z16, Z17, Z0); RED2(Z18, Z19, Z1); RED2(Z20, Z21, Z2); RED2(Z22, Z23, Z3); \
+	RED3(Z0, Z1, Z16); RED3(Z2, Z3, Z17); \
+	RED4(Z16, Z17, Z0)
+
+// 4 rows x 4 tokens. x is *[4]*float32; out is *[16]float32, out[t*4+r].
+// PFN_BF16/PFN_F32 prefetch the next tile's four rows (DX; contiguous
+// rows), as much per iteration as this one loads, so that the first pass
+// over a block of rows does not wait for memory.
+#define PFN_BF16 \
+	PREFETCHT1 (DX); \
+	PREFETCHT1 64(DX); \
+	ADDQ $128, DX
+#define PFN_F32 \
+	PREFETCHT1 (DX); \
+	PREFETCHT1 64(DX); \
+	PREFETCHT1 128(DX); \
+	PREFETCHT1 192(DX); \
+	ADDQ $256, DX
+
+#define GEMM4X4_512(LOADW, PFN) \
 	MOVQ w+0(FP), SI; \
 	MOVQ ldw+8(FP), DX; \
 	MOVQ x+16(FP), CX; \
@@ -44,6 +88,7 @@
 	MOVQ 8(CX), R12; \
 	MOVQ 16(CX), R13; \
 	MOVQ 24(CX), CX; \
+	LEAQ (R9)(DX*1), DX; \
 	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3; \
 	VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; VPXORD Z6, Z6, Z6; VPXORD Z7, Z7, Z7; \
 	VPXORD Z8, Z8, Z8; VPXORD Z9, Z9, Z9; VPXORD Z10, Z10, Z10; VPXORD Z11, Z11, Z11; \
@@ -52,6 +97,7 @@
 	CMPQ R11, $0; \
 	JLE  done; \
 loop: \
+	PFN; \
 	LOADW(SI, Z16); \
 	LOADW(DI, Z17); \
 	LOADW(R8, Z18); \
@@ -68,10 +114,8 @@ loop: \
 	CMPQ AX, R11; \
 	JLT  loop; \
 done: \
-	RED16(Z0, Y0, X0, 0); RED16(Z1, Y1, X1, 4); RED16(Z2, Y2, X2, 8); RED16(Z3, Y3, X3, 12); \
-	RED16(Z4, Y4, X4, 16); RED16(Z5, Y5, X5, 20); RED16(Z6, Y6, X6, 24); RED16(Z7, Y7, X7, 28); \
-	RED16(Z8, Y8, X8, 32); RED16(Z9, Y9, X9, 36); RED16(Z10, Y10, X10, 40); RED16(Z11, Y11, X11, 44); \
-	RED16(Z12, Y12, X12, 48); RED16(Z13, Y13, X13, 52); RED16(Z14, Y14, X14, 56); RED16(Z15, Y15, X15, 60); \
+	RED16X16; \
+	VMOVUPS Z0, (BX); \
 	VZEROUPPER; \
 	RET
 
@@ -184,11 +228,11 @@ vend: \
 
 // func gemmF32x4x4AVX512(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32)
 TEXT ·gemmF32x4x4AVX512(SB), NOSPLIT, $0-40
-	GEMM4X4_512(LOADW_F32)
+	GEMM4X4_512(LOADW_F32, PFN_F32)
 
 // func gemmBF16x4x4AVX512(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32)
 TEXT ·gemmBF16x4x4AVX512(SB), NOSPLIT, $0-40
-	GEMM4X4_512(LOADW_BF16)
+	GEMM4X4_512(LOADW_BF16, PFN_BF16)
 
 // func gemmF32x4x1AVX512(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
 TEXT ·gemmF32x4x1AVX512(SB), NOSPLIT, $0-40
@@ -213,7 +257,7 @@ TEXT ·gemmBF16x4x1AVX512(SB), NOSPLIT, $0-40
 	VADDPS X15, xr, xr; \
 	VMOVSS xr, off(BX)
 
-// 4 rows x 2 tokens. x is *[2]*float32; out[r*4+t] (a [16]float32 tile
+// 4 rows x 2 tokens. x is *[2]*float32; out[t*4+r] (a [16]float32 tile
 // filled two tokens at a time, like the AVX-512 4x4 kernel's).
 #define GEMM4X2_256(LOADW) \
 	MOVQ w+0(FP), SI; \
@@ -246,8 +290,8 @@ loop: \
 	CMPQ AX, R11; \
 	JLT  loop; \
 done: \
-	RED8(Y0, X0, 0); RED8(Y1, X1, 4); RED8(Y2, X2, 16); RED8(Y3, X3, 20); \
-	RED8(Y4, X4, 32); RED8(Y5, X5, 36); RED8(Y6, X6, 48); RED8(Y7, X7, 52); \
+	RED8(Y0, X0, 0); RED8(Y1, X1, 16); RED8(Y2, X2, 4); RED8(Y3, X3, 20); \
+	RED8(Y4, X4, 8); RED8(Y5, X5, 24); RED8(Y6, X6, 12); RED8(Y7, X7, 28); \
 	VZEROUPPER; \
 	RET
 

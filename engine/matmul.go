@@ -95,16 +95,15 @@ func (m *Mat) mulRowsAsm(out, x [][]float32, r0, r1 int) {
 				if r+4 <= b1 {
 					tile4x4(bf, unsafe.Add(base, r*ldw), ldw, &xs, kmain, &res)
 					if kmain == c {
-						o0, o1, o2, o3 := out[t][r:r+4], out[t+1][r:r+4], out[t+2][r:r+4], out[t+3][r:r+4]
-						o0[0], o1[0], o2[0], o3[0] = res[0], res[1], res[2], res[3]
-						o0[1], o1[1], o2[1], o3[1] = res[4], res[5], res[6], res[7]
-						o0[2], o1[2], o2[2], o3[2] = res[8], res[9], res[10], res[11]
-						o0[3], o1[3], o2[3], o3[3] = res[12], res[13], res[14], res[15]
+						*(*[4]float32)(out[t][r:]) = *(*[4]float32)(res[0:])
+						*(*[4]float32)(out[t+1][r:]) = *(*[4]float32)(res[4:])
+						*(*[4]float32)(out[t+2][r:]) = *(*[4]float32)(res[8:])
+						*(*[4]float32)(out[t+3][r:]) = *(*[4]float32)(res[12:])
 						continue
 					}
 					for i := 0; i < 4; i++ {
 						for j := 0; j < 4; j++ {
-							out[t+j][r+i] = m.tail(res[i*4+j], r+i, x[t+j], kmain)
+							out[t+j][r+i] = m.tail(res[j*4+i], r+i, x[t+j], kmain)
 						}
 					}
 					continue
