@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/crucible-ml/crucible/backend"
@@ -143,46 +141,16 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := make(chan job, o.Concurrency)
-	var errCount atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	var writeErr error
-	var writeOnce sync.Once
-	for range o.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				row, failed, ok := o.one(ctx, j)
-				if !ok {
-					continue // cancelled: the pair is left for the rerun
-				}
-				if err := out.Write(row); err != nil {
-					writeOnce.Do(func() { writeErr = err; cancel(err) })
-					continue
-				}
-				bar.Add(1)
-				if failed {
-					if errCount.Add(1) == 1 {
-						msg, _ := row.String("error")
-						firstErr.Store(msg)
-					}
-					bar.AddErrors(1)
-				}
-			}
-		}()
-	}
+	var workers pool[job]
+	workers.start(o.Concurrency, jobs, cancel, out, bar, func(j job) (*record.Row, bool, bool) { return o.one(ctx, j) })
 
 	inputErr := o.feed(ctx, in, out, jobs, &st, bar)
 	close(jobs)
-	wg.Wait()
+	errs, firstErr, writeErr := workers.wait()
 	bar.Finish()
 	cerr := out.Close()
 	st.Written = out.Written()
-	st.Errors = int(errCount.Load())
-	if v, ok := firstErr.Load().(string); ok {
-		st.FirstError = v
-	}
+	st.Errors, st.FirstError = errs, firstErr
 	st.Wall = time.Since(start)
 
 	switch {

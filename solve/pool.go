@@ -1,0 +1,59 @@
+package solve
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/crucible-ml/crucible/progress"
+	"github.com/crucible-ml/crucible/record"
+)
+
+// pool runs jobs on n workers and writes the rows they produce. It is the
+// loop Run and Map share: a job that returns ok=false (cancelled) writes
+// nothing and is left for the rerun; a failed job's row carries `error` and
+// is counted; the first write error cancels the run.
+type pool[T any] struct {
+	wg       sync.WaitGroup
+	errs     atomic.Int64
+	firstErr atomic.Value
+	writeErr error
+	once     sync.Once
+}
+
+// start launches n workers reading jobs until the channel closes.
+func (p *pool[T]) start(n int, jobs <-chan T, cancel context.CancelCauseFunc, out *record.Writer, bar *progress.Bar,
+	do func(T) (row *record.Row, failed, ok bool)) {
+	for range n {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for j := range jobs {
+				row, failed, ok := do(j)
+				if !ok {
+					continue
+				}
+				if err := out.Write(row); err != nil {
+					p.once.Do(func() { p.writeErr = err; cancel(err) })
+					continue
+				}
+				bar.Add(1)
+				if failed {
+					if p.errs.Add(1) == 1 {
+						msg, _ := row.String("error")
+						p.firstErr.Store(msg)
+					}
+					bar.AddErrors(1)
+				}
+			}
+		}()
+	}
+}
+
+// wait waits for the workers and returns the failed-job count, the first
+// failure's message and the write error, if any.
+func (p *pool[T]) wait() (errs int, first string, writeErr error) {
+	p.wg.Wait()
+	first, _ = p.firstErr.Load().(string)
+	return int(p.errs.Load()), first, p.writeErr
+}
