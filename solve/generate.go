@@ -23,6 +23,11 @@ type Options struct {
 	Output string // JSONL output, appended to and resumed from
 
 	Prompt *prompt.Prompt
+	// MessagesField, when set, takes each row's chat messages from this field
+	// (a JSON list of {role, content}, as OpenAI-format datasets carry them)
+	// instead of rendering Prompt; a trailing assistant message is continued
+	// only by servers that support it, so rows normally end with a user turn.
+	MessagesField string
 	// Completion renders the prompt as one string for /v1/completions
 	// instead of chat messages.
 	Completion bool
@@ -107,7 +112,7 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	if o.Label == "" {
 		o.Label = "generate"
 	}
-	if o.Prompt == nil || o.Backend == nil && o.Generate == nil {
+	if o.Prompt == nil && o.MessagesField == "" || o.Backend == nil && o.Generate == nil {
 		return Stats{}, errors.New("generate: a prompt and a backend are required")
 	}
 	in, err := record.Open(o.Input)
@@ -137,7 +142,10 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	}
 	bar := progress.New(o.Label, total)
 
-	o.Params.Stop = append(append([]string(nil), o.Params.Stop...), o.Prompt.Config.Stop...)
+	o.Params.Stop = append([]string(nil), o.Params.Stop...)
+	if o.Prompt != nil {
+		o.Params.Stop = append(o.Params.Stop, o.Prompt.Config.Stop...)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := make(chan job, o.Concurrency)
@@ -208,13 +216,8 @@ func (o *Options) feed(ctx context.Context, in *record.Reader, out *record.Write
 			}
 			if !pending {
 				// Render once per row, only when something is left to do.
-				if o.Completion {
-					j.text, err = o.Prompt.Text(row)
-				} else {
-					j.msgs, err = o.Prompt.Messages(row)
-				}
-				if err != nil {
-					return fmt.Errorf("%s:%d: row %q: prompt %s: %w", file, line, id, o.Prompt.Name, err)
+				if err = o.render(row, &j); err != nil {
+					return fmt.Errorf("%s:%d: row %q: %w", file, line, id, err)
 				}
 				pending = true
 			}
@@ -227,6 +230,37 @@ func (o *Options) feed(ctx context.Context, in *record.Reader, out *record.Write
 		}
 	}
 	return in.Err()
+}
+
+// render fills a job's prompt from the row.
+func (o *Options) render(row *record.Row, j *job) error {
+	var err error
+	switch {
+	case o.MessagesField != "":
+		if err = row.Decode(o.MessagesField, &j.msgs); err != nil {
+			return fmt.Errorf("messages field %q: %w", o.MessagesField, err)
+		}
+		if len(j.msgs) == 0 {
+			return fmt.Errorf("messages field %q is empty", o.MessagesField)
+		}
+		for i, m := range j.msgs {
+			if m.Role == "" {
+				return fmt.Errorf("messages field %q: message %d has no role", o.MessagesField, i+1)
+			}
+		}
+		if o.Completion {
+			return fmt.Errorf("--messages-field needs a chat endpoint (drop --completion)")
+		}
+		return nil
+	case o.Completion:
+		j.text, err = o.Prompt.Text(row)
+	default:
+		j.msgs, err = o.Prompt.Messages(row)
+	}
+	if err != nil {
+		return fmt.Errorf("prompt %s: %w", o.Prompt.Name, err)
+	}
+	return nil
 }
 
 // one runs one (row, sample) and returns the output row; ok is false when

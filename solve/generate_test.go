@@ -195,3 +195,19 @@ func TestRequestErrorsAreRecorded(t *testing.T) {
 		}
 	}
 }
+
+func TestMessagesField(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "in.jsonl")
+	os.WriteFile(in, []byte(`{"id":"a","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi {there}"}]}
+{"id":"b","messages":[]}
+`), 0o644)
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	_, err := Run(context.Background(), Options{Input: in, Output: out, MessagesField: "messages", Backend: &echo{}, Concurrency: 1})
+	if err == nil || !strings.Contains(err.Error(), "in.jsonl:2") || !strings.Contains(err.Error(), "is empty") {
+		t.Fatalf("err = %v", err)
+	}
+	rows := readKeys(t, out)
+	if g, _ := rows[record.Key{ID: "a"}].String("generation"); !strings.HasPrefix(g, "hi {there}|") {
+		t.Fatalf("generation %q", g)
+	}
+}

@@ -33,6 +33,7 @@ type genFlags struct {
 	limit       int
 	shard       string
 	retryErrors bool
+	messages    string
 }
 
 func (g *genFlags) register(cmd *cobra.Command, defaultPrompt string) {
@@ -50,13 +51,17 @@ func (g *genFlags) register(cmd *cobra.Command, defaultPrompt string) {
 	fl.StringArrayVar(&g.stop, "stop", nil, "stop string (repeatable)")
 	fl.IntVar(&g.limit, "limit", 0, "take only the first N rows (after --shard)")
 	fl.StringVar(&g.shard, "shard", "", "process shard i/n of the rows (by a hash of the row id)")
+	fl.StringVar(&g.messages, "messages-field", "", "take each row's chat messages from this field (a list of {role, content}, e.g. messages) instead of rendering --prompt")
 	fl.BoolVar(&g.retryErrors, "retry-errors", false, "on resume, generate again the rows whose request failed (rows with an error field)")
 }
 
 func (g *genFlags) options() (solve.Options, error) {
-	p, err := prompt.Load(g.prompt)
-	if err != nil {
-		return solve.Options{}, err
+	var p *prompt.Prompt
+	if g.messages == "" {
+		var err error
+		if p, err = prompt.Load(g.prompt); err != nil {
+			return solve.Options{}, err
+		}
 	}
 	shard, err := record.ParseShard(g.shard)
 	if err != nil {
@@ -69,7 +74,7 @@ func (g *genFlags) options() (solve.Options, error) {
 		slog.Warn("--samples > 1 with --temperature 0: every sample is greedy")
 	}
 	return solve.Options{
-		Prompt: p, Completion: g.completion, RetryErrors: g.retryErrors, Samples: g.samples, Seed: g.seed, Limit: g.limit, Shard: shard,
+		Prompt: p, MessagesField: g.messages, Completion: g.completion, RetryErrors: g.retryErrors, Samples: g.samples, Seed: g.seed, Limit: g.limit, Shard: shard,
 		Params: backend.Request{
 			MaxTokens: g.maxTokens, Temperature: g.temperature, TopP: g.topP, TopK: g.topK,
 			MinP: g.minP, RepetitionPenalty: g.repPenalty, Stop: g.stop,
