@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,11 +53,15 @@ const spinFor = 200 * time.Microsecond
 
 // claim hands out the ranges of one parallel call.
 type claim struct {
-	next  atomic.Int64
-	n     int64
-	chunk int64
-	wg    sync.WaitGroup
+	next    atomic.Int64
+	n       int64
+	chunk   int64
+	pending atomic.Int32 // helpers still working
 }
+
+// waitSpins is how many polls the caller of parallel makes for its helpers
+// between yields of its thread (runtime.Gosched).
+const waitSpins = 256
 
 // work runs ranges of t as part until none is left.
 func (c *claim) work(t task, part int) {
@@ -101,7 +106,7 @@ func (w *worker) loop(quit chan struct{}) {
 		seen = w.seq.Load()
 		j := w.job
 		j.c.work(j.t, j.part)
-		j.c.wg.Done()
+		j.c.pending.Add(-1)
 	}
 }
 
@@ -148,12 +153,21 @@ func (p *workers) parallel(t task, n, align int) {
 	c.next.Store(0)
 	c.n, c.chunk = int64(n), int64(chunk)
 	helpers := min(len(p.ws), (n+chunk-1)/chunk-1)
-	c.wg.Add(helpers)
+	c.pending.Store(int32(helpers))
 	for i := 0; i < helpers; i++ {
 		p.ws[i].post(workJob{t: t, part: i + 1, c: c})
 	}
 	c.work(t, 0)
-	c.wg.Wait()
+	// Poll for the helpers instead of sleeping on a WaitGroup: a goroutine
+	// parked there is woken onto the helper's P, behind the spinning
+	// helper, and this thread's P goes idle and must be woken from a futex
+	// (~70 µs per dispatch, 97 dispatches per decoded token of a 0.5B
+	// model). The yields let a helper that lost its thread run.
+	for i := 1; c.pending.Load() != 0; i++ {
+		if i%waitSpins == 0 {
+			runtime.Gosched()
+		}
+	}
 	p.group.Put(c)
 }
 
