@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -115,23 +114,12 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	if o.Prompt == nil && o.MessagesField == "" || o.Backend == nil && o.Generate == nil {
 		return Stats{}, errors.New("generate: a prompt and a backend are required")
 	}
-	in, err := record.Open(o.Input)
+	in, out, err := openStage(o.Input, o.Output, o.RetryErrors)
 	if err != nil {
 		return Stats{}, err
 	}
 	defer in.Close()
-	out, err := record.CreateWith(o.Output, record.CreateOptions{RetryErrors: o.RetryErrors})
-	if err != nil {
-		return Stats{}, err
-	}
-	if err := record.RemoveManifest(o.Output); err != nil {
-		out.Close()
-		return Stats{}, err
-	}
 	st := Stats{Existing: out.Existing(), Repaired: out.Repaired()}
-	if st.Repaired {
-		slog.Warn("cut a torn last line from the output (left by a crash)", "output", o.Output)
-	}
 
 	total := int64(-1)
 	if n := record.CountRows(o.Input); n >= 0 && o.Shard.Count <= 1 {

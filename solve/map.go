@@ -36,19 +36,11 @@ func Map(ctx context.Context, o MapOptions, fn func(ctx context.Context, row *re
 	if o.Concurrency <= 0 {
 		o.Concurrency = 64
 	}
-	in, err := record.Open(o.Input)
+	in, w, err := openStage(o.Input, o.Output, o.RetryErrors)
 	if err != nil {
 		return MapStats{}, err
 	}
 	defer in.Close()
-	w, err := record.CreateWith(o.Output, record.CreateOptions{RetryErrors: o.RetryErrors})
-	if err != nil {
-		return MapStats{}, err
-	}
-	if err := record.RemoveManifest(o.Output); err != nil {
-		w.Close()
-		return MapStats{}, err
-	}
 	st := MapStats{Existing: w.Existing()}
 	bar := progress.New(o.Label, -1)
 	ctx, cancel := context.WithCancelCause(ctx)

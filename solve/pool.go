@@ -2,6 +2,7 @@ package solve
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -56,4 +57,28 @@ func (p *pool[T]) wait() (errs int, first string, writeErr error) {
 	p.wg.Wait()
 	first, _ = p.firstErr.Load().(string)
 	return int(p.errs.Load()), first, p.writeErr
+}
+
+// openStage opens a stage's input and its resumable output, and marks the
+// output incomplete until the stage finishes. A torn last line cut from the
+// output (what a crash leaves) is logged.
+func openStage(input, output string, retryErrors bool) (*record.Reader, *record.Writer, error) {
+	in, err := record.Open(input)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := record.CreateWith(output, record.CreateOptions{RetryErrors: retryErrors})
+	if err != nil {
+		in.Close()
+		return nil, nil, err
+	}
+	if err := record.RemoveManifest(output); err != nil {
+		in.Close()
+		out.Close()
+		return nil, nil, err
+	}
+	if out.Repaired() {
+		slog.Warn("cut a torn last line from the output (left by a crash)", "output", output)
+	}
+	return in, out, nil
 }
