@@ -356,10 +356,18 @@ func (r *Runner) follow(ctx context.Context, s *Stage, array, final string) erro
 				return nil // gone from slurmctld: the output manifest decides
 			}
 			if j := jobs[0]; terminal(j.State) {
-				if j.State != "COMPLETED" {
+				switch {
+				case j.State == "COMPLETED":
+					return nil
+				case array != "" && !allTerminal:
+					// Slurm cancels the merge as soon as a shard fails
+					// (--kill-on-invalid-dep); wait for the shards' final
+					// states, so the failed ones are reported by name.
+				case len(failed) > 0:
+					return fmt.Errorf("%d shard(s) failed: %s; rerun to resubmit the unfinished shards", len(failed), strings.Join(failed, "; "))
+				default:
 					return fmt.Errorf("job %s %s (exit %s)", final, j.State, j.Exit)
 				}
-				return nil
 			}
 		} else if array != "" {
 			// No final job: done when every task is terminal.
