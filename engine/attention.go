@@ -96,7 +96,7 @@ func dotStrided(out [][]float32, rows []float32, stride, n, c int, x [][]float32
 		xs := [4]*float32{&x[j][0], &x[j+1][0], &x[j+2][0], &x[j+3][0]}
 		t := 0
 		for ; t+4 <= n; t += 4 {
-			tile4x4(false, unsafe.Add(base, t*ldw), ldw, &xs, kmain, &res)
+			tile4x4(unsafe.Add(base, t*ldw), ldw, &xs, kmain, &res)
 			if kmain == c {
 				*(*[4]float32)(out[j][t:]) = *(*[4]float32)(res[0:])
 				*(*[4]float32)(out[j+1][t:]) = *(*[4]float32)(res[4:])
@@ -112,7 +112,7 @@ func dotStrided(out [][]float32, rows []float32, stride, n, c int, x [][]float32
 		}
 		for ; t < n; t++ {
 			for jj := 0; jj < 4; jj++ {
-				tile4x1(false, unsafe.Add(base, t*ldw), 0, xs[jj], kmain, &one)
+				tile4x1(unsafe.Add(base, t*ldw), 0, xs[jj], kmain, &one)
 				out[j+jj][t] = tail(one[0], t, x[j+jj])
 			}
 		}
@@ -121,7 +121,7 @@ func dotStrided(out [][]float32, rows []float32, stride, n, c int, x [][]float32
 		xj := &x[j][0]
 		t := 0
 		for ; t+4 <= n; t += 4 {
-			tile4x1(false, unsafe.Add(base, t*ldw), ldw, xj, kmain, &one)
+			tile4x1(unsafe.Add(base, t*ldw), ldw, xj, kmain, &one)
 			if kmain == c {
 				copy(out[j][t:t+4], one[:])
 				continue
@@ -131,7 +131,7 @@ func dotStrided(out [][]float32, rows []float32, stride, n, c int, x [][]float32
 			}
 		}
 		for ; t < n; t++ {
-			tile4x1(false, unsafe.Add(base, t*ldw), 0, xj, kmain, &one)
+			tile4x1(unsafe.Add(base, t*ldw), 0, xj, kmain, &one)
 			out[j][t] = tail(one[0], t, x[j])
 		}
 	}

@@ -8,7 +8,8 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// Assembly kernels (kernels_amd64.s). w is the first of four weight rows,
+// Assembly kernels (kernels_amd64.s). The f32 tiles serve attention's
+// scores (query rows times cached key rows): w is the first of four rows,
 // ldw the row stride in bytes (0: four times the same row), k the columns
 // to multiply (a multiple of 16 for AVX-512, 8 for AVX2).
 
@@ -16,25 +17,13 @@ import (
 func gemmF32x4x4AVX512(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32)
 
 //go:noescape
-func gemmBF16x4x4AVX512(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32)
-
-//go:noescape
 func gemmF32x4x1AVX512(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
-
-//go:noescape
-func gemmBF16x4x1AVX512(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
 
 //go:noescape
 func gemmF32x4x2AVX2(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *float32)
 
 //go:noescape
-func gemmBF16x4x2AVX2(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *float32)
-
-//go:noescape
 func gemmF32x4x1AVX2(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
-
-//go:noescape
-func gemmBF16x4x1AVX2(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
 
 // Kernel paths, fastest first.
 const (
@@ -62,32 +51,24 @@ func kernelLanes() int {
 	return 8
 }
 
-// tile4x4 sets out[t*4+r] = W[r,:k]·x[t][:k] for four rows from w and four
-// tokens.
-func tile4x4(bf bool, w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32) {
+// tile4x4 sets out[t*4+r] = W[r,:k]·x[t][:k] for four f32 rows from w and
+// four tokens.
+func tile4x4(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32) {
 	switch {
-	case activeKernel == kernAVX512 && bf:
-		gemmBF16x4x4AVX512(w, ldw, x, k, out)
 	case activeKernel == kernAVX512:
 		gemmF32x4x4AVX512(w, ldw, x, k, out)
-	case bf:
-		gemmBF16x4x2AVX2(w, ldw, x, k, &out[0])
-		gemmBF16x4x2AVX2(w, ldw, (*[4]*float32)(unsafe.Pointer(&x[2])), k, &out[8])
 	default:
 		gemmF32x4x2AVX2(w, ldw, x, k, &out[0])
 		gemmF32x4x2AVX2(w, ldw, (*[4]*float32)(unsafe.Pointer(&x[2])), k, &out[8])
 	}
 }
 
-// tile4x1 sets out[r] = W[r,:k]·x[:k] for four rows from w and one token.
-func tile4x1(bf bool, w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32) {
+// tile4x1 sets out[r] = W[r,:k]·x[:k] for four f32 rows from w and one
+// token.
+func tile4x1(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32) {
 	switch {
-	case activeKernel == kernAVX512 && bf:
-		gemmBF16x4x1AVX512(w, ldw, x, k, out)
 	case activeKernel == kernAVX512:
 		gemmF32x4x1AVX512(w, ldw, x, k, out)
-	case bf:
-		gemmBF16x4x1AVX2(w, ldw, x, k, out)
 	default:
 		gemmF32x4x1AVX2(w, ldw, x, k, out)
 	}
@@ -158,27 +139,6 @@ func ssmRows(s []float32, n, rows int, dA float32, dtx, b, c, y []float32) bool 
 		ssmRowsAVX2(&s[0], n, rows, dA, &dtx[0], &b[0], &c[0], &y[0])
 	default:
 		return false
-	}
-	return true
-}
-
-//go:noescape
-func gemvF32AVX512(w unsafe.Pointer, ldw int, x *float32, k int, rows int, out *float32)
-
-//go:noescape
-func gemvBF16AVX512(w unsafe.Pointer, ldw int, x *float32, k int, rows int, out *float32)
-
-// gemvRows sets out[i] = W[i,:k]·x[:k] for rows (a multiple of 4) rows
-// from w, the same sums as tile4x1; it reports false when the active path
-// has no such loop.
-func gemvRows(bf bool, w unsafe.Pointer, ldw int, x *float32, k, rows int, out *float32) bool {
-	if activeKernel != kernAVX512 {
-		return false
-	}
-	if bf {
-		gemvBF16AVX512(w, ldw, x, k, rows, out)
-	} else {
-		gemvF32AVX512(w, ldw, x, k, rows, out)
 	}
 	return true
 }

@@ -13,9 +13,8 @@
 
 // ---- AVX-512 ----
 
-// LOADW_F32/BF16 load 16 weights of the row at base reg, index AX, into zr.
+// LOADW_F32 loads 16 weights of the row at base reg, index AX, into zr.
 #define LOADW_F32(base, zr) VMOVUPS (base)(AX*4), zr
-#define LOADW_BF16(base, zr) VPMOVZXWD (base)(AX*2), zr; VPSLLD $16, zr, zr
 
 // RED16 reduces the 16 lanes of zr (yr, xr its lower parts) and stores
 // the sum at off(BX). Tree: 16 -> 8 (lo+hi) -> 4 -> 2 -> 1.
@@ -61,13 +60,9 @@
 	RED4(Z16, Z17, Z0)
 
 // 4 rows x 4 tokens. x is *[4]*float32; out is *[16]float32, out[t*4+r].
-// PFN_BF16/PFN_F32 prefetch the next tile's four rows (DX; contiguous
+// PFN_F32 prefetches the next tile's four rows (DX; contiguous
 // rows), as much per iteration as this one loads, so that the first pass
 // over a block of rows does not wait for memory.
-#define PFN_BF16 \
-	PREFETCHT1 (DX); \
-	PREFETCHT1 64(DX); \
-	ADDQ $128, DX
 #define PFN_F32 \
 	PREFETCHT1 (DX); \
 	PREFETCHT1 64(DX); \
@@ -152,72 +147,6 @@ done: \
 	VZEROUPPER; \
 	RET
 
-// ---- matrix-vector over many rows (one token) ----
-// out[r] = W[r,:k]·x[:k] for r < rows (a multiple of 4): the 4x1 kernel in
-// a loop, so short rows pay no call per tile. Same sums as GEMM4X1_512.
-// PF_BF16/PF_F32 prefetch, from the tile of 4 rows two tiles ahead (R10;
-// the rows are contiguous in memory), the bytes this iteration's loads
-// cover in the current tile: the hardware prefetcher follows long streams,
-// not 4 short rows (two tiles ahead measured best: +35% on a 0.5B decode).
-// bf16 rows are prefetched into L2 (PREFETCHT2), not L1: two tiles of long
-// rows (the down projection's 4 x 9.7 KB) exceed L1 and evicted the lines
-// in use; into L2, 2-thread decode of qwen2.5-0.5b is 3-11% faster and the
-// down projection 22 -> 28 GB/s (the read probe: 30), with 4, 8 or 16 rows
-// ahead about the same.
-#define PF_BF16 \
-	PREFETCHT2 (R10)(AX*8); \
-	PREFETCHT2 64(R10)(AX*8)
-#define PF_F32 \
-	LEAQ (R10)(AX*8), R13; \
-	PREFETCHT0 (R13)(AX*8); \
-	PREFETCHT0 64(R13)(AX*8); \
-	PREFETCHT0 128(R13)(AX*8); \
-	PREFETCHT0 192(R13)(AX*8)
-
-#define GEMV_512(LOADW, PF) \
-	MOVQ w+0(FP), SI; \
-	MOVQ ldw+8(FP), DX; \
-	MOVQ x+16(FP), CX; \
-	MOVQ k+24(FP), R11; \
-	MOVQ rows+32(FP), R12; \
-	MOVQ out+40(FP), BX; \
-	SHRQ $2, R12; \
-vrow: \
-	CMPQ R12, $0; \
-	JLE  vend; \
-	LEAQ (SI)(DX*1), DI; \
-	LEAQ (DI)(DX*1), R8; \
-	LEAQ (R8)(DX*1), R9; \
-	LEAQ (R9)(DX*1), R10; \
-	LEAQ (R10)(DX*4), R10; \
-	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3; \
-	XORQ AX, AX; \
-	CMPQ R11, $0; \
-	JLE  vdone; \
-vloop: \
-	PF; \
-	VMOVUPS (CX)(AX*4), Z20; \
-	LOADW(SI, Z16); \
-	LOADW(DI, Z17); \
-	LOADW(R8, Z18); \
-	LOADW(R9, Z19); \
-	VFMADD231PS Z16, Z20, Z0; \
-	VFMADD231PS Z17, Z20, Z1; \
-	VFMADD231PS Z18, Z20, Z2; \
-	VFMADD231PS Z19, Z20, Z3; \
-	ADDQ $16, AX; \
-	CMPQ AX, R11; \
-	JLT  vloop; \
-vdone: \
-	RED16(Z0, Y0, X0, 0); RED16(Z1, Y1, X1, 4); RED16(Z2, Y2, X2, 8); RED16(Z3, Y3, X3, 12); \
-	ADDQ $16, BX; \
-	LEAQ (R9)(DX*1), SI; \
-	DECQ R12; \
-	JMP  vrow; \
-vend: \
-	VZEROUPPER; \
-	RET
-
 // ---- int8 weights (Q8: blocks of 32 with a float32 scale) ----
 // out[4t+i] = Σ_b scale[t][b][i] · Σ_{j<32} q[4t+i, 32b+j]·x[32b+j] for
 // tiles t < tiles; scales are tile-major ([tiles][k/32][4]).
@@ -235,22 +164,13 @@ vend: \
 TEXT ·gemmF32x4x4AVX512(SB), NOSPLIT, $0-40
 	GEMM4X4_512(LOADW_F32, PFN_F32)
 
-// func gemmBF16x4x4AVX512(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32)
-TEXT ·gemmBF16x4x4AVX512(SB), NOSPLIT, $0-40
-	GEMM4X4_512(LOADW_BF16, PFN_BF16)
-
 // func gemmF32x4x1AVX512(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
 TEXT ·gemmF32x4x1AVX512(SB), NOSPLIT, $0-40
 	GEMM4X1_512(LOADW_F32)
 
-// func gemmBF16x4x1AVX512(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
-TEXT ·gemmBF16x4x1AVX512(SB), NOSPLIT, $0-40
-	GEMM4X1_512(LOADW_BF16)
-
 // ---- AVX2 + FMA ----
 
 #define LOADW8_F32(base, yr) VMOVUPS (base)(AX*4), yr
-#define LOADW8_BF16(base, yr) VPMOVZXWD (base)(AX*2), yr; VPSLLD $16, yr, yr
 
 // RED8 reduces the 8 lanes of yr and stores the sum at off(BX).
 #define RED8(yr, xr, off) \
@@ -336,17 +256,9 @@ done: \
 TEXT ·gemmF32x4x2AVX2(SB), NOSPLIT, $0-40
 	GEMM4X2_256(LOADW8_F32)
 
-// func gemmBF16x4x2AVX2(w unsafe.Pointer, ldw int, x *[2]*float32, k int, out *float32)
-TEXT ·gemmBF16x4x2AVX2(SB), NOSPLIT, $0-40
-	GEMM4X2_256(LOADW8_BF16)
-
 // func gemmF32x4x1AVX2(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
 TEXT ·gemmF32x4x1AVX2(SB), NOSPLIT, $0-40
 	GEMM4X1_256(LOADW8_F32)
-
-// func gemmBF16x4x1AVX2(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
-TEXT ·gemmBF16x4x1AVX2(SB), NOSPLIT, $0-40
-	GEMM4X1_256(LOADW8_BF16)
 
 // ---- attention values: o[0:hd] = Σ_t p[t] · v[t*vstride : t*vstride+hd] ----
 // (hd a multiple of 16 for AVX-512, 8 for AVX2; vstride in bytes; n >= 0)
@@ -480,15 +392,22 @@ TEXT ·readSumAVX512(SB), NOSPLIT, $0-20
 	MOVQ p+0(FP), SI
 	MOVQ n+8(FP), CX
 	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3
+	// Four streams, one per quarter of the buffer, read in step: the
+	// packed weights' matrix-vector kernel reads four panels at a time,
+	// and a single stream reads ~10% slower here.
+	SHRQ $2, CX
+	LEAQ (SI)(CX*1), DI
+	LEAQ (DI)(CX*1), R8
+	LEAQ (R8)(CX*1), R9
 	XORQ AX, AX
 	CMPQ CX, $0
 	JLE  rdone
 rloop:
 	VPADDD 0(SI)(AX*1), Z0, Z0
-	VPADDD 64(SI)(AX*1), Z1, Z1
-	VPADDD 128(SI)(AX*1), Z2, Z2
-	VPADDD 192(SI)(AX*1), Z3, Z3
-	ADDQ $256, AX
+	VPADDD 0(DI)(AX*1), Z1, Z1
+	VPADDD 0(R8)(AX*1), Z2, Z2
+	VPADDD 0(R9)(AX*1), Z3, Z3
+	ADDQ $64, AX
 	CMPQ AX, CX
 	JLT  rloop
 rdone:
@@ -627,14 +546,6 @@ s2col:
 s2done:
 	VZEROUPPER
 	RET
-
-// func gemvF32AVX512(w unsafe.Pointer, ldw int, x *float32, k int, rows int, out *float32)
-TEXT ·gemvF32AVX512(SB), NOSPLIT, $0-48
-	GEMV_512(LOADW_F32, PF_F32)
-
-// func gemvBF16AVX512(w unsafe.Pointer, ldw int, x *float32, k int, rows int, out *float32)
-TEXT ·gemvBF16AVX512(SB), NOSPLIT, $0-48
-	GEMV_512(LOADW_BF16, PF_BF16)
 
 // ---- softmax (AVX-512) ----
 // x[:n] = exp(x - max) / Σ exp(x - max), exp by range reduction

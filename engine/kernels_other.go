@@ -9,11 +9,11 @@ func cpuKernels() []string { return nil }
 
 func kernelLanes() int { return 1 }
 
-func tile4x4(bf bool, w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32) {
+func tile4x4(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32) {
 	panic("engine: no assembly kernels in this build")
 }
 
-func tile4x1(bf bool, w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32) {
+func tile4x1(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32) {
 	panic("engine: no assembly kernels in this build")
 }
 
@@ -22,10 +22,6 @@ func axpyRows(o, p, v []float32, stride, n, hd int) bool { return false }
 func readSum(b []byte) uint32 { return readSumGo(b) }
 
 func ssmRows(s []float32, n, rows int, dA float32, dtx, b, c, y []float32) bool { return false }
-
-func gemvRows(bf bool, w unsafe.Pointer, ldw int, x *float32, k, rows int, out *float32) bool {
-	return false
-}
 
 func softmaxFast(x []float32) bool { return false }
 
@@ -36,4 +32,14 @@ func swigluRow(g, u []float32) {
 	for j, v := range g {
 		g[j] = silu(v) * u[j]
 	}
+}
+
+func tokenGroups() []int { return []int{1} }
+
+func panelTile(bf bool, n int, w unsafe.Pointer, x *float32, k int, out *[MaxTile * panelRows]float32) {
+	panic("engine: no panel kernels on this path")
+}
+
+func panelGemv4(bf bool, w unsafe.Pointer, ldp int, x *float32, k int, out *[MaxTile * panelRows]float32) bool {
+	return false
 }

@@ -61,6 +61,7 @@ func newLlama(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*llama, er
 	}
 	m.params = l.params
 	m.weightBytes = l.weightBytes()
+	l.ck.Evict() // the packed matrices are copies
 	m.invFreq = ropeInvFreq(cfg)
 	if m.embed.DType == safetensors.BF16 {
 		// The reference runs a bf16 checkpoint by casting the module to

@@ -256,6 +256,7 @@ func newMamba2(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*mamba2, 
 	}
 	m.params = l.params
 	m.weightBytes = l.weightBytes()
+	l.ck.Evict() // the packed matrices are copies
 	return m, nil
 }
 

@@ -57,12 +57,22 @@ func TestMatMulKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	withKernels(t, func(tb testing.TB, kern string) {
 		t := tb.(*testing.T)
-		for _, dt := range []safetensors.DType{safetensors.F32, safetensors.BF16} {
-			for _, shape := range [][2]int{{1, 1}, {4, 16}, {7, 33}, {37, 64}, {64, 200}, {130, 1000}, {5, 7}} {
+		for _, v := range []struct {
+			dt     safetensors.DType
+			packed bool
+		}{{safetensors.F32, false}, {safetensors.BF16, false}, {safetensors.F32, true}, {safetensors.BF16, true}} {
+			dt := v.dt
+			for _, shape := range [][2]int{{1, 1}, {4, 16}, {7, 33}, {37, 64}, {64, 200}, {130, 1000}, {5, 7}, {200, 96}} {
 				rows, cols := shape[0], shape[1]
 				w := randMat(rng, rows, cols, dt)
+				if v.packed {
+					w.pack()
+					if !w.packed || !w.padIsZero() {
+						t.Fatalf("%s [%d,%d]: not packed, or non-zero padding", dt, rows, cols)
+					}
+				}
 				row := make([]float32, cols)
-				for _, n := range []int{1, 2, 3, 4, 5, 9, 17} {
+				for _, n := range []int{1, 2, 3, 4, 5, 9, 17, 33, 64} {
 					x := randRows(rng, n, cols)
 					out := newRows(n, rows).v
 					w.mulRows(out, x, 0, rows)
@@ -74,7 +84,7 @@ func TestMatMulKernels(t *testing.T) {
 								ref += float64(row[j]) * float64(x[ti][j])
 							}
 							if d := math.Abs(float64(out[ti][r]) - ref); d > 1e-5*float64(cols) {
-								t.Fatalf("%s %s [%d,%d] n=%d: out[%d][%d] = %v, want %v", kern, dt, rows, cols, n, ti, r, out[ti][r], ref)
+								t.Fatalf("%s %s packed=%v [%d,%d] n=%d: out[%d][%d] = %v, want %v", kern, dt, v.packed, rows, cols, n, ti, r, out[ti][r], ref)
 							}
 						}
 					}
@@ -207,6 +217,7 @@ func BenchmarkGEMMShapes(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, sh := range [][2]int{{4864, 896}, {896, 4864}, {896, 896}} {
 		w := randMat(rng, sh[0], sh[1], safetensors.BF16)
+		w.pack()
 		for _, n := range []int{32, 64} {
 			x := randRows(rng, n, sh[1])
 			out := newRows(n, sh[0]).v

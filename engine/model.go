@@ -201,6 +201,7 @@ func checkToken(m Model, tok int) error {
 // output head when the embeddings are tied.
 func loadHead(l *weightLoader, cfg *Config, embed *Mat, headName string) (Linear, error) {
 	if cfg.TieEmbeddings || !l.has(headName+".weight") {
+		embed.pack() // the lookups read it packed too (Mat.Row)
 		return Linear{W: embed}, nil
 	}
 	return l.linear(headName, cfg.VocabSize, cfg.HiddenSize, false)

@@ -82,6 +82,7 @@ func newNemotronH(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*nemot
 	}
 	m.params = l.params
 	m.weightBytes = l.weightBytes()
+	l.ck.Evict() // the packed matrices are copies
 	return m, nil
 }
 

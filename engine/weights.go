@@ -18,6 +18,7 @@ type Mat struct {
 	u16        []uint16  // BF16 or F16
 	q8         []int8    // Q8 values
 	scales     []float32 // Q8 block scales, by tiles of 4 rows (see q8Scale)
+	packed     bool      // f32/u16 hold panels (pack.go), not rows
 }
 
 // Bytes is the size of the stored matrix.
@@ -121,6 +122,10 @@ func f16(h uint16) float32 {
 // Row writes row i as float32 into dst[:Cols].
 func (m *Mat) Row(i int, dst []float32) {
 	dst = dst[:m.Cols]
+	if m.packed {
+		m.rowPacked(i, dst)
+		return
+	}
 	off := i * m.Cols
 	switch m.DType {
 	case safetensors.F32:
@@ -347,6 +352,7 @@ func (l *weightLoader) linear(name string, out, in int, bias bool) (Linear, erro
 	if err != nil {
 		return Linear{}, err
 	}
+	w.pack()
 	lin := Linear{W: w}
 	if bias || l.has(name+".bias") {
 		lin.B, err = l.vec(name+".bias", out)

@@ -184,13 +184,14 @@ type mmOp struct {
 	out [][]float32
 	w   *Mat
 	x   [][]float32
+	xp  *xPack // x laid out for the kernels, or nil
 }
 
 func (t *mmTask) run(_, a, b int) {
 	if t.glu {
 		gate, up := t.ops[0], t.ops[1]
-		gate.w.mulRows(gate.out, gate.x, a, b)
-		up.w.mulRows(up.out, up.x, a, b)
+		gate.w.mulRowsX(gate.out, gate.x, gate.xp, a, b)
+		up.w.mulRowsX(up.out, up.x, up.xp, a, b)
 		swiglu(gate.out, up.out, a, b)
 		return
 	}
@@ -198,7 +199,7 @@ func (t *mmTask) run(_, a, b int) {
 	for _, op := range t.ops[:t.n] {
 		lo, hi := max(a, off), min(b, off+op.w.Rows)
 		if lo < hi {
-			op.w.mulRows(op.out, op.x, lo-off, hi-off)
+			op.w.mulRowsX(op.out, op.x, op.xp, lo-off, hi-off)
 		}
 		off += op.w.Rows
 	}
@@ -249,13 +250,17 @@ func (p *workers) matmulN(x [][]float32, a, b, c mmOp) {
 	if t == nil {
 		t = new(mmTask)
 	}
+	xp := packFor(x, a.w)
 	t.ops, t.n = [3]mmOp{a, b, c}, n
 	for i := range t.ops[:n] {
-		t.ops[i].x = x
+		t.ops[i].x, t.ops[i].xp = x, xp
 	}
-	p.parallel(t, rows, 4)
+	p.parallel(t, rows, panelRows)
 	t.ops = [3]mmOp{}
 	p.mm.Put(t)
+	if xp != nil {
+		xPacks.Put(xp)
+	}
 }
 
 // matmulGLU sets g[t] = silu(gate·x[t]) ⊙ (up·x[t]) (and u[t] = up·x[t]):
@@ -275,11 +280,27 @@ func (p *workers) matmulGLU(x [][]float32, g [][]float32, gate Linear, u [][]flo
 	if t == nil {
 		t = new(mmTask)
 	}
-	t.ops = [3]mmOp{{out: g, w: gate.W, x: x}, {out: u, w: up.W, x: x}}
+	xp := packFor(x, gate.W)
+	t.ops = [3]mmOp{{out: g, w: gate.W, x: x, xp: xp}, {out: u, w: up.W, x: x, xp: xp}}
 	t.n, t.glu = 2, true
-	p.parallel(t, rows, 4)
+	p.parallel(t, rows, panelRows)
 	t.ops, t.glu = [3]mmOp{}, false
 	p.mm.Put(t)
+	if xp != nil {
+		xPacks.Put(xp)
+	}
+}
+
+// packFor lays out x for the kernels once for every thread of a product
+// with w (the other products of the call share w's input width); nil when
+// the kernels read x as it is.
+func packFor(x [][]float32, w *Mat) *xPack {
+	if len(x) < 2 || !w.packed || activeKernel == KernelGo {
+		return nil
+	}
+	xp := xPacks.Get().(*xPack)
+	xp.packInputs(x, w.Cols)
+	return xp
 }
 
 // swiglu sets g[t][j] = silu(g[t][j]) · u[t][j] for j in [a, b).

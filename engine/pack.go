@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"math"
+	"sync"
+	"unsafe"
+
+	"github.com/crucible-ml/crucible/engine/safetensors"
+)
+
+// Packed matrices. The f32 and bf16 matrices of the linear layers are
+// stored in panels of panelRows rows, each panel column-major: element
+// (r, k) of panel p = r/panelRows is at p·Cols·panelRows + k·panelRows +
+// r%panelRows. A panel's column k is then 32 consecutive values (two
+// AVX-512 vectors), so the kernels compute 32 rows × N tokens at a time by
+// outer products (a weight vector times a broadcast input value) with no
+// horizontal sums, and a panel is one contiguous stream for the prefetcher.
+// The last panel is padded with zero rows.
+//
+// Each output value out[t][r] is the sum over k in order of W[r,k]·x[t][k],
+// one fused multiply-add per k, whatever the number of tokens, the tile or
+// the kernel (AVX-512 or AVX2): a batch never changes a result. The
+// portable path adds the same products in the same order without fusing.
+//
+// Packing copies the weights out of the memory-mapped file (which is then
+// released) into memory aligned for 2 MiB pages where the kernel offers
+// them: the same bytes, read faster (fewer TLB misses).
+
+// panelRows is the number of rows of a panel.
+const panelRows = 32
+
+// MaxTile is the largest token group a kernel multiplies at once.
+const MaxTile = 12
+
+// packable reports whether m can be packed (f32 or bf16, not yet packed).
+func (m *Mat) packable() bool {
+	return !m.packed && (m.DType == safetensors.F32 || m.DType == safetensors.BF16)
+}
+
+// panels is the number of panels of a packed m.
+func (m *Mat) panels() int { return (m.Rows + panelRows - 1) / panelRows }
+
+// pack rearranges m into panels in place (see above); matrices of other
+// dtypes are left as they are.
+func (m *Mat) pack() {
+	if !m.packable() {
+		return
+	}
+	n := m.panels() * panelRows * m.Cols
+	c := m.Cols
+	if m.DType == safetensors.BF16 {
+		dst := alignedU16(n)
+		src := m.u16
+		for p := 0; p < m.panels(); p++ {
+			d := dst[p*panelRows*c:]
+			for i := 0; i < panelRows && p*panelRows+i < m.Rows; i++ {
+				row := src[(p*panelRows+i)*c : (p*panelRows+i+1)*c]
+				for k, v := range row {
+					d[k*panelRows+i] = v
+				}
+			}
+		}
+		m.u16 = dst
+	} else {
+		dst := alignedF32(n)
+		src := m.f32
+		for p := 0; p < m.panels(); p++ {
+			d := dst[p*panelRows*c:]
+			for i := 0; i < panelRows && p*panelRows+i < m.Rows; i++ {
+				row := src[(p*panelRows+i)*c : (p*panelRows+i+1)*c]
+				for k, v := range row {
+					d[k*panelRows+i] = v
+				}
+			}
+		}
+		m.f32 = dst
+	}
+	m.packed = true
+}
+
+// hugePage is the size of a transparent huge page.
+const hugePage = 2 << 20
+
+// alignedBytes allocates n zero bytes aligned to hugePage and asks the
+// kernel to back them with huge pages (advice only).
+func alignedBytes(n int) unsafe.Pointer {
+	if n == 0 {
+		return nil
+	}
+	if n < hugePage/2 {
+		return unsafe.Pointer(unsafe.SliceData(make([]byte, n)))
+	}
+	size := (n + hugePage - 1) &^ (hugePage - 1)
+	b := make([]byte, size+hugePage)
+	off := int(-uintptr(unsafe.Pointer(&b[0])) & (hugePage - 1))
+	adviseHugePages(b[off : off+size])
+	return unsafe.Pointer(&b[off])
+}
+
+func alignedU16(n int) []uint16 {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint16)(alignedBytes(2*n)), n)
+}
+
+func alignedF32(n int) []float32 {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(alignedBytes(4*n)), n)
+}
+
+// at returns element (r, k) of a packed bf16 or f32 matrix as float32.
+func (m *Mat) at(r, k int) float32 {
+	i := (r/panelRows)*panelRows*m.Cols + k*panelRows + r%panelRows
+	if m.DType == safetensors.BF16 {
+		return bf16(m.u16[i])
+	}
+	return m.f32[i]
+}
+
+// rowPacked writes row i of a packed matrix into dst[:Cols].
+func (m *Mat) rowPacked(i int, dst []float32) {
+	base := (i/panelRows)*panelRows*m.Cols + i%panelRows
+	if m.DType == safetensors.BF16 {
+		for k := range dst[:m.Cols] {
+			dst[k] = bf16(m.u16[base+k*panelRows])
+		}
+		return
+	}
+	for k := range dst[:m.Cols] {
+		dst[k] = m.f32[base+k*panelRows]
+	}
+}
+
+// mulRowsPackedGo is mulRows on a packed matrix in plain Go: each panel's
+// 32 sums are carried across the columns in order.
+func (m *Mat) mulRowsPackedGo(out, x [][]float32, r0, r1 int) {
+	c := m.Cols
+	var acc [panelRows]float32
+	for p := r0 / panelRows; p*panelRows < r1; p++ {
+		base := p * panelRows * c
+		lo, hi := max(r0, p*panelRows), min(r1, (p+1)*panelRows)
+		for t := range x {
+			xt := x[t][:c]
+			clear(acc[:])
+			if m.DType == safetensors.BF16 {
+				w := m.u16[base : base+c*panelRows]
+				for k, xv := range xt {
+					col := (*[panelRows]uint16)(w[k*panelRows:])
+					for i := range acc {
+						acc[i] += bf16(col[i]) * xv
+					}
+				}
+			} else {
+				w := m.f32[base : base+c*panelRows]
+				for k, xv := range xt {
+					col := (*[panelRows]float32)(w[k*panelRows:])
+					for i := range acc {
+						acc[i] += col[i] * xv
+					}
+				}
+			}
+			copy(out[t][lo:hi], acc[lo-p*panelRows:hi-p*panelRows])
+		}
+	}
+}
+
+// xPack is a reusable buffer for the inputs of a product laid out for the
+// kernels (see packInputs).
+type xPack struct {
+	buf    []float32
+	groups [MaxChunk + 1]int // token group bounds: group g is [groups[g], groups[g+1])
+	ng     int
+}
+
+var xPacks = sync.Pool{New: func() any { return new(xPack) }}
+
+// packInputs lays out x (n tokens of c values) for the active kernel path:
+// tokens in groups of at most tokenGroup(), each group column-major
+// ([c][size], at offset start·c), so that a kernel reads one group's
+// values for a column k as consecutive floats.
+func (xp *xPack) packInputs(x [][]float32, c int) {
+	n := len(x)
+	if cap(xp.buf) < n*c {
+		xp.buf = make([]float32, n*c)
+	}
+	xp.buf = xp.buf[:n*c]
+	xp.ng = 0
+	for t := 0; t < n; {
+		g := groupSize(n - t)
+		xp.groups[xp.ng] = t
+		xp.ng++
+		d := xp.buf[t*c : (t+g)*c]
+		for j := 0; j < g; j++ {
+			src := x[t+j][:c]
+			for k, v := range src {
+				d[k*g+j] = v
+			}
+		}
+		t += g
+	}
+	xp.groups[xp.ng] = n
+}
+
+// groupSize is the size of the next token group when left tokens remain.
+func groupSize(left int) int {
+	for _, g := range tokenGroups() {
+		if left >= g {
+			return g
+		}
+	}
+	return 1
+}
+
+// padIsZero is used by tests: it reports whether every value of a
+// packed matrix's padding rows is zero (the kernels rely on it only for
+// speed, never for results, but a non-zero pad would show a packing bug).
+func (m *Mat) padIsZero() bool {
+	for r := m.Rows; r < m.panels()*panelRows; r++ {
+		for k := 0; k < m.Cols; k++ {
+			if v := m.at(r, k); v != 0 || math.Signbit(float64(v)) {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,140 @@
+//go:build amd64 && !purego
+
+package engine
+
+import "unsafe"
+
+//go:generate go run panel_gen.go
+
+// Packed-panel kernels (panel_amd64.s, written by panel_gen.go). w is a
+// panel ([k][32] weights), x a token group ([k][N] float32), out [N][32].
+
+//go:noescape
+func panelBF16x12AVX512(w unsafe.Pointer, x *float32, k int, out *float32)
+
+//go:noescape
+func panelBF16x8AVX512(w unsafe.Pointer, x *float32, k int, out *float32)
+
+//go:noescape
+func panelBF16x4AVX512(w unsafe.Pointer, x *float32, k int, out *float32)
+
+//go:noescape
+func panelBF16x2AVX512(w unsafe.Pointer, x *float32, k int, out *float32)
+
+//go:noescape
+func panelBF16x1AVX512(w unsafe.Pointer, x *float32, k int, out *float32)
+
+//go:noescape
+func panelF32x12AVX512(w unsafe.Pointer, x *float32, k int, out *float32)
+
+//go:noescape
+func panelF32x8AVX512(w unsafe.Pointer, x *float32, k int, out *float32)
+
+//go:noescape
+func panelF32x4AVX512(w unsafe.Pointer, x *float32, k int, out *float32)
+
+//go:noescape
+func panelF32x2AVX512(w unsafe.Pointer, x *float32, k int, out *float32)
+
+//go:noescape
+func panelF32x1AVX512(w unsafe.Pointer, x *float32, k int, out *float32)
+
+// panel*Gemv4AVX512: four panels ldp bytes apart times one token; out [4][32].
+
+//go:noescape
+func panelBF16Gemv4AVX512(w unsafe.Pointer, ldp int, x *float32, k int, out *float32)
+
+//go:noescape
+func panelF32Gemv4AVX512(w unsafe.Pointer, ldp int, x *float32, k int, out *float32)
+
+// panel*Half4AVX2: 16 rows of a panel (w points at row 0 or 16 of column 0)
+// times 4 tokens; writes out[j*32 : j*32+16] for j < 4.
+
+//go:noescape
+func panelBF16Half4AVX2(w unsafe.Pointer, x *float32, k int, out *float32)
+
+//go:noescape
+func panelF32Half4AVX2(w unsafe.Pointer, x *float32, k int, out *float32)
+
+//go:noescape
+func panelBF16x1AVX2(w unsafe.Pointer, x *float32, k int, out *float32)
+
+//go:noescape
+func panelF32x1AVX2(w unsafe.Pointer, x *float32, k int, out *float32)
+
+// tokenGroups lists the token-group sizes of the active path, largest first.
+func tokenGroups() []int {
+	switch activeKernel {
+	case kernAVX512:
+		return []int{12, 8, 4, 2, 1}
+	case kernAVX2:
+		return []int{4, 1}
+	}
+	return []int{1}
+}
+
+// panelTile sets out[j*32+i] = Σ_k W[i,k]·x[k*n+j] for one panel and a
+// group of n tokens (n one of tokenGroups()).
+func panelTile(bf bool, n int, w unsafe.Pointer, x *float32, k int, out *[MaxTile * panelRows]float32) {
+	o := &out[0]
+	if activeKernel == kernAVX2 {
+		esz := 4
+		if bf {
+			esz = 2
+		}
+		switch {
+		case n == 4 && bf:
+			panelBF16Half4AVX2(w, x, k, o)
+			panelBF16Half4AVX2(unsafe.Add(w, 16*esz), x, k, &out[16])
+		case n == 4:
+			panelF32Half4AVX2(w, x, k, o)
+			panelF32Half4AVX2(unsafe.Add(w, 16*esz), x, k, &out[16])
+		case bf:
+			panelBF16x1AVX2(w, x, k, o)
+		default:
+			panelF32x1AVX2(w, x, k, o)
+		}
+		return
+	}
+	if bf {
+		switch n {
+		case 12:
+			panelBF16x12AVX512(w, x, k, o)
+		case 8:
+			panelBF16x8AVX512(w, x, k, o)
+		case 4:
+			panelBF16x4AVX512(w, x, k, o)
+		case 2:
+			panelBF16x2AVX512(w, x, k, o)
+		default:
+			panelBF16x1AVX512(w, x, k, o)
+		}
+		return
+	}
+	switch n {
+	case 12:
+		panelF32x12AVX512(w, x, k, o)
+	case 8:
+		panelF32x8AVX512(w, x, k, o)
+	case 4:
+		panelF32x4AVX512(w, x, k, o)
+	case 2:
+		panelF32x2AVX512(w, x, k, o)
+	default:
+		panelF32x1AVX512(w, x, k, o)
+	}
+}
+
+// panelGemv4 sets out[p*32+i] for four panels ldp bytes apart and one
+// token; it reports false when the active path has no such kernel.
+func panelGemv4(bf bool, w unsafe.Pointer, ldp int, x *float32, k int, out *[MaxTile * panelRows]float32) bool {
+	if activeKernel != kernAVX512 {
+		return false
+	}
+	if bf {
+		panelBF16Gemv4AVX512(w, ldp, x, k, &out[0])
+	} else {
+		panelF32Gemv4AVX512(w, ldp, x, k, &out[0])
+	}
+	return true
+}
