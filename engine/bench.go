@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -71,14 +72,23 @@ func ReadBandwidth(threads int, size int, reps int) float64 {
 
 // GEMMPeak measures the matrix kernels' arithmetic rate in FLOP/s on
 // threads threads: a [rows, 1024] f32 matrix (in cache) times MaxChunk
-// tokens, the shape of a prefill chunk.
-func GEMMPeak(threads int, reps int) float64 {
+// tokens, the shape of a prefill chunk; with matmul "bf16", a bf16 matrix
+// multiplied with bf16 products (Options.Matmul).
+func GEMMPeak(threads int, reps int, matmul string) float64 {
 	const rows, cols = 512, 1024
-	w := &Mat{Rows: rows, Cols: cols, DType: "F32", f32: make([]float32, rows*cols)}
+	w := &Mat{Rows: rows, Cols: cols, DType: safetensors.F32, f32: make([]float32, rows*cols)}
 	for i := range w.f32 {
 		w.f32[i] = float32(i%7) * 0.01
 	}
-	w.pack()
+	if matmul == "bf16" {
+		w = &Mat{Rows: rows, Cols: cols, DType: safetensors.BF16, u16: make([]uint16, rows*cols)}
+		for i := range w.u16 {
+			w.u16[i] = uint16(math.Float32bits(float32(i%7)*0.01) >> 16)
+		}
+		w.packPairs()
+	} else {
+		w.pack()
+	}
 	x := newRows(MaxChunk, cols)
 	out := newRows(MaxChunk, rows)
 	p := newWorkers(threads)
@@ -103,6 +113,7 @@ type BenchOptions struct {
 	DType    safetensors.DType // of the matrices: F32 or BF16
 	Threads  int               // 0: GOMAXPROCS
 	Quantize string            // Options.Quantize ("int8" or "")
+	Matmul   string            // Options.Matmul ("bf16" or "")
 	Batches  []int             // sequences per decode step
 	Contexts []int             // tokens already in each sequence's cache
 	Prefill  int               // prompt length of the prefill measurement (0: skip)
@@ -190,7 +201,7 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := New(cfg, ck, Options{Threads: threads, Quantize: opts.Quantize})
+	m, err := New(cfg, ck, Options{Threads: threads, Quantize: opts.Quantize, Matmul: opts.Matmul})
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +209,9 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 	info := m.Info()
 	dtype := string(opts.DType)
 	embBytes := int64(cfg.VocabSize) * int64(cfg.HiddenSize) * int64(opts.DType.Size())
+	if opts.Matmul == "bf16" {
+		dtype += " (bf16 products)"
+	}
 	if opts.Quantize == "int8" {
 		dtype += "->int8"
 		embBytes = int64(cfg.VocabSize) * int64(cfg.HiddenSize) * (Q8Block + 4) / Q8Block
@@ -211,7 +225,7 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 	}
 	const probe = 512 << 20
 	res.ReadGBs = ReadBandwidth(threads, probe, 3) / 1e9
-	res.GEMMGFLOPs = GEMMPeak(threads, 3) / 1e9
+	res.GEMMGFLOPs = GEMMPeak(threads, 3, opts.Matmul) / 1e9
 	say("read bandwidth %.1f GB/s, GEMM peak %.0f GFLOP/s (%d threads, %s)", res.ReadGBs, res.GEMMGFLOPs, threads, res.Kernel)
 
 	rng := rand.New(rand.NewPCG(opts.Seed, 7))

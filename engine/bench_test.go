@@ -15,7 +15,7 @@ func TestProbes(t *testing.T) {
 			tb.Errorf("%s: bandwidth %v", kern, bw)
 		}
 	})
-	if f := GEMMPeak(1, 1); f <= 0 {
+	if f := GEMMPeak(1, 1, ""); f <= 0 {
 		t.Errorf("GEMM peak %v", f)
 	}
 }

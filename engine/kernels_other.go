@@ -43,3 +43,13 @@ func panelTile(bf bool, n int, w unsafe.Pointer, x *float32, k int, out *[MaxTil
 func panelGemv4(bf bool, w unsafe.Pointer, ldp int, x *float32, k int, out *[MaxTile * panelRows]float32) bool {
 	return false
 }
+
+func hasDot() bool { return false }
+
+func dotTile(n int, w unsafe.Pointer, x *uint32, k2 int, out *[MaxTile * panelRows]float32) {
+	panic("engine: no bf16 dot kernels on this path")
+}
+
+func dotGemv4(w unsafe.Pointer, ldp int, x *uint32, k2 int, out *[MaxTile * panelRows]float32) {
+	panic("engine: no bf16 dot kernels on this path")
+}

@@ -28,7 +28,7 @@ type llamaLayer struct {
 func newLlama(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*llama, error) {
 	d, ff, hd := cfg.HiddenSize, cfg.IntermediateSize, cfg.HeadDim
 	nq, nkv := cfg.NumHeads, cfg.NumKVHeads
-	l := &weightLoader{ck: ck, prefixes: []string{"model.", ""}, quantize: opts.Quantize == "int8"}
+	l := &weightLoader{ck: ck, prefixes: []string{"model.", ""}, quantize: opts.Quantize == "int8", dot: opts.Matmul == "bf16"}
 	m := &llama{base: newBase(cfg, ck, opts), layers: make([]llamaLayer, cfg.NumLayers)}
 	var err error
 	if m.embed, err = l.mat("embed_tokens.weight", cfg.VocabSize, d); err != nil {

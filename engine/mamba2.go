@@ -229,7 +229,7 @@ func (mx *mamba2Mixer) ssmHead(ssm, xc, dtr, y []float32, h int, dtx []float32) 
 
 func newMamba2(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*mamba2, error) {
 	d := cfg.HiddenSize
-	l := &weightLoader{ck: ck, prefixes: []string{"backbone.", "model.", ""}, quantize: opts.Quantize == "int8"}
+	l := &weightLoader{ck: ck, prefixes: []string{"backbone.", "model.", ""}, quantize: opts.Quantize == "int8", dot: opts.Matmul == "bf16"}
 	m := &mamba2{base: newBase(cfg, ck, opts)}
 	var err error
 	if m.embed, err = loadEmbeddings(l, cfg); err != nil {

@@ -60,10 +60,17 @@ func (m *Mat) mulRowsX(out, x [][]float32, xp *xPack, r0, r1 int) {
 		m.mulRowsQ8(out, x, r0, r1)
 	case !m.packed:
 		m.mulRowsGo(out, x, r0, r1)
-	case activeKernel == KernelGo:
+	case activeKernel == KernelGo || (m.pairs && !hasDot()):
 		m.mulRowsPackedGo(out, x, r0, r1)
+	case m.pairs:
+		if !xp.fits(m) {
+			xp = xPacks.Get().(*xPack)
+			defer xPacks.Put(xp)
+			xp.packInputPairs(x, m.Cols)
+		}
+		m.mulRowsPairs(out, xp, r0, r1)
 	default:
-		if xp == nil && len(x) > 1 {
+		if !xp.fits(m) && len(x) > 1 {
 			xp = xPacks.Get().(*xPack)
 			defer xPacks.Put(xp)
 			xp.packInputs(x, m.Cols)
@@ -107,6 +114,42 @@ func (m *Mat) mulRowsPacked(out, x [][]float32, xp *xPack, r0, r1 int) {
 		for g := 0; g < xp.ng; g++ {
 			t0, t1 := xp.groups[g], xp.groups[g+1]
 			panelTile(bf, t1-t0, w, &xp.buf[t0*c], c, &tile)
+			for j := t0; j < t1; j++ {
+				copy(out[j][lo:hi], tile[(j-t0)*panelRows+lo-p*panelRows:])
+			}
+		}
+	}
+}
+
+// mulRowsPairs runs mulRows on pair panels with the bf16 dot kernels, as
+// mulRowsPacked does on panels.
+func (m *Mat) mulRowsPairs(out [][]float32, xp *xPack, r0, r1 int) {
+	k2 := m.pairCols() / 2
+	ldp := panelRows * 2 * k2 * 2
+	base := unsafe.Pointer(unsafe.SliceData(m.u16))
+	var tile [MaxTile * panelRows]float32
+	p0, p1 := r0/panelRows, (r1+panelRows-1)/panelRows
+	if xp.ng == 1 && xp.groups[1] == 1 {
+		xt := &xp.pairs[0]
+		p := p0
+		for ; p+4 <= p1; p += 4 {
+			dotGemv4(unsafe.Add(base, p*ldp), ldp, xt, k2, &tile)
+			lo, hi := max(r0, p*panelRows), min(r1, (p+4)*panelRows)
+			copy(out[0][lo:hi], tile[lo-p*panelRows:])
+		}
+		for ; p < p1; p++ {
+			dotTile(1, unsafe.Add(base, p*ldp), xt, k2, &tile)
+			lo, hi := max(r0, p*panelRows), min(r1, (p+1)*panelRows)
+			copy(out[0][lo:hi], tile[lo-p*panelRows:])
+		}
+		return
+	}
+	for p := p0; p < p1; p++ {
+		w := unsafe.Add(base, p*ldp)
+		lo, hi := max(r0, p*panelRows), min(r1, (p+1)*panelRows)
+		for g := 0; g < xp.ng; g++ {
+			t0, t1 := xp.groups[g], xp.groups[g+1]
+			dotTile(t1-t0, w, &xp.pairs[t0*k2], k2, &tile)
 			for j := t0; j < t1; j++ {
 				copy(out[j][lo:hi], tile[(j-t0)*panelRows+lo-p*panelRows:])
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"syscall"
 	"testing"
 
@@ -58,14 +59,20 @@ func TestMatMulKernels(t *testing.T) {
 	withKernels(t, func(tb testing.TB, kern string) {
 		t := tb.(*testing.T)
 		for _, v := range []struct {
-			dt     safetensors.DType
-			packed bool
-		}{{safetensors.F32, false}, {safetensors.BF16, false}, {safetensors.F32, true}, {safetensors.BF16, true}} {
+			dt            safetensors.DType
+			packed, pairs bool
+		}{{safetensors.F32, false, false}, {safetensors.BF16, false, false}, {safetensors.F32, true, false},
+			{safetensors.BF16, true, false}, {safetensors.BF16, true, true}} {
 			dt := v.dt
 			for _, shape := range [][2]int{{1, 1}, {4, 16}, {7, 33}, {37, 64}, {64, 200}, {130, 1000}, {5, 7}, {200, 96}} {
 				rows, cols := shape[0], shape[1]
 				w := randMat(rng, rows, cols, dt)
-				if v.packed {
+				if v.pairs {
+					w.packPairs()
+					if !w.pairs || !w.padIsZero() {
+						t.Fatalf("%s [%d,%d]: not in pairs, or non-zero padding", dt, rows, cols)
+					}
+				} else if v.packed {
 					w.pack()
 					if !w.packed || !w.padIsZero() {
 						t.Fatalf("%s [%d,%d]: not packed, or non-zero padding", dt, rows, cols)
@@ -81,7 +88,11 @@ func TestMatMulKernels(t *testing.T) {
 						for ti := 0; ti < n; ti++ {
 							var ref float64
 							for j := range row {
-								ref += float64(row[j]) * float64(x[ti][j])
+								xv := x[ti][j]
+								if v.pairs { // bf16 products round the inputs
+									xv = roundBF16(xv)
+								}
+								ref += float64(row[j]) * float64(xv)
 							}
 							if d := math.Abs(float64(out[ti][r]) - ref); d > 1e-5*float64(cols) {
 								t.Fatalf("%s %s packed=%v [%d,%d] n=%d: out[%d][%d] = %v, want %v", kern, dt, v.packed, rows, cols, n, ti, r, out[ti][r], ref)
@@ -114,6 +125,40 @@ func TestMatMulKernels(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPairsSamePaths checks that the bf16 dot kernels (VDPBF16PS) and the
+// portable emulation of their arithmetic give the same bits.
+func TestPairsSamePaths(t *testing.T) {
+	if !slices.Contains(Kernels(), "avx512") {
+		t.Skip("no AVX-512 path")
+	}
+	saved := activeKernel
+	defer func() { activeKernel = saved }()
+	activeKernel = "avx512"
+	if !hasDot() {
+		t.Skip("no AVX512_BF16")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, shape := range [][2]int{{64, 7}, {130, 1000}, {300, 4864}} {
+		w := randMat(rng, shape[0], shape[1], safetensors.BF16)
+		w.packPairs()
+		for _, n := range []int{1, 5, 32} {
+			x := randRows(rng, n, shape[1])
+			asm, emu := newRows(n, shape[0]).v, newRows(n, shape[0]).v
+			activeKernel = "avx512"
+			w.mulRows(asm, x, 0, shape[0])
+			activeKernel = KernelGo
+			w.mulRows(emu, x, 0, shape[0])
+			for ti := range asm {
+				for r := range asm[ti] {
+					if asm[ti][r] != emu[ti][r] {
+						t.Fatalf("%v n=%d: out[%d][%d]: VDPBF16PS %v, emulated %v", shape, n, ti, r, asm[ti][r], emu[ti][r])
+					}
+				}
+			}
+		}
+	}
 }
 
 // BenchmarkMatVec reports the weight bandwidth of one-token products

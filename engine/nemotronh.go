@@ -32,7 +32,7 @@ type nhLayer struct {
 
 func newNemotronH(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*nemotronH, error) {
 	d, ff, hd, nq, nkv := cfg.HiddenSize, cfg.IntermediateSize, cfg.HeadDim, cfg.NumHeads, cfg.NumKVHeads
-	l := &weightLoader{ck: ck, prefixes: []string{"backbone.", "model.", ""}, quantize: opts.Quantize == "int8"}
+	l := &weightLoader{ck: ck, prefixes: []string{"backbone.", "model.", ""}, quantize: opts.Quantize == "int8", dot: opts.Matmul == "bf16"}
 	m := &nemotronH{base: newBase(cfg, ck, opts), layers: make([]nhLayer, cfg.NumLayers), slot: make([]int, cfg.NumLayers)}
 	var err error
 	if m.embed, err = loadEmbeddings(l, cfg); err != nil {

@@ -26,6 +26,16 @@ import (
 // released) into memory aligned for 2 MiB pages where the kernel offers
 // them: the same bytes, read faster (fewer TLB misses).
 
+// Pair panels. With bf16 products (Options.Matmul "bf16", llama.cpp's
+// arithmetic for bf16 weights) a bf16 matrix is packed in pairs of
+// columns: element (r, k) at p·kp·32 + (k/2)·64 + (r%32)·2 + k%2, where kp
+// is Cols rounded up to even (a zero column pads an odd width). The inputs
+// are rounded to bf16 and paired the same way, and one VDPBF16PS adds
+// w[r,k+1]·x[k+1] then w[r,k]·x[k] to each row's sum (products of two bf16
+// are exact in float32). Sums still go column by column in order, so a batch
+// never changes a result; they differ from the float32 path by the
+// rounding of the inputs (relative 2^-9 per input value).
+
 // panelRows is the number of rows of a panel.
 const panelRows = 32
 
@@ -78,6 +88,28 @@ func (m *Mat) pack() {
 	m.packed = true
 }
 
+// packPairs rearranges a bf16 m into pair panels in place (see above);
+// other matrices get pack.
+func (m *Mat) packPairs() {
+	if !m.packable() || m.DType != safetensors.BF16 {
+		m.pack()
+		return
+	}
+	c, kp := m.Cols, m.pairCols()
+	dst := alignedU16(m.panels() * panelRows * kp)
+	for r := 0; r < m.Rows; r++ {
+		d := dst[(r/panelRows)*panelRows*kp+(r%panelRows)*2:]
+		for k, v := range m.u16[r*c : (r+1)*c] {
+			d[(k/2)*2*panelRows+k%2] = v
+		}
+	}
+	m.u16 = dst
+	m.packed, m.pairs = true, true
+}
+
+// pairCols is Cols rounded up to even (the width of a pair panel).
+func (m *Mat) pairCols() int { return (m.Cols + 1) &^ 1 }
+
 // hugePage is the size of a transparent huge page.
 const hugePage = 2 << 20
 
@@ -113,6 +145,9 @@ func alignedF32(n int) []float32 {
 
 // at returns element (r, k) of a packed bf16 or f32 matrix as float32.
 func (m *Mat) at(r, k int) float32 {
+	if m.pairs {
+		return bf16(m.u16[(r/panelRows)*panelRows*m.pairCols()+(k/2)*2*panelRows+(r%panelRows)*2+k%2])
+	}
 	i := (r/panelRows)*panelRows*m.Cols + k*panelRows + r%panelRows
 	if m.DType == safetensors.BF16 {
 		return bf16(m.u16[i])
@@ -122,6 +157,12 @@ func (m *Mat) at(r, k int) float32 {
 
 // rowPacked writes row i of a packed matrix into dst[:Cols].
 func (m *Mat) rowPacked(i int, dst []float32) {
+	if m.pairs {
+		for k := range dst[:m.Cols] {
+			dst[k] = m.at(i, k)
+		}
+		return
+	}
 	base := (i/panelRows)*panelRows*m.Cols + i%panelRows
 	if m.DType == safetensors.BF16 {
 		for k := range dst[:m.Cols] {
@@ -137,6 +178,10 @@ func (m *Mat) rowPacked(i int, dst []float32) {
 // mulRowsPackedGo is mulRows on a packed matrix in plain Go: each panel's
 // 32 sums are carried across the columns in order.
 func (m *Mat) mulRowsPackedGo(out, x [][]float32, r0, r1 int) {
+	if m.pairs {
+		m.mulRowsPairsGo(out, x, r0, r1)
+		return
+	}
 	c := m.Cols
 	var acc [panelRows]float32
 	for p := r0 / panelRows; p*panelRows < r1; p++ {
@@ -167,10 +212,43 @@ func (m *Mat) mulRowsPackedGo(out, x [][]float32, r0, r1 int) {
 	}
 }
 
+// mulRowsPairsGo is mulRows on pair panels in plain Go, with the
+// arithmetic of VDPBF16PS: inputs rounded to bf16; per pair of columns the
+// odd column's product is added first, then the even one's (each product
+// exact, each addition rounded).
+func (m *Mat) mulRowsPairsGo(out, x [][]float32, r0, r1 int) {
+	kp := m.pairCols()
+	var acc [panelRows]float32
+	xr := make([]float32, kp)
+	for t := range x {
+		clear(xr)
+		for k, v := range x[t][:m.Cols] {
+			xr[k] = roundBF16(v)
+		}
+		for p := r0 / panelRows; p*panelRows < r1; p++ {
+			w := m.u16[p*panelRows*kp : (p+1)*panelRows*kp]
+			lo, hi := max(r0, p*panelRows), min(r1, (p+1)*panelRows)
+			clear(acc[:])
+			for k2 := 0; k2 < kp/2; k2++ {
+				col := (*[2 * panelRows]uint16)(w[k2*2*panelRows:])
+				x0, x1 := xr[2*k2], xr[2*k2+1]
+				for i := range acc {
+					acc[i] += bf16(col[2*i+1]) * x1
+					acc[i] += bf16(col[2*i]) * x0
+				}
+			}
+			copy(out[t][lo:hi], acc[lo-p*panelRows:hi-p*panelRows])
+		}
+	}
+}
+
 // xPack is a reusable buffer for the inputs of a product laid out for the
 // kernels (see packInputs).
 type xPack struct {
 	buf    []float32
+	pairs  []uint32          // bf16 input pairs, for pair panels (packInputPairs)
+	dot    bool              // pairs (not buf) holds the inputs
+	cols   int               // the inputs' width
 	groups [MaxChunk + 1]int // token group bounds: group g is [groups[g], groups[g+1])
 	ng     int
 }
@@ -187,7 +265,7 @@ func (xp *xPack) packInputs(x [][]float32, c int) {
 		xp.buf = make([]float32, n*c)
 	}
 	xp.buf = xp.buf[:n*c]
-	xp.ng = 0
+	xp.ng, xp.dot, xp.cols = 0, false, c
 	for t := 0; t < n; {
 		g := groupSize(n - t)
 		xp.groups[xp.ng] = t
@@ -203,6 +281,40 @@ func (xp *xPack) packInputs(x [][]float32, c int) {
 	}
 	xp.groups[xp.ng] = n
 }
+
+// packInputPairs lays out x for the pair-panel kernels: like packInputs,
+// with each value rounded to bf16 and two consecutive columns in one word
+// (the even column in the low half), [c/2 rounded up][size] per group.
+func (xp *xPack) packInputPairs(x [][]float32, c int) {
+	n, k2 := len(x), (c+1)/2
+	if cap(xp.pairs) < n*k2 {
+		xp.pairs = make([]uint32, n*k2)
+	}
+	xp.pairs = xp.pairs[:n*k2]
+	xp.ng, xp.dot, xp.cols = 0, true, c
+	for t := 0; t < n; {
+		g := groupSize(n - t)
+		xp.groups[xp.ng] = t
+		xp.ng++
+		d := xp.pairs[t*k2 : (t+g)*k2]
+		for j := 0; j < g; j++ {
+			src := x[t+j][:c]
+			for i := 0; i < c/2; i++ {
+				lo := math.Float32bits(roundBF16(src[2*i])) >> 16
+				hi := math.Float32bits(roundBF16(src[2*i+1])) &^ 0xffff
+				d[i*g+j] = hi | lo
+			}
+			if c%2 == 1 {
+				d[(k2-1)*g+j] = math.Float32bits(roundBF16(src[c-1])) >> 16
+			}
+		}
+		t += g
+	}
+	xp.groups[xp.ng] = n
+}
+
+// fits reports whether xp holds inputs laid out for m.
+func (xp *xPack) fits(m *Mat) bool { return xp != nil && xp.dot == m.pairs && xp.cols == m.Cols }
 
 // groupSize is the size of the next token group when left tokens remain.
 func groupSize(left int) int {

@@ -2,7 +2,11 @@
 
 package engine
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 //go:generate go run panel_gen.go
 
@@ -137,4 +141,51 @@ func panelGemv4(bf bool, w unsafe.Pointer, ldp int, x *float32, k int, out *[Max
 		panelF32Gemv4AVX512(w, ldp, x, k, &out[0])
 	}
 	return true
+}
+
+// Pair-panel kernels (bf16 products, VDPBF16PS): w is a pair panel
+// ([k2][32][2] bf16), x a token group of bf16 input pairs ([k2][N]), out
+// [N][32] float32.
+
+//go:noescape
+func panelDotx12AVX512(w unsafe.Pointer, x *uint32, k2 int, out *float32)
+
+//go:noescape
+func panelDotx8AVX512(w unsafe.Pointer, x *uint32, k2 int, out *float32)
+
+//go:noescape
+func panelDotx4AVX512(w unsafe.Pointer, x *uint32, k2 int, out *float32)
+
+//go:noescape
+func panelDotx2AVX512(w unsafe.Pointer, x *uint32, k2 int, out *float32)
+
+//go:noescape
+func panelDotx1AVX512(w unsafe.Pointer, x *uint32, k2 int, out *float32)
+
+//go:noescape
+func panelDotGemv4AVX512(w unsafe.Pointer, ldp int, x *uint32, k2 int, out *float32)
+
+// hasDot reports whether the active path runs the pair-panel kernels.
+func hasDot() bool { return activeKernel == kernAVX512 && cpu.X86.HasAVX512BF16 }
+
+// dotTile is panelTile for a pair panel (hasDot must hold).
+func dotTile(n int, w unsafe.Pointer, x *uint32, k2 int, out *[MaxTile * panelRows]float32) {
+	o := &out[0]
+	switch n {
+	case 12:
+		panelDotx12AVX512(w, x, k2, o)
+	case 8:
+		panelDotx8AVX512(w, x, k2, o)
+	case 4:
+		panelDotx4AVX512(w, x, k2, o)
+	case 2:
+		panelDotx2AVX512(w, x, k2, o)
+	default:
+		panelDotx1AVX512(w, x, k2, o)
+	}
+}
+
+// dotGemv4 is panelGemv4 for pair panels (hasDot must hold).
+func dotGemv4(w unsafe.Pointer, ldp int, x *uint32, k2 int, out *[MaxTile * panelRows]float32) {
+	panelDotGemv4AVX512(w, ldp, x, k2, &out[0])
 }

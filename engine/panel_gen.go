@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strings"
 )
 
 var b bytes.Buffer
@@ -36,6 +37,10 @@ func main() {
 		avx2Half4(dt)
 		avx2Full1(dt)
 	}
+	for _, n := range []int{12, 8, 4, 2, 1} {
+		dotGemm(n)
+	}
+	dotGemv4()
 	if err := os.WriteFile("panel_amd64.s", b.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
@@ -215,6 +220,118 @@ func avx2Full1(dt string) {
 	b.WriteString("done:\n")
 	for i := 0; i < 4; i++ {
 		p("VMOVUPS Y%d, %d(BX)", i, 32*i)
+	}
+	p("VZEROUPPER")
+	p("RET")
+	b.WriteString("\n")
+}
+
+// vdpbf16ps encodes VDPBF16PS (AVX512_BF16, which Go's assembler does not
+// know): zmm dst += pairs of bf16 in zmm src1 times pairs in src2, either a
+// zmm register (mem == "") or a dword broadcast from disp(mem).
+// EVEX.512.F3.0F38.W0 52 /r.
+func vdpbf16ps(dst, src1 int, src2 int, mem string, disp int) {
+	inv := func(bit int) int { return (^bit) & 1 }
+	var rm, bReg, xReg, mod, bcst int
+	switch mem {
+	case "":
+		rm, bReg, xReg, mod = src2&7, src2>>3&1, src2>>4&1, 3
+	default:
+		base := map[string]int{"CX": 1, "SI": 6, "DI": 7}[mem]
+		if disp%4 != 0 || disp/4 > 127 {
+			panic("disp")
+		}
+		rm, bReg, mod, bcst = base&7, base>>3&1, 1, 1
+	}
+	p0 := inv(dst>>3&1)<<7 | inv(xReg)<<6 | inv(bReg)<<5 | inv(dst>>4&1)<<4 | 0b10
+	p1 := (^src1&15)<<3 | 1<<2 | 0b10
+	p2 := 0b10<<5 | bcst<<4 | inv(src1>>4&1)<<3
+	modrm := mod<<6 | (dst&7)<<3 | rm
+	bs := []int{0x62, p0, p1, p2, 0x52, modrm}
+	if mod == 1 {
+		bs = append(bs, disp/4) // disp8*N, N = 4 for a dword broadcast
+	}
+	var parts []string
+	for _, x := range bs {
+		parts = append(parts, fmt.Sprintf("BYTE $0x%02x", x))
+	}
+	src := fmt.Sprintf("Z%d", src2)
+	if mem != "" {
+		src = fmt.Sprintf("%d(%s) (dword broadcast)", disp, mem)
+	}
+	p("%s // VDPBF16PS %s, Z%d, Z%d", strings.Join(parts, "; "), src, src1, dst)
+}
+
+// dotGemm: a pair panel ([k/2][32][2] bf16) times a group of n tokens whose
+// inputs are bf16 pairs ([k/2][n] dwords); out is [n][32] float32.
+func dotGemm(n int) {
+	name := fmt.Sprintf("panelDotx%dAVX512", n)
+	header(name, "w unsafe.Pointer, x *uint32, k2 int, out *float32", 32)
+	p("MOVQ w+0(FP), SI")
+	p("MOVQ x+8(FP), CX")
+	p("MOVQ k2+16(FP), R11")
+	p("MOVQ out+24(FP), BX")
+	for i := 0; i < 2*n; i++ {
+		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	p("TESTQ R11, R11")
+	p("JLE done")
+	b.WriteString("loop:\n")
+	p("VMOVDQU32 (SI), Z30")
+	p("VMOVDQU32 64(SI), Z31")
+	for j := 0; j < n; j++ {
+		vdpbf16ps(2*j, 30, 0, "CX", 4*j)
+		vdpbf16ps(2*j+1, 31, 0, "CX", 4*j)
+	}
+	p("ADDQ $128, SI")
+	p("ADDQ $%d, CX", 4*n)
+	p("DECQ R11")
+	p("JNZ loop")
+	b.WriteString("done:\n")
+	for j := 0; j < n; j++ {
+		p("VMOVUPS Z%d, %d(BX)", 2*j, 128*j)
+		p("VMOVUPS Z%d, %d(BX)", 2*j+1, 128*j+64)
+	}
+	p("VZEROUPPER")
+	p("RET")
+	b.WriteString("\n")
+}
+
+// dotGemv4: four pair panels ldp bytes apart times one token; out [4][32].
+func dotGemv4() {
+	name := "panelDotGemv4AVX512"
+	header(name, "w unsafe.Pointer, ldp int, x *uint32, k2 int, out *float32", 40)
+	p("MOVQ w+0(FP), SI")
+	p("MOVQ ldp+8(FP), DX")
+	p("MOVQ x+16(FP), CX")
+	p("MOVQ k2+24(FP), R11")
+	p("MOVQ out+32(FP), BX")
+	p("LEAQ (SI)(DX*1), DI")
+	p("LEAQ (DI)(DX*1), R8")
+	p("LEAQ (R8)(DX*1), R9")
+	for i := 0; i < 8; i++ {
+		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	p("TESTQ R11, R11")
+	p("JLE done")
+	b.WriteString("loop:\n")
+	p("VPBROADCASTD (CX), Z24")
+	for i, base := range []string{"SI", "DI", "R8", "R9"} {
+		p("VMOVDQU32 (%s), Z%d", base, 16+2*i)
+		p("VMOVDQU32 64(%s), Z%d", base, 17+2*i)
+	}
+	for i := 0; i < 8; i++ {
+		vdpbf16ps(i, 16+i, 24, "", 0)
+	}
+	for _, base := range []string{"SI", "DI", "R8", "R9"} {
+		p("ADDQ $128, %s", base)
+	}
+	p("ADDQ $4, CX")
+	p("DECQ R11")
+	p("JNZ loop")
+	b.WriteString("done:\n")
+	for i := 0; i < 8; i++ {
+		p("VMOVUPS Z%d, %d(BX)", i, 64*i)
 	}
 	p("VZEROUPPER")
 	p("RET")

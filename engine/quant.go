@@ -98,6 +98,17 @@ func (m *Mat) mulRowsQ8(out, x [][]float32, r0, r1 int) {
 	}
 }
 
+// ParseMatmul checks an Options.Matmul value.
+func ParseMatmul(s string) (string, error) {
+	switch s {
+	case "", "f32", "float32":
+		return "", nil
+	case "bf16":
+		return "bf16", nil
+	}
+	return "", fmt.Errorf("matmul %q: want f32 or bf16", s)
+}
+
 // ParseQuantize checks an Options.Quantize value.
 func ParseQuantize(s string) (string, error) {
 	switch s {

@@ -19,6 +19,7 @@ type Mat struct {
 	q8         []int8    // Q8 values
 	scales     []float32 // Q8 block scales, by tiles of 4 rows (see q8Scale)
 	packed     bool      // f32/u16 hold panels (pack.go), not rows
+	pairs      bool      // packed bf16 in pair panels, for bf16 products (pack.go)
 }
 
 // Bytes is the size of the stored matrix.
@@ -274,6 +275,7 @@ type weightLoader struct {
 	prefixes []string // tried in order, e.g. "backbone.", "model."
 	params   int64
 	quantize bool  // matrices to Q8
+	dot      bool  // bf16 matrices in pair panels (Options.Matmul "bf16")
 	saved    int64 // bytes quantization saved
 }
 
@@ -324,6 +326,15 @@ func (l *weightLoader) mat(name string, rows, cols int) (*Mat, error) {
 	return q, nil
 }
 
+// pack lays out a linear layer's matrix for the kernels (pack.go).
+func (l *weightLoader) pack(m *Mat) {
+	if l.dot {
+		m.packPairs()
+	} else {
+		m.pack()
+	}
+}
+
 // vec loads a parameter with the given shape as float32.
 func (l *weightLoader) vec(name string, shape ...int) ([]float32, error) {
 	t, _ := l.find(name)
@@ -352,7 +363,7 @@ func (l *weightLoader) linear(name string, out, in int, bias bool) (Linear, erro
 	if err != nil {
 		return Linear{}, err
 	}
-	w.pack()
+	l.pack(w)
 	lin := Linear{W: w}
 	if bias || l.has(name+".bias") {
 		lin.B, err = l.vec(name+".bias", out)

@@ -295,7 +295,12 @@ func (p *workers) matmulGLU(x [][]float32, g [][]float32, gate Linear, u [][]flo
 // with w (the other products of the call share w's input width); nil when
 // the kernels read x as it is.
 func packFor(x [][]float32, w *Mat) *xPack {
-	if len(x) < 2 || !w.packed || activeKernel == KernelGo {
+	switch {
+	case w.pairs && hasDot():
+		xp := xPacks.Get().(*xPack)
+		xp.packInputPairs(x, w.Cols)
+		return xp
+	case len(x) < 2 || !w.packed || w.pairs || activeKernel == KernelGo:
 		return nil
 	}
 	xp := xPacks.Get().(*xPack)

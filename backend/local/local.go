@@ -38,6 +38,8 @@ type Options struct {
 	// Quantize "int8" stores the matrices as int8 at load (see
 	// engine.Options.Quantize); "" keeps their dtype.
 	Quantize string
+	// Matmul "bf16" multiplies with bf16 inputs (see engine.Options.Matmul).
+	Matmul string
 }
 
 // Backend runs requests on the built-in engine.
@@ -68,7 +70,7 @@ func Open(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local backend: %w", err)
 	}
-	m, err := engine.LoadWith(dir, engine.Options{Threads: opts.Threads, Quantize: opts.Quantize})
+	m, err := engine.LoadWith(dir, engine.Options{Threads: opts.Threads, Quantize: opts.Quantize, Matmul: opts.Matmul})
 	if err != nil {
 		return nil, fmt.Errorf("local backend: %w", err)
 	}

@@ -15,6 +15,9 @@ import (
 
 // backendFlags are the flags that choose and configure a backend; every
 // command that talks to a model shares them.
+// matmulHelp documents --matmul (generate, eval, serve, bench engine).
+const matmulHelp = "built-in engine: bf16 multiplies bf16 weights with inputs rounded to bf16 (VDPBF16PS, llama.cpp's arithmetic; ~2x faster batched decode and prefill, not exact); f32 (default) is exact"
+
 type backendFlags struct {
 	kind        string
 	baseURLs    []string
@@ -25,6 +28,7 @@ type backendFlags struct {
 	maxRetries  int
 	threads     int
 	quantize    string
+	matmul      string
 	maxBatch    int
 }
 
@@ -38,6 +42,7 @@ func (f *backendFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.timeout, "request-timeout", 10*time.Minute, "time limit of one attempt of one request")
 	fl.IntVar(&f.maxRetries, "max-retries", 6, "retries of a request after 429, 5xx or connection errors")
 	fl.IntVar(&f.threads, "threads", 0, "built-in engine: threads per forward pass (0: all cores)")
+	fl.StringVar(&f.matmul, "matmul", "", matmulHelp)
 	fl.StringVar(&f.quantize, "quantize", "", "built-in engine: int8 stores the weights as int8 with block scales at load (faster single-sequence decode)")
 	fl.IntVar(&f.maxBatch, "max-batch", 32, "built-in engine: sequences decoded together (capped by --concurrency)")
 }
@@ -91,7 +96,7 @@ func openLocalBackend(f *backendFlags) (backend.Backend, error) {
 		batch = f.concurrency
 	}
 	ho := hubOptions()
-	return local.Open(local.Options{Model: f.model, MaxBatch: batch, Hub: &ho, Threads: f.threads, Quantize: f.quantize})
+	return local.Open(local.Options{Model: f.model, MaxBatch: batch, Hub: &ho, Threads: f.threads, Quantize: f.quantize, Matmul: f.matmul})
 }
 
 // flagConfig records every flag's value, for manifests.
