@@ -2,7 +2,9 @@ package engine
 
 import (
 	"math"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/crucible-ml/crucible/engine/safetensors"
@@ -56,36 +58,58 @@ func (m *Mat) pack() {
 	if !m.packable() {
 		return
 	}
-	n := m.panels() * panelRows * m.Cols
-	c := m.Cols
+	c, n := m.Cols, m.panels()*panelRows*m.Cols
 	if m.DType == safetensors.BF16 {
-		dst := alignedU16(n)
-		src := m.u16
-		for p := 0; p < m.panels(); p++ {
-			d := dst[p*panelRows*c:]
-			for i := 0; i < panelRows && p*panelRows+i < m.Rows; i++ {
-				row := src[(p*panelRows+i)*c : (p*panelRows+i+1)*c]
-				for k, v := range row {
-					d[k*panelRows+i] = v
-				}
-			}
-		}
+		dst, src := alignedU16(n), m.u16
+		eachPanel(m, func(p int) { packPanel(dst[p*panelRows*c:], src, p, m.Rows, c) })
 		m.u16 = dst
 	} else {
-		dst := alignedF32(n)
-		src := m.f32
-		for p := 0; p < m.panels(); p++ {
-			d := dst[p*panelRows*c:]
-			for i := 0; i < panelRows && p*panelRows+i < m.Rows; i++ {
-				row := src[(p*panelRows+i)*c : (p*panelRows+i+1)*c]
-				for k, v := range row {
-					d[k*panelRows+i] = v
-				}
-			}
-		}
+		dst, src := alignedF32(n), m.f32
+		eachPanel(m, func(p int) { packPanel(dst[p*panelRows*c:], src, p, m.Rows, c) })
 		m.f32 = dst
 	}
 	m.packed = true
+}
+
+// packPanel writes panel p of the row-major [rows, c] src into d: column
+// by column, so that the writes are sequential and the reads 32 short
+// streams.
+func packPanel[T uint16 | float32](d, src []T, p, rows, c int) {
+	r0 := p * panelRows
+	nr := min(panelRows, rows-r0)
+	d = d[:c*panelRows]
+	src = src[r0*c : (r0+nr)*c]
+	for k := 0; k < c; k++ {
+		col := d[k*panelRows : k*panelRows+nr]
+		for i := range col {
+			col[i] = src[i*c+k]
+		}
+	}
+}
+
+// eachPanel runs f for every panel of m, on all CPUs for large matrices
+// (packing a model's weights is the bulk of its load time).
+func eachPanel(m *Mat, f func(p int)) {
+	np := m.panels()
+	workers := runtime.GOMAXPROCS(0)
+	if np*panelRows*m.Cols < 1<<20 || workers == 1 {
+		for p := 0; p < np; p++ {
+			f(p)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := int(next.Add(1) - 1); p < np; p = int(next.Add(1) - 1) {
+				f(p)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // packPairs rearranges a bf16 m into pair panels in place (see above);
@@ -96,13 +120,16 @@ func (m *Mat) packPairs() {
 		return
 	}
 	c, kp := m.Cols, m.pairCols()
-	dst := alignedU16(m.panels() * panelRows * kp)
-	for r := 0; r < m.Rows; r++ {
-		d := dst[(r/panelRows)*panelRows*kp+(r%panelRows)*2:]
-		for k, v := range m.u16[r*c : (r+1)*c] {
-			d[(k/2)*2*panelRows+k%2] = v
+	dst, src := alignedU16(m.panels()*panelRows*kp), m.u16
+	eachPanel(m, func(p int) {
+		d := dst[p*panelRows*kp : (p+1)*panelRows*kp]
+		for r := p * panelRows; r < min(m.Rows, (p+1)*panelRows); r++ {
+			dr := d[(r%panelRows)*2:]
+			for k, v := range src[r*c : (r+1)*c] {
+				dr[(k/2)*2*panelRows+k%2] = v
+			}
 		}
-	}
+	})
 	m.u16 = dst
 	m.packed, m.pairs = true, true
 }
