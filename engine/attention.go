@@ -1,15 +1,12 @@
 package engine
 
-import (
-	"math"
-	"unsafe"
-)
+import "math"
 
 // attnScratch holds one goroutine's attention buffers.
 type attnScratch struct {
-	s    []float32   // [group, n] scores, then probabilities
+	s    []float32   // [group, n rounded up to kvBlock] scores, then probabilities
 	rows [][]float32 // [group] views of s
-	qs   [][]float32 // [group] query heads
+	qt   []float32   // [hd][≤ 8] query heads, transposed
 }
 
 func (sc *attnScratch) grow(group, n int) [][]float32 {
@@ -26,113 +23,100 @@ func (sc *attnScratch) grow(group, n int) [][]float32 {
 // attendKV computes grouped-query attention of one token for the q heads
 // that share kv head kvh, over the first n positions of a KV cache: for
 // each such head j, p = softmax(q_j·k_t/√hd over t < n), o_j = Σ_t p_t v_t.
+// The keys are read once for the whole group (scoresKV), the values once
+// for up to six heads (valuesKV).
 //
-//	q, out: [nq, hd]; kv.k, kv.v: [cap, nkv, hd]
+//	q, out: [nq, hd]; kv: see kvCache
 func attendKV(out, q []float32, kv *kvCache, n, nq, nkv, hd, kvh int, sc *attnScratch) {
 	group := nq / nkv
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	stride := nkv * hd
-	keys := kv.k[kvh*hd:]
-	vals := kv.v[kvh*hd:]
-	p := sc.grow(group, n) // [group][n]
-	sc.qs = sc.qs[:0]
-	for j := 0; j < group; j++ {
-		h := kvh*group + j
-		sc.qs = append(sc.qs, q[h*hd:(h+1)*hd])
+	if n == 0 {
+		clear(out[kvh*group*hd : (kvh+1)*group*hd])
+		return
 	}
-	dotStrided(p, keys, stride, n, hd, sc.qs) // [group][n] = q·k
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	npad := (n + kvBlock - 1) / kvBlock * kvBlock
+	p := sc.grow(group, npad) // [group][npad]
+	scoresKV(p, kv, n, hd, kvh, q[kvh*group*hd:(kvh+1)*group*hd], sc)
 	for j := 0; j < group; j++ {
-		a := p[j]
+		a := p[j][:n]
 		for t := range a {
 			a[t] *= scale
 		}
 		if !softmaxFast(a) {
 			softmax(a)
 		}
-		h := kvh*group + j
-		oj := out[h*hd : (h+1)*hd]
-		if axpyRows(oj, a, vals, stride, n, hd) {
+	}
+	valuesKV(out[kvh*group*hd:(kvh+1)*group*hd], p, kv.v[kvh*hd:], kv.stride, n, hd)
+}
+
+// scoresKV sets p[j][t] = q_j·k_t for the heads q_j of q ([len(p)][hd])
+// and positions t < n of kv head kvh (p[j][n:] gets the rest of the last
+// block): per position, one fused multiply-add per d in order on every
+// kernel path (the portable one without fusing).
+func scoresKV(p [][]float32, kv *kvCache, n, hd, kvh int, q []float32, sc *attnScratch) {
+	nb := (n + kvBlock - 1) / kvBlock
+	if nb == 0 {
+		return
+	}
+	bstride := kvBlock * kv.stride // floats from one key block to the next
+	kb := kv.k[kvh*hd*kvBlock : (nb-1)*bstride+(kvh+1)*hd*kvBlock]
+	for j0 := 0; j0 < len(p); j0 += 8 {
+		g := min(8, len(p)-j0)
+		if activeKernel == KernelGo {
+			for j := j0; j < j0+g; j++ {
+				qj := q[j*hd : (j+1)*hd]
+				for b := 0; b < nb; b++ {
+					var acc [kvBlock]float32
+					blk := kb[b*bstride : b*bstride+hd*kvBlock]
+					for d, qd := range qj {
+						row := (*[kvBlock]float32)(blk[d*kvBlock:])
+						for i := range acc {
+							acc[i] += row[i] * qd
+						}
+					}
+					copy(p[j][b*kvBlock:], acc[:])
+				}
+			}
 			continue
 		}
-		clear(oj)
-		for t := 0; t < n; t++ {
-			pt := a[t]
-			v := vals[t*stride : t*stride+hd]
-			for i := range oj {
-				oj[i] += pt * v[i]
+		if cap(sc.qt) < hd*8 {
+			sc.qt = make([]float32, hd*8)
+		}
+		qt := sc.qt[:hd*g]
+		for j := 0; j < g; j++ {
+			for d, v := range q[(j0+j)*hd : (j0+j+1)*hd] {
+				qt[d*g+j] = v
 			}
 		}
+		attnScores(g, &kb[0], 4*bstride, nb, &qt[0], hd, &p[j0][0], 4*len(p[0]))
 	}
 }
 
-// dotStrided sets out[j][t] = rows[t*stride:][:c]·x[j][:c] for t < n.
-func dotStrided(out [][]float32, rows []float32, stride, n, c int, x [][]float32) {
+// valuesKV sets o[j·hd:(j+1)·hd] = Σ_{t<n} p[j][t]·v[t·stride:][:hd] for
+// every head j of p, in t order.
+func valuesKV(o []float32, p [][]float32, v []float32, stride, n, hd int) {
 	if n == 0 {
+		clear(o)
 		return
 	}
-	_ = rows[(n-1)*stride+c-1]
-	if activeKernel == KernelGo {
-		for j, xj := range x {
-			for t := 0; t < n; t++ {
-				out[j][t] = dotF32(rows[t*stride:t*stride+c], xj[:c])
-			}
+	_ = v[(n-1)*stride+hd-1]
+	for j := 0; j < len(p); {
+		if g := attnValues(o[j*hd:], p[j:], v, stride, n, hd); g > 0 {
+			j += g
+			continue
 		}
-		return
-	}
-	kmain := c &^ (kernelLanes() - 1)
-	ldw := stride * 4
-	base := unsafe.Pointer(&rows[0])
-	tail := func(s float32, t int, xj []float32) float32 {
-		r := rows[t*stride:]
-		for i := kmain; i < c; i++ {
-			s += r[i] * xj[i]
+		oj := o[j*hd : (j+1)*hd]
+		a := p[j][:n]
+		j++
+		if axpyRows(oj, a, v, stride, n, hd) {
+			continue
 		}
-		return s
-	}
-	var res [16]float32
-	var one [4]float32
-	j := 0
-	for ; j+4 <= len(x); j += 4 {
-		xs := [4]*float32{&x[j][0], &x[j+1][0], &x[j+2][0], &x[j+3][0]}
-		t := 0
-		for ; t+4 <= n; t += 4 {
-			tile4x4(unsafe.Add(base, t*ldw), ldw, &xs, kmain, &res)
-			if kmain == c {
-				*(*[4]float32)(out[j][t:]) = *(*[4]float32)(res[0:])
-				*(*[4]float32)(out[j+1][t:]) = *(*[4]float32)(res[4:])
-				*(*[4]float32)(out[j+2][t:]) = *(*[4]float32)(res[8:])
-				*(*[4]float32)(out[j+3][t:]) = *(*[4]float32)(res[12:])
-				continue
+		clear(oj)
+		for t, pt := range a {
+			row := v[t*stride : t*stride+hd]
+			for i := range oj {
+				oj[i] += pt * row[i]
 			}
-			for i := 0; i < 4; i++ {
-				for jj := 0; jj < 4; jj++ {
-					out[j+jj][t+i] = tail(res[jj*4+i], t+i, x[j+jj])
-				}
-			}
-		}
-		for ; t < n; t++ {
-			for jj := 0; jj < 4; jj++ {
-				tile4x1(unsafe.Add(base, t*ldw), 0, xs[jj], kmain, &one)
-				out[j+jj][t] = tail(one[0], t, x[j+jj])
-			}
-		}
-	}
-	for ; j < len(x); j++ {
-		xj := &x[j][0]
-		t := 0
-		for ; t+4 <= n; t += 4 {
-			tile4x1(unsafe.Add(base, t*ldw), ldw, xj, kmain, &one)
-			if kmain == c {
-				copy(out[j][t:t+4], one[:])
-				continue
-			}
-			for i := 0; i < 4; i++ {
-				out[j][t+i] = tail(one[i], t+i, x[j])
-			}
-		}
-		for ; t < n; t++ {
-			tile4x1(unsafe.Add(base, t*ldw), 0, xj, kmain, &one)
-			out[j][t] = tail(one[0], t, x[j])
 		}
 	}
 }

@@ -54,7 +54,7 @@ func copyKV(dst, src *kvCache, n int) {
 		return
 	}
 	dst.ensure(n - 1)
-	copy(dst.k[:n*src.stride], src.k[:n*src.stride])
+	copy(dst.k[:src.used(n)], src.k[:src.used(n)])
 	copy(dst.v[:n*src.stride], src.v[:n*src.stride])
 }
 

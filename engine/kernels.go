@@ -65,15 +65,22 @@ func add(dst, x []float32) {
 	}
 }
 
-// kvCache holds one attention layer's keys and values for one sequence:
-// [cap, nkv, hd] each, grown by doubling when a sequence outlives its
-// initial capacity.
+// kvBlock is the number of positions in a block of cached keys.
+const kvBlock = 16
+
+// kvCache holds one attention layer's keys and values for one sequence.
+// Values are [cap, nkv, hd]. Keys are in blocks of kvBlock positions, each
+// block [nkv][hd][kvBlock]: key (t, h, d) is at
+// k[(t/kvBlock)·kvBlock·stride + (h·hd + d)·kvBlock + t%kvBlock], so that
+// attention scores 16 positions at a time by outer products. The capacity
+// (a multiple of kvBlock) doubles when a sequence outlives it.
 type kvCache struct {
 	k, v   []float32
 	stride int // nkv*hd
 }
 
 func newKVCache(capTokens, stride int) kvCache {
+	capTokens = (capTokens + kvBlock - 1) / kvBlock * kvBlock
 	return kvCache{k: make([]float32, capTokens*stride), v: make([]float32, capTokens*stride), stride: stride}
 }
 
@@ -82,10 +89,28 @@ func (c *kvCache) ensure(pos int) {
 	if (pos+1)*c.stride <= len(c.k) {
 		return
 	}
-	n := max(2*len(c.k), (pos+1)*c.stride)
+	n := max(2*len(c.k), (pos+kvBlock)/kvBlock*kvBlock*c.stride)
 	k := make([]float32, n)
 	v := make([]float32, n)
 	copy(k, c.k)
 	copy(v, c.v)
 	c.k, c.v = k, v
 }
+
+// put stores the key and value ([nkv·hd] each) of position pos, which
+// ensure has made room for.
+func (c *kvCache) put(pos int, k, v []float32) {
+	copy(c.v[pos*c.stride:(pos+1)*c.stride], v)
+	blk := c.k[pos/kvBlock*kvBlock*c.stride : (pos/kvBlock+1)*kvBlock*c.stride]
+	for i, x := range k[:c.stride] {
+		blk[i*kvBlock+pos%kvBlock] = x
+	}
+}
+
+// key returns element d of head h's key at position t.
+func (c *kvCache) key(t, h, hd, d int) float32 {
+	return c.k[t/kvBlock*kvBlock*c.stride+(h*hd+d)*kvBlock+t%kvBlock]
+}
+
+// used is how many floats of k and of v hold the first n positions.
+func (c *kvCache) used(n int) int { return (n + kvBlock - 1) / kvBlock * kvBlock * c.stride }

@@ -2,28 +2,7 @@
 
 package engine
 
-import (
-	"unsafe"
-
-	"golang.org/x/sys/cpu"
-)
-
-// Assembly kernels (kernels_amd64.s). The f32 tiles serve attention's
-// scores (query rows times cached key rows): w is the first of four rows,
-// ldw the row stride in bytes (0: four times the same row), k the columns
-// to multiply (a multiple of 16 for AVX-512, 8 for AVX2).
-
-//go:noescape
-func gemmF32x4x4AVX512(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32)
-
-//go:noescape
-func gemmF32x4x1AVX512(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
-
-//go:noescape
-func gemmF32x4x2AVX2(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *float32)
-
-//go:noescape
-func gemmF32x4x1AVX2(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32)
+import "golang.org/x/sys/cpu"
 
 // Kernel paths, fastest first.
 const (
@@ -41,37 +20,6 @@ func cpuKernels() []string {
 		ks = append(ks, kernAVX2)
 	}
 	return ks
-}
-
-// kernelLanes is the column granularity of the active assembly path.
-func kernelLanes() int {
-	if activeKernel == kernAVX512 {
-		return 16
-	}
-	return 8
-}
-
-// tile4x4 sets out[t*4+r] = W[r,:k]·x[t][:k] for four f32 rows from w and
-// four tokens.
-func tile4x4(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32) {
-	switch {
-	case activeKernel == kernAVX512:
-		gemmF32x4x4AVX512(w, ldw, x, k, out)
-	default:
-		gemmF32x4x2AVX2(w, ldw, x, k, &out[0])
-		gemmF32x4x2AVX2(w, ldw, (*[4]*float32)(unsafe.Pointer(&x[2])), k, &out[8])
-	}
-}
-
-// tile4x1 sets out[r] = W[r,:k]·x[:k] for four f32 rows from w and one
-// token.
-func tile4x1(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32) {
-	switch {
-	case activeKernel == kernAVX512:
-		gemmF32x4x1AVX512(w, ldw, x, k, out)
-	default:
-		gemmF32x4x1AVX2(w, ldw, x, k, out)
-	}
 }
 
 //go:noescape

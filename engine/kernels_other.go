@@ -7,16 +7,6 @@ import "unsafe"
 // cpuKernels lists the assembly paths this CPU runs: none in this build.
 func cpuKernels() []string { return nil }
 
-func kernelLanes() int { return 1 }
-
-func tile4x4(w unsafe.Pointer, ldw int, x *[4]*float32, k int, out *[16]float32) {
-	panic("engine: no assembly kernels in this build")
-}
-
-func tile4x1(w unsafe.Pointer, ldw int, x *float32, k int, out *[4]float32) {
-	panic("engine: no assembly kernels in this build")
-}
-
 func axpyRows(o, p, v []float32, stride, n, hd int) bool { return false }
 
 func readSum(b []byte) uint32 { return readSumGo(b) }
@@ -53,3 +43,9 @@ func dotTile(n int, w unsafe.Pointer, x *uint32, k2 int, out *[MaxTile * panelRo
 func dotGemv4(w unsafe.Pointer, ldp int, x *uint32, k2 int, out *[MaxTile * panelRows]float32) {
 	panic("engine: no bf16 dot kernels on this path")
 }
+
+func attnScores(g int, kb *float32, bstride, nb int, qt *float32, hd int, out *float32, ldo int) {
+	panic("engine: no attention kernels on this path")
+}
+
+func attnValues(o []float32, p [][]float32, v []float32, stride, n, hd int) int { return 0 }

@@ -195,8 +195,7 @@ func (m *llama) forward(states []State, tokens []int, logits [][]float32) {
 			rope(q[i], ws.cos, ws.sin, nq, hd)
 			rope(k[i], ws.cos, ws.sin, nkv, hd)
 			kv.ensure(pos[i])
-			copy(kv.k[pos[i]*kv.stride:], k[i]) // cache: [pos+1, nkv, hd]
-			copy(kv.v[pos[i]*kv.stride:], v[i])
+			kv.put(pos[i], k[i], v[i])
 			ws.attn.kv[i], ws.attn.ctx[i] = kv, pos[i]+1
 		}
 		ws.attn.ao, ws.attn.q, ws.attn.nq, ws.attn.nkv, ws.attn.hd = ao, q, nq, nkv, hd

@@ -212,7 +212,8 @@ func TestAttendKV(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	withKernels(t, func(tb testing.TB, kern string) {
 		t := tb.(*testing.T)
-		for _, c := range []struct{ nq, nkv, hd, n int }{{2, 2, 8, 1}, {4, 2, 16, 5}, {14, 2, 64, 37}, {7, 1, 12, 9}, {6, 3, 40, 130}} {
+		for _, c := range []struct{ nq, nkv, hd, n int }{{2, 2, 8, 1}, {4, 2, 16, 5}, {14, 2, 64, 37}, {7, 1, 12, 9},
+			{6, 3, 40, 130}, {8, 2, 128, 100}, {20, 2, 64, 16}, {18, 1, 128, 33}, {3, 3, 64, 0}} {
 			kv := newKVCache(c.n, c.nkv*c.hd)
 			for i := range kv.k {
 				kv.k[i] = rng.Float32()*2 - 1
@@ -226,13 +227,16 @@ func TestAttendKV(t *testing.T) {
 			}
 			group := c.nq / c.nkv
 			stride := c.nkv * c.hd
+			if c.n == 0 {
+				continue
+			}
 			for j := 0; j < c.nq; j++ {
 				kvh := j / group
 				s := make([]float64, c.n)
 				mx := math.Inf(-1)
 				for tt := range s {
 					for i := 0; i < c.hd; i++ {
-						s[tt] += float64(q[j*c.hd+i]) * float64(kv.k[tt*stride+kvh*c.hd+i])
+						s[tt] += float64(q[j*c.hd+i]) * float64(kv.key(tt, kvh, c.hd, i))
 					}
 					s[tt] /= math.Sqrt(float64(c.hd))
 					mx = math.Max(mx, s[tt])

@@ -167,8 +167,7 @@ func (m *nemotronH) forward(states []State, tokens []int, logits [][]float32) {
 			for i := range states {
 				kv := &states[i].(*nemotronHState).kv[m.slot[l]]
 				kv.ensure(pos[i])
-				copy(kv.k[pos[i]*kv.stride:], k[i]) // cache: [pos+1, nkv, hd]
-				copy(kv.v[pos[i]*kv.stride:], v[i])
+				kv.put(pos[i], k[i], v[i])
 				ws.attn.kv[i], ws.attn.ctx[i] = kv, pos[i]+1
 			}
 			ws.attn.ao, ws.attn.q, ws.attn.nq, ws.attn.nkv, ws.attn.hd = ao, q, nq, nkv, hd

@@ -189,3 +189,49 @@ func dotTile(n int, w unsafe.Pointer, x *uint32, k2 int, out *[MaxTile * panelRo
 func dotGemv4(w unsafe.Pointer, ldp int, x *uint32, k2 int, out *[MaxTile * panelRows]float32) {
 	panelDotGemv4AVX512(w, ldp, x, k2, &out[0])
 }
+
+// attnScores runs the score kernel for g (≤ 8) query heads: kb is the
+// first key block of the kv head, bstride the bytes between blocks, qt the
+// heads transposed ([hd][g]), out the first row of scores, ldo the bytes
+// between rows.
+func attnScores(g int, kb *float32, bstride, nb int, qt *float32, hd int, out *float32, ldo int) {
+	if activeKernel == kernAVX512 {
+		attnScoresAVX512[g-1](kb, bstride, nb, qt, hd, out, ldo)
+		return
+	}
+	attnScoresAVX2[g-1](kb, bstride, nb, qt, hd, out, ldo)
+	attnScoresAVX2[g-1]((*float32)(unsafe.Add(unsafe.Pointer(kb), 32)), bstride, nb, qt, hd,
+		(*float32)(unsafe.Add(unsafe.Pointer(out), 32)), ldo)
+}
+
+// attnValues runs the grouped value kernel over as many heads of p as it
+// takes at once (head size 64 or 128, AVX-512) and reports how many; 0
+// when there is no kernel for the case.
+func attnValues(o []float32, p [][]float32, v []float32, stride, n, hd int) int {
+	if activeKernel != kernAVX512 {
+		return 0
+	}
+	var tab []func(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
+	switch hd {
+	case 64:
+		tab = attnValues64
+	case 128:
+		tab = attnValues128
+	default:
+		return 0
+	}
+	g := min(len(tab), len(p))
+	ldp := 0
+	if g > 1 {
+		ldp = int(uintptr(unsafe.Pointer(&p[1][0])) - uintptr(unsafe.Pointer(&p[0][0])))
+		for j := 2; j < g; j++ { // rows must be evenly spaced (attnScratch.grow)
+			if uintptr(unsafe.Pointer(&p[j][0]))-uintptr(unsafe.Pointer(&p[j-1][0])) != uintptr(ldp) {
+				g = j
+				break
+			}
+		}
+	}
+	_ = o[g*hd-1]
+	tab[g-1](&o[0], &p[0][0], ldp, &v[0], 4*stride, n)
+	return g
+}

@@ -218,7 +218,7 @@ func FillRandom(st State, context int, seed uint64) {
 			return
 		}
 		c.ensure(context - 1)
-		fill(c.k[:context*c.stride], 1)
+		fill(c.k[:c.used(context)], 1)
 		fill(c.v[:context*c.stride], 1)
 	}
 	switch s := st.(type) {
