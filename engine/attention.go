@@ -1,6 +1,9 @@
 package engine
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // attnScratch holds one goroutine's attention buffers.
 type attnScratch struct {
@@ -46,7 +49,7 @@ func attendKV(out, q []float32, kv *kvCache, n, nq, nkv, hd, kvh int, sc *attnSc
 			softmax(a)
 		}
 	}
-	valuesKV(out[kvh*group*hd:(kvh+1)*group*hd], p, kv.v[kvh*hd:], kv.stride, n, hd)
+	valuesKV(out[kvh*group*hd:(kvh+1)*group*hd], p, kv, kvh, n, hd)
 }
 
 // scoresKV sets p[j][t] = q_j·k_t for the heads q_j of q ([len(p)][hd])
@@ -58,8 +61,11 @@ func scoresKV(p [][]float32, kv *kvCache, n, hd, kvh int, q []float32, sc *attnS
 	if nb == 0 {
 		return
 	}
-	bstride := kvBlock * kv.stride // floats from one key block to the next
-	kb := kv.k[kvh*hd*kvBlock : (nb-1)*bstride+(kvh+1)*hd*kvBlock]
+	bstride := kvBlock * kv.stride // values from one key block to the next
+	first := kvh * hd * kvBlock    // this head's part of block 0
+	if (nb-1)*bstride+first+hd*kvBlock > kv.len() {
+		panic("engine: attention past the end of the key cache")
+	}
 	for j0 := 0; j0 < len(p); j0 += 8 {
 		g := min(8, len(p)-j0)
 		if activeKernel == KernelGo {
@@ -67,9 +73,16 @@ func scoresKV(p [][]float32, kv *kvCache, n, hd, kvh int, q []float32, sc *attnS
 				qj := q[j*hd : (j+1)*hd]
 				for b := 0; b < nb; b++ {
 					var acc [kvBlock]float32
-					blk := kb[b*bstride : b*bstride+hd*kvBlock]
+					o := b*bstride + first
 					for d, qd := range qj {
-						row := (*[kvBlock]float32)(blk[d*kvBlock:])
+						if kv.bf {
+							row := (*[kvBlock]uint16)(kv.k16[o+d*kvBlock:])
+							for i := range acc {
+								acc[i] += bf16(row[i]) * qd
+							}
+							continue
+						}
+						row := (*[kvBlock]float32)(kv.k[o+d*kvBlock:])
 						for i := range acc {
 							acc[i] += row[i] * qd
 						}
@@ -88,32 +101,49 @@ func scoresKV(p [][]float32, kv *kvCache, n, hd, kvh int, q []float32, sc *attnS
 				qt[d*g+j] = v
 			}
 		}
-		attnScores(g, &kb[0], 4*bstride, nb, &qt[0], hd, &p[j0][0], 4*len(p[0]))
+		var kb unsafe.Pointer
+		esz := 4
+		if kv.bf {
+			kb, esz = unsafe.Pointer(&kv.k16[first]), 2
+		} else {
+			kb = unsafe.Pointer(&kv.k[first])
+		}
+		attnScores(kv.bf, g, kb, esz*bstride, nb, &qt[0], hd, &p[j0][0], 4*len(p[0]))
 	}
 }
 
-// valuesKV sets o[j·hd:(j+1)·hd] = Σ_{t<n} p[j][t]·v[t·stride:][:hd] for
-// every head j of p, in t order.
-func valuesKV(o []float32, p [][]float32, v []float32, stride, n, hd int) {
+// valuesKV sets o[j·hd:(j+1)·hd] = Σ_{t<n} p[j][t]·v_t for every head j of
+// p and the values v_t of kv head kvh, in t order.
+func valuesKV(o []float32, p [][]float32, kv *kvCache, kvh, n, hd int) {
 	if n == 0 {
 		clear(o)
 		return
 	}
-	_ = v[(n-1)*stride+hd-1]
+	stride := kv.stride
+	if (n-1)*stride+kvh*hd+hd > kv.len() {
+		panic("engine: attention past the end of the value cache")
+	}
 	for j := 0; j < len(p); {
-		if g := attnValues(o[j*hd:], p[j:], v, stride, n, hd); g > 0 {
+		if g := attnValues(kv, kvh, o[j*hd:], p[j:], n, hd); g > 0 {
 			j += g
 			continue
 		}
 		oj := o[j*hd : (j+1)*hd]
 		a := p[j][:n]
 		j++
-		if axpyRows(oj, a, v, stride, n, hd) {
+		if !kv.bf && axpyRows(oj, a, kv.v[kvh*hd:], stride, n, hd) {
 			continue
 		}
 		clear(oj)
 		for t, pt := range a {
-			row := v[t*stride : t*stride+hd]
+			if kv.bf {
+				row := kv.v16[t*stride+kvh*hd : t*stride+kvh*hd+hd]
+				for i := range oj {
+					oj[i] += pt * bf16(row[i])
+				}
+				continue
+			}
+			row := kv.v[t*stride+kvh*hd : t*stride+kvh*hd+hd]
 			for i := range oj {
 				oj[i] += pt * row[i]
 			}

@@ -4,112 +4,172 @@
 
 package engine
 
-//go:noescape
-func attnScores1AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+import "unsafe"
 
 //go:noescape
-func attnScores1AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF321AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores2AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF321AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores2AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF322AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores3AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF322AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores3AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF323AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores4AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF323AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores4AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF324AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores5AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF324AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores5AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF325AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores6AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF325AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores6AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF326AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores7AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF326AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores7AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF327AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores8AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF327AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnScores8AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+func attnScoresF328AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnValues64x1AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
+func attnScoresF328AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
 
 //go:noescape
-func attnValues64x2AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
+func attnValuesF3264x1AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
 
 //go:noescape
-func attnValues64x3AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
+func attnValuesF3264x2AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
 
 //go:noescape
-func attnValues64x4AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
+func attnValuesF3264x3AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
 
 //go:noescape
-func attnValues64x5AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
+func attnValuesF3264x4AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
 
 //go:noescape
-func attnValues64x6AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
+func attnValuesF3264x5AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
 
 //go:noescape
-func attnValues128x1AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
+func attnValuesF3264x6AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
 
 //go:noescape
-func attnValues128x2AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
+func attnValuesF32128x1AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
 
-// attnScoresAVX512 and attnScoresAVX2 are indexed by group size - 1.
-var attnScoresAVX512 = [8]func(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int){
-	attnScores1AVX512,
-	attnScores2AVX512,
-	attnScores3AVX512,
-	attnScores4AVX512,
-	attnScores5AVX512,
-	attnScores6AVX512,
-	attnScores7AVX512,
-	attnScores8AVX512,
+//go:noescape
+func attnValuesF32128x2AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+
+//go:noescape
+func attnScoresBF161AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF161AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF162AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF162AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF163AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF163AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF164AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF164AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF165AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF165AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF166AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF166AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF167AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF167AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF168AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnScoresBF168AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+
+//go:noescape
+func attnValuesBF1664x1AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+
+//go:noescape
+func attnValuesBF1664x2AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+
+//go:noescape
+func attnValuesBF1664x3AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+
+//go:noescape
+func attnValuesBF1664x4AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+
+//go:noescape
+func attnValuesBF1664x5AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+
+//go:noescape
+func attnValuesBF1664x6AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+
+//go:noescape
+func attnValuesBF16128x1AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+
+//go:noescape
+func attnValuesBF16128x2AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+
+// attnScoresTab[kv][isa][g-1]: kv 0 f32, 1 bf16; isa 0 AVX-512, 1 AVX2.
+var attnScoresTab = [2][2][8]func(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int){
+	{
+		{attnScoresF321AVX512, attnScoresF322AVX512, attnScoresF323AVX512, attnScoresF324AVX512, attnScoresF325AVX512, attnScoresF326AVX512, attnScoresF327AVX512, attnScoresF328AVX512},
+		{attnScoresF321AVX2, attnScoresF322AVX2, attnScoresF323AVX2, attnScoresF324AVX2, attnScoresF325AVX2, attnScoresF326AVX2, attnScoresF327AVX2, attnScoresF328AVX2},
+	},
+	{
+		{attnScoresBF161AVX512, attnScoresBF162AVX512, attnScoresBF163AVX512, attnScoresBF164AVX512, attnScoresBF165AVX512, attnScoresBF166AVX512, attnScoresBF167AVX512, attnScoresBF168AVX512},
+		{attnScoresBF161AVX2, attnScoresBF162AVX2, attnScoresBF163AVX2, attnScoresBF164AVX2, attnScoresBF165AVX2, attnScoresBF166AVX2, attnScoresBF167AVX2, attnScoresBF168AVX2},
+	},
 }
 
-var attnScoresAVX2 = [8]func(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int){
-	attnScores1AVX2,
-	attnScores2AVX2,
-	attnScores3AVX2,
-	attnScores4AVX2,
-	attnScores5AVX2,
-	attnScores6AVX2,
-	attnScores7AVX2,
-	attnScores8AVX2,
-}
-
-// attnValues64 and attnValues128 are indexed by group size - 1.
-var attnValues64 = []func(o *float32, p *float32, ldp int, v *float32, vstride int, n int){
-	attnValues64x1AVX512,
-	attnValues64x2AVX512,
-	attnValues64x3AVX512,
-	attnValues64x4AVX512,
-	attnValues64x5AVX512,
-	attnValues64x6AVX512,
-}
-
-var attnValues128 = []func(o *float32, p *float32, ldp int, v *float32, vstride int, n int){
-	attnValues128x1AVX512,
-	attnValues128x2AVX512,
+// attnValuesTab[kv][hd/64-1][g-1]: kv 0 f32, 1 bf16; head size 64 or 128.
+var attnValuesTab = [2][2][]func(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int){
+	{
+		{attnValuesF3264x1AVX512, attnValuesF3264x2AVX512, attnValuesF3264x3AVX512, attnValuesF3264x4AVX512, attnValuesF3264x5AVX512, attnValuesF3264x6AVX512},
+		{attnValuesF32128x1AVX512, attnValuesF32128x2AVX512},
+	},
+	{
+		{attnValuesBF1664x1AVX512, attnValuesBF1664x2AVX512, attnValuesBF1664x3AVX512, attnValuesBF1664x4AVX512, attnValuesBF1664x5AVX512, attnValuesBF1664x6AVX512},
+		{attnValuesBF16128x1AVX512, attnValuesBF16128x2AVX512},
+	},
 }

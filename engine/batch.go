@@ -74,6 +74,7 @@ type base struct {
 	params  int64
 	// weightBytes is the size of the weights as held (after quantization).
 	weightBytes int64
+	kvBF16      bool // KV caches in bfloat16 (Options.KVCache)
 }
 
 func newBase(cfg *Config, ck *safetensors.Checkpoint, opts Options) base {
@@ -81,7 +82,7 @@ func newBase(cfg *Config, ck *safetensors.Checkpoint, opts Options) base {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	return base{cfg: cfg, ck: ck, workers: newWorkers(threads)}
+	return base{cfg: cfg, ck: ck, workers: newWorkers(threads), kvBF16: opts.KVCache == "bf16"}
 }
 
 func (b *base) Config() *Config { return b.cfg }

@@ -35,11 +35,17 @@ func runAll(t *testing.T, b *Batcher, reqs []GenRequest) []*GenResult {
 // TestBatcherForkAndPrefixCache: k samples of one prompt are prefilled once
 // and forked, prompts sharing a long prefix reuse its snapshot, long prompts
 // are prefilled in chunks next to decoding sequences, and every result is
-// what the request gives alone.
+// what the request gives alone; with the bf16 options too (a bf16 KV
+// cache forks and snapshots as bf16).
 func TestBatcherForkAndPrefixCache(t *testing.T) {
-	for _, name := range []string{"llama_tiny", "nemotron_h_tiny", "mamba2_tiny"} {
-		t.Run(name, func(t *testing.T) {
-			m := loadTest(t, name)
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{{"llama_tiny", Options{}}, {"nemotron_h_tiny", Options{}}, {"mamba2_tiny", Options{}},
+		{"qwen2_tiny_bf16", Options{Matmul: "bf16", KVCache: "bf16"}}, {"nemotron_h_tiny_bf16", Options{KVCache: "bf16"}}} {
+		name := c.name
+		t.Run(name+"/"+c.opts.Matmul+c.opts.KVCache, func(t *testing.T) {
+			m := loadTestWith(t, name, c.opts)
 			V := m.Config().VocabSize
 			long := make([]int, 300) // more than one step's budget of prompt tokens
 			for i := range long {

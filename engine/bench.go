@@ -114,6 +114,7 @@ type BenchOptions struct {
 	Threads  int               // 0: GOMAXPROCS
 	Quantize string            // Options.Quantize ("int8" or "")
 	Matmul   string            // Options.Matmul ("bf16" or "")
+	KVCache  string            // Options.KVCache ("bf16" or "")
 	Batches  []int             // sequences per decode step
 	Contexts []int             // tokens already in each sequence's cache
 	Prefill  int               // prompt length of the prefill measurement (0: skip)
@@ -201,7 +202,7 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := New(cfg, ck, Options{Threads: threads, Quantize: opts.Quantize, Matmul: opts.Matmul})
+	m, err := New(cfg, ck, Options{Threads: threads, Quantize: opts.Quantize, Matmul: opts.Matmul, KVCache: opts.KVCache})
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +212,9 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 	embBytes := int64(cfg.VocabSize) * int64(cfg.HiddenSize) * int64(opts.DType.Size())
 	if opts.Matmul == "bf16" {
 		dtype += " (bf16 products)"
+	}
+	if opts.KVCache == "bf16" {
+		dtype += " (bf16 KV cache)"
 	}
 	if opts.Quantize == "int8" {
 		dtype += "->int8"

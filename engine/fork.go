@@ -49,14 +49,7 @@ func CopyState(dst, src State) error {
 	return nil
 }
 
-func copyKV(dst, src *kvCache, n int) {
-	if n == 0 {
-		return
-	}
-	dst.ensure(n - 1)
-	copy(dst.k[:src.used(n)], src.k[:src.used(n)])
-	copy(dst.v[:n*src.stride], src.v[:n*src.stride])
-}
+func copyKV(dst, src *kvCache, n int) { dst.copyFrom(src, n) }
 
 // StateBytes is the memory a state holds now (its KV caches' capacity
 // plus its constant Mamba state), in bytes.
@@ -65,11 +58,11 @@ func StateBytes(st State) int64 {
 	switch s := st.(type) {
 	case *llamaState:
 		for i := range s.kv {
-			n += 4 * int64(len(s.kv[i].k)+len(s.kv[i].v))
+			n += s.kv[i].bytes()
 		}
 	case *nemotronHState:
 		for i := range s.kv {
-			n += 4 * int64(len(s.kv[i].k)+len(s.kv[i].v))
+			n += s.kv[i].bytes()
 		}
 		for i := range s.mamba {
 			n += 4 * int64(len(s.mamba[i].conv)+len(s.mamba[i].ssm))

@@ -15,7 +15,12 @@ import (
 
 func loadTest(t *testing.T, name string) Model {
 	t.Helper()
-	m, err := Load(filepath.Join("testdata/models", name))
+	return loadTestWith(t, name, Options{})
+}
+
+func loadTestWith(t *testing.T, name string, opts Options) Model {
+	t.Helper()
+	m, err := LoadWith(filepath.Join("testdata/models", name), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,40 +68,81 @@ func add(dst, x []float32) {
 // kvBlock is the number of positions in a block of cached keys.
 const kvBlock = 16
 
-// kvCache holds one attention layer's keys and values for one sequence.
-// Values are [cap, nkv, hd]. Keys are in blocks of kvBlock positions, each
-// block [nkv][hd][kvBlock]: key (t, h, d) is at
-// k[(t/kvBlock)·kvBlock·stride + (h·hd + d)·kvBlock + t%kvBlock], so that
-// attention scores 16 positions at a time by outer products. The capacity
-// (a multiple of kvBlock) doubles when a sequence outlives it.
+// kvCache holds one attention layer's keys and values for one sequence,
+// in float32 or (Options.KVCache "bf16") bfloat16. Values are [cap, nkv,
+// hd]. Keys are in blocks of kvBlock positions, each block [nkv][hd][kvBlock]:
+// key (t, h, d) is at (t/kvBlock)·kvBlock·stride + (h·hd + d)·kvBlock +
+// t%kvBlock, so that attention scores 16 positions at a time by outer
+// products. The capacity (a multiple of kvBlock) doubles when a sequence
+// outlives it.
 type kvCache struct {
-	k, v   []float32
-	stride int // nkv*hd
+	k, v     []float32 // float32 cache
+	k16, v16 []uint16  // bfloat16 cache
+	stride   int       // nkv*hd
+	bf       bool      // k16/v16 in use
 }
 
-func newKVCache(capTokens, stride int) kvCache {
-	capTokens = (capTokens + kvBlock - 1) / kvBlock * kvBlock
-	return kvCache{k: make([]float32, capTokens*stride), v: make([]float32, capTokens*stride), stride: stride}
+func newKVCache(capTokens, stride int, bf bool) kvCache {
+	c := kvCache{stride: stride, bf: bf}
+	c.alloc((capTokens + kvBlock - 1) / kvBlock * kvBlock * stride)
+	return c
 }
 
-// ensure makes room for position pos.
-func (c *kvCache) ensure(pos int) {
-	if (pos+1)*c.stride <= len(c.k) {
+// alloc replaces the buffers with n values each, keeping their contents.
+func (c *kvCache) alloc(n int) {
+	if c.bf {
+		k, v := make([]uint16, n), make([]uint16, n)
+		copy(k, c.k16)
+		copy(v, c.v16)
+		c.k16, c.v16 = k, v
 		return
 	}
-	n := max(2*len(c.k), (pos+kvBlock)/kvBlock*kvBlock*c.stride)
-	k := make([]float32, n)
-	v := make([]float32, n)
+	k, v := make([]float32, n), make([]float32, n)
 	copy(k, c.k)
 	copy(v, c.v)
 	c.k, c.v = k, v
 }
 
+// len is the number of values each buffer holds.
+func (c *kvCache) len() int {
+	if c.bf {
+		return len(c.k16)
+	}
+	return len(c.k)
+}
+
+// bytes is the memory the cache holds.
+func (c *kvCache) bytes() int64 {
+	if c.bf {
+		return 2 * int64(len(c.k16)+len(c.v16))
+	}
+	return 4 * int64(len(c.k)+len(c.v))
+}
+
+// ensure makes room for position pos.
+func (c *kvCache) ensure(pos int) {
+	if (pos+1)*c.stride <= c.len() {
+		return
+	}
+	c.alloc(max(2*c.len(), (pos+kvBlock)/kvBlock*kvBlock*c.stride))
+}
+
 // put stores the key and value ([nkv·hd] each) of position pos, which
-// ensure has made room for.
+// ensure has made room for (rounded to bf16 in a bf16 cache).
 func (c *kvCache) put(pos int, k, v []float32) {
+	b0 := pos / kvBlock * kvBlock * c.stride
+	if c.bf {
+		for i, x := range v[:c.stride] {
+			c.v16[pos*c.stride+i] = bf16Bits(x)
+		}
+		blk := c.k16[b0 : b0+kvBlock*c.stride]
+		for i, x := range k[:c.stride] {
+			blk[i*kvBlock+pos%kvBlock] = bf16Bits(x)
+		}
+		return
+	}
 	copy(c.v[pos*c.stride:(pos+1)*c.stride], v)
-	blk := c.k[pos/kvBlock*kvBlock*c.stride : (pos/kvBlock+1)*kvBlock*c.stride]
+	blk := c.k[b0 : b0+kvBlock*c.stride]
 	for i, x := range k[:c.stride] {
 		blk[i*kvBlock+pos%kvBlock] = x
 	}
@@ -109,8 +150,39 @@ func (c *kvCache) put(pos int, k, v []float32) {
 
 // key returns element d of head h's key at position t.
 func (c *kvCache) key(t, h, hd, d int) float32 {
-	return c.k[t/kvBlock*kvBlock*c.stride+(h*hd+d)*kvBlock+t%kvBlock]
+	i := t/kvBlock*kvBlock*c.stride + (h*hd+d)*kvBlock + t%kvBlock
+	if c.bf {
+		return bf16(c.k16[i])
+	}
+	return c.k[i]
 }
 
-// used is how many floats of k and of v hold the first n positions.
+// value returns element d of head h's value at position t.
+func (c *kvCache) value(t, h, hd, d int) float32 {
+	i := t*c.stride + h*hd + d
+	if c.bf {
+		return bf16(c.v16[i])
+	}
+	return c.v[i]
+}
+
+// used is how many values of each buffer hold the first n positions.
 func (c *kvCache) used(n int) int { return (n + kvBlock - 1) / kvBlock * kvBlock * c.stride }
+
+// copyFrom sets c's first n positions to src's.
+func (c *kvCache) copyFrom(src *kvCache, n int) {
+	if n == 0 {
+		return
+	}
+	c.ensure(n - 1)
+	if c.bf {
+		copy(c.k16[:src.used(n)], src.k16[:src.used(n)])
+		copy(c.v16[:n*src.stride], src.v16[:n*src.stride])
+		return
+	}
+	copy(c.k[:src.used(n)], src.k[:src.used(n)])
+	copy(c.v[:n*src.stride], src.v[:n*src.stride])
+}
+
+// bf16Bits rounds x to bfloat16 (ties to even) and returns its bits.
+func bf16Bits(x float32) uint16 { return uint16(math.Float32bits(roundBF16(x)) >> 16) }

@@ -44,8 +44,8 @@ func dotGemv4(w unsafe.Pointer, ldp int, x *uint32, k2 int, out *[MaxTile * pane
 	panic("engine: no bf16 dot kernels on this path")
 }
 
-func attnScores(g int, kb *float32, bstride, nb int, qt *float32, hd int, out *float32, ldo int) {
+func attnScores(bf bool, g int, kb unsafe.Pointer, bstride, nb int, qt *float32, hd int, out *float32, ldo int) {
 	panic("engine: no attention kernels on this path")
 }
 
-func attnValues(o []float32, p [][]float32, v []float32, stride, n, hd int) int { return 0 }
+func attnValues(c *kvCache, kvh int, o []float32, p [][]float32, n, hd int) int { return 0 }

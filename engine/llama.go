@@ -123,7 +123,7 @@ func (m *llama) NewState(capTokens int) State {
 	c := m.cfg
 	s := &llamaState{kv: make([]kvCache, c.NumLayers)}
 	for i := range s.kv {
-		s.kv[i] = newKVCache(max(capTokens, 1), c.NumKVHeads*c.HeadDim)
+		s.kv[i] = newKVCache(max(capTokens, 1), c.NumKVHeads*c.HeadDim, m.kvBF16)
 	}
 	return s
 }

@@ -90,6 +90,12 @@ type Options struct {
 	// batched decode and prefill, at the cost of exactness (relative 2^-9
 	// per input value). "" (or "f32") keeps the exact float32 products.
 	Matmul string
+	// KVCache "bf16" keeps attention keys and values in bfloat16, as
+	// llama.cpp keeps them in f16: half the memory per sequence and half
+	// the bytes read per step at long context, at the cost of exactness
+	// (each key and value rounded to 8 bits of mantissa). "" (or "f32")
+	// keeps them in float32.
+	KVCache string
 }
 
 // Load reads the model in dir: config.json and the safetensors weights.
@@ -123,6 +129,9 @@ func New(cfg *Config, ck *safetensors.Checkpoint, opts Options) (Model, error) {
 	}
 	opts.Quantize = q
 	if opts.Matmul, err = ParseMatmul(opts.Matmul); err != nil {
+		return nil, err
+	}
+	if opts.KVCache, err = ParseKVCache(opts.KVCache); err != nil {
 		return nil, err
 	}
 	switch cfg.Architecture {

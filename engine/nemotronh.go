@@ -109,7 +109,7 @@ func (m *nemotronH) NewState(capTokens int) State {
 		s.mamba[i] = newMambaState(c)
 	}
 	for i := range s.kv {
-		s.kv[i] = newKVCache(max(capTokens, 1), c.NumKVHeads*c.HeadDim)
+		s.kv[i] = newKVCache(max(capTokens, 1), c.NumKVHeads*c.HeadDim, m.kvBF16)
 	}
 	return s
 }

@@ -191,35 +191,35 @@ func dotGemv4(w unsafe.Pointer, ldp int, x *uint32, k2 int, out *[MaxTile * pane
 }
 
 // attnScores runs the score kernel for g (≤ 8) query heads: kb is the
-// first key block of the kv head, bstride the bytes between blocks, qt the
-// heads transposed ([hd][g]), out the first row of scores, ldo the bytes
-// between rows.
-func attnScores(g int, kb *float32, bstride, nb int, qt *float32, hd int, out *float32, ldo int) {
+// kv head's part of the first key block (bf16 or f32), bstride the bytes
+// between blocks, qt the heads transposed ([hd][g]), out the first row of
+// scores, ldo the bytes between rows.
+func attnScores(bf bool, g int, kb unsafe.Pointer, bstride, nb int, qt *float32, hd int, out *float32, ldo int) {
+	kv, half := 0, 32
+	if bf {
+		kv, half = 1, 16
+	}
 	if activeKernel == kernAVX512 {
-		attnScoresAVX512[g-1](kb, bstride, nb, qt, hd, out, ldo)
+		attnScoresTab[kv][0][g-1](kb, bstride, nb, qt, hd, out, ldo)
 		return
 	}
-	attnScoresAVX2[g-1](kb, bstride, nb, qt, hd, out, ldo)
-	attnScoresAVX2[g-1]((*float32)(unsafe.Add(unsafe.Pointer(kb), 32)), bstride, nb, qt, hd,
-		(*float32)(unsafe.Add(unsafe.Pointer(out), 32)), ldo)
+	attnScoresTab[kv][1][g-1](kb, bstride, nb, qt, hd, out, ldo)
+	attnScoresTab[kv][1][g-1](unsafe.Add(kb, half), bstride, nb, qt, hd, (*float32)(unsafe.Add(unsafe.Pointer(out), 32)), ldo)
 }
 
 // attnValues runs the grouped value kernel over as many heads of p as it
-// takes at once (head size 64 or 128, AVX-512) and reports how many; 0
-// when there is no kernel for the case.
-func attnValues(o []float32, p [][]float32, v []float32, stride, n, hd int) int {
-	if activeKernel != kernAVX512 {
+// takes at once (head size 64 or 128, AVX-512) against the values of kv
+// head kvh, and reports how many; 0 when there is no kernel for the case.
+func attnValues(c *kvCache, kvh int, o []float32, p [][]float32, n, hd int) int {
+	if activeKernel != kernAVX512 || (hd != 64 && hd != 128) {
 		return 0
 	}
-	var tab []func(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
-	switch hd {
-	case 64:
-		tab = attnValues64
-	case 128:
-		tab = attnValues128
-	default:
-		return 0
+	kv, esz := 0, 4
+	v := unsafe.Pointer(unsafe.SliceData(c.v))
+	if c.bf {
+		kv, esz, v = 1, 2, unsafe.Pointer(unsafe.SliceData(c.v16))
 	}
+	tab := attnValuesTab[kv][hd/64-1]
 	g := min(len(tab), len(p))
 	ldp := 0
 	if g > 1 {
@@ -232,6 +232,6 @@ func attnValues(o []float32, p [][]float32, v []float32, stride, n, hd int) int 
 		}
 	}
 	_ = o[g*hd-1]
-	tab[g-1](&o[0], &p[0][0], ldp, &v[0], 4*stride, n)
+	tab[g-1](&o[0], &p[0][0], ldp, unsafe.Add(v, esz*kvh*hd), esz*c.stride, n)
 	return g
 }

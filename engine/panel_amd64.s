@@ -1143,8 +1143,8 @@ done:
 // one FMA per d in order. Values: o_j = Σ_t p_j[t]·v_t, one FMA per t in order
 // (the sums of axpyRows).
 
-// func attnScores1AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores1AVX512(SB), NOSPLIT, $0-56
+// func attnScoresF321AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF321AVX512(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1178,8 +1178,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores1AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores1AVX2(SB), NOSPLIT, $0-56
+// func attnScoresF321AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF321AVX2(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1214,8 +1214,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores2AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores2AVX512(SB), NOSPLIT, $0-56
+// func attnScoresF322AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF322AVX512(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1253,8 +1253,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores2AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores2AVX2(SB), NOSPLIT, $0-56
+// func attnScoresF322AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF322AVX2(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1294,8 +1294,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores3AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores3AVX512(SB), NOSPLIT, $0-56
+// func attnScoresF323AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF323AVX512(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1337,8 +1337,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores3AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores3AVX2(SB), NOSPLIT, $0-56
+// func attnScoresF323AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF323AVX2(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1383,8 +1383,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores4AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores4AVX512(SB), NOSPLIT, $0-56
+// func attnScoresF324AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF324AVX512(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1430,8 +1430,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores4AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores4AVX2(SB), NOSPLIT, $0-56
+// func attnScoresF324AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF324AVX2(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1481,8 +1481,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores5AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores5AVX512(SB), NOSPLIT, $0-56
+// func attnScoresF325AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF325AVX512(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1532,8 +1532,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores5AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores5AVX2(SB), NOSPLIT, $0-56
+// func attnScoresF325AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF325AVX2(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1588,8 +1588,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores6AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores6AVX512(SB), NOSPLIT, $0-56
+// func attnScoresF326AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF326AVX512(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1643,8 +1643,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores6AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores6AVX2(SB), NOSPLIT, $0-56
+// func attnScoresF326AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF326AVX2(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1704,8 +1704,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores7AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores7AVX512(SB), NOSPLIT, $0-56
+// func attnScoresF327AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF327AVX512(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1763,8 +1763,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores7AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores7AVX2(SB), NOSPLIT, $0-56
+// func attnScoresF327AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF327AVX2(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1829,8 +1829,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores8AVX512(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores8AVX512(SB), NOSPLIT, $0-56
+// func attnScoresF328AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF328AVX512(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1892,8 +1892,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnScores8AVX2(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
-TEXT ·attnScores8AVX2(SB), NOSPLIT, $0-56
+// func attnScoresF328AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresF328AVX2(SB), NOSPLIT, $0-56
 	MOVQ kb+0(FP), SI
 	MOVQ bstride+8(FP), R9
 	MOVQ nb+16(FP), R10
@@ -1963,8 +1963,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnValues64x1AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
-TEXT ·attnValues64x1AVX512(SB), NOSPLIT, $0-48
+// func attnValuesF3264x1AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesF3264x1AVX512(SB), NOSPLIT, $0-48
 	MOVQ o+0(FP), BX
 	MOVQ p+8(FP), CX
 	MOVQ ldp+16(FP), DX
@@ -1999,8 +1999,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnValues64x2AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
-TEXT ·attnValues64x2AVX512(SB), NOSPLIT, $0-48
+// func attnValuesF3264x2AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesF3264x2AVX512(SB), NOSPLIT, $0-48
 	MOVQ o+0(FP), BX
 	MOVQ p+8(FP), CX
 	MOVQ ldp+16(FP), DX
@@ -2050,8 +2050,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnValues64x3AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
-TEXT ·attnValues64x3AVX512(SB), NOSPLIT, $0-48
+// func attnValuesF3264x3AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesF3264x3AVX512(SB), NOSPLIT, $0-48
 	MOVQ o+0(FP), BX
 	MOVQ p+8(FP), CX
 	MOVQ ldp+16(FP), DX
@@ -2116,8 +2116,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnValues64x4AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
-TEXT ·attnValues64x4AVX512(SB), NOSPLIT, $0-48
+// func attnValuesF3264x4AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesF3264x4AVX512(SB), NOSPLIT, $0-48
 	MOVQ o+0(FP), BX
 	MOVQ p+8(FP), CX
 	MOVQ ldp+16(FP), DX
@@ -2197,8 +2197,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnValues64x5AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
-TEXT ·attnValues64x5AVX512(SB), NOSPLIT, $0-48
+// func attnValuesF3264x5AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesF3264x5AVX512(SB), NOSPLIT, $0-48
 	MOVQ o+0(FP), BX
 	MOVQ p+8(FP), CX
 	MOVQ ldp+16(FP), DX
@@ -2293,8 +2293,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnValues64x6AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
-TEXT ·attnValues64x6AVX512(SB), NOSPLIT, $0-48
+// func attnValuesF3264x6AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesF3264x6AVX512(SB), NOSPLIT, $0-48
 	MOVQ o+0(FP), BX
 	MOVQ p+8(FP), CX
 	MOVQ ldp+16(FP), DX
@@ -2404,8 +2404,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnValues128x1AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
-TEXT ·attnValues128x1AVX512(SB), NOSPLIT, $0-48
+// func attnValuesF32128x1AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesF32128x1AVX512(SB), NOSPLIT, $0-48
 	MOVQ o+0(FP), BX
 	MOVQ p+8(FP), CX
 	MOVQ ldp+16(FP), DX
@@ -2456,8 +2456,8 @@ done:
 	VZEROUPPER
 	RET
 
-// func attnValues128x2AVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)
-TEXT ·attnValues128x2AVX512(SB), NOSPLIT, $0-48
+// func attnValuesF32128x2AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesF32128x2AVX512(SB), NOSPLIT, $0-48
 	MOVQ o+0(FP), BX
 	MOVQ p+8(FP), CX
 	MOVQ ldp+16(FP), DX
@@ -2492,6 +2492,1454 @@ loop:
 	VMOVUPS 320(SI), Z29
 	VMOVUPS 384(SI), Z30
 	VMOVUPS 448(SI), Z31
+	VBROADCASTSS (CX), Z23
+	VFMADD231PS Z24, Z23, Z0
+	VFMADD231PS Z25, Z23, Z1
+	VFMADD231PS Z26, Z23, Z2
+	VFMADD231PS Z27, Z23, Z3
+	VFMADD231PS Z28, Z23, Z4
+	VFMADD231PS Z29, Z23, Z5
+	VFMADD231PS Z30, Z23, Z6
+	VFMADD231PS Z31, Z23, Z7
+	VBROADCASTSS (R8), Z23
+	VFMADD231PS Z24, Z23, Z8
+	VFMADD231PS Z25, Z23, Z9
+	VFMADD231PS Z26, Z23, Z10
+	VFMADD231PS Z27, Z23, Z11
+	VFMADD231PS Z28, Z23, Z12
+	VFMADD231PS Z29, Z23, Z13
+	VFMADD231PS Z30, Z23, Z14
+	VFMADD231PS Z31, Z23, Z15
+	ADDQ $4, CX
+	ADDQ $4, R8
+	ADDQ R9, SI
+	DECQ R11
+	JNZ loop
+done:
+	VMOVUPS Z0, 0(BX)
+	VMOVUPS Z1, 64(BX)
+	VMOVUPS Z2, 128(BX)
+	VMOVUPS Z3, 192(BX)
+	VMOVUPS Z4, 256(BX)
+	VMOVUPS Z5, 320(BX)
+	VMOVUPS Z6, 384(BX)
+	VMOVUPS Z7, 448(BX)
+	VMOVUPS Z8, 512(BX)
+	VMOVUPS Z9, 576(BX)
+	VMOVUPS Z10, 640(BX)
+	VMOVUPS Z11, 704(BX)
+	VMOVUPS Z12, 768(BX)
+	VMOVUPS Z13, 832(BX)
+	VMOVUPS Z14, 896(BX)
+	VMOVUPS Z15, 960(BX)
+	VZEROUPPER
+	RET
+
+// func attnScoresBF161AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF161AVX512(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VPXORD Z0, Z0, Z0
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Z8
+	VPSLLD $16, Z8, Z8
+	VFMADD231PS.BCST 0(CX), Z8, Z0
+	ADDQ $32, DI
+	ADDQ $4, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Z0, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF161AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF161AVX2(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VXORPS Y0, Y0, Y0
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Y8
+	VPSLLD $16, Y8, Y8
+	VBROADCASTSS 0(CX), Y9
+	VFMADD231PS Y8, Y9, Y0
+	ADDQ $32, DI
+	ADDQ $4, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Y0, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF162AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF162AVX512(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Z8
+	VPSLLD $16, Z8, Z8
+	VFMADD231PS.BCST 0(CX), Z8, Z0
+	VFMADD231PS.BCST 4(CX), Z8, Z1
+	ADDQ $32, DI
+	ADDQ $8, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Z0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z1, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF162AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF162AVX2(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Y8
+	VPSLLD $16, Y8, Y8
+	VBROADCASTSS 0(CX), Y9
+	VFMADD231PS Y8, Y9, Y0
+	VBROADCASTSS 4(CX), Y9
+	VFMADD231PS Y8, Y9, Y1
+	ADDQ $32, DI
+	ADDQ $8, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Y0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y1, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF163AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF163AVX512(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Z8
+	VPSLLD $16, Z8, Z8
+	VFMADD231PS.BCST 0(CX), Z8, Z0
+	VFMADD231PS.BCST 4(CX), Z8, Z1
+	VFMADD231PS.BCST 8(CX), Z8, Z2
+	ADDQ $32, DI
+	ADDQ $12, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Z0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z1, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z2, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF163AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF163AVX2(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Y8
+	VPSLLD $16, Y8, Y8
+	VBROADCASTSS 0(CX), Y9
+	VFMADD231PS Y8, Y9, Y0
+	VBROADCASTSS 4(CX), Y9
+	VFMADD231PS Y8, Y9, Y1
+	VBROADCASTSS 8(CX), Y9
+	VFMADD231PS Y8, Y9, Y2
+	ADDQ $32, DI
+	ADDQ $12, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Y0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y1, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y2, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF164AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF164AVX512(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Z8
+	VPSLLD $16, Z8, Z8
+	VFMADD231PS.BCST 0(CX), Z8, Z0
+	VFMADD231PS.BCST 4(CX), Z8, Z1
+	VFMADD231PS.BCST 8(CX), Z8, Z2
+	VFMADD231PS.BCST 12(CX), Z8, Z3
+	ADDQ $32, DI
+	ADDQ $16, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Z0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z1, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z2, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z3, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF164AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF164AVX2(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Y8
+	VPSLLD $16, Y8, Y8
+	VBROADCASTSS 0(CX), Y9
+	VFMADD231PS Y8, Y9, Y0
+	VBROADCASTSS 4(CX), Y9
+	VFMADD231PS Y8, Y9, Y1
+	VBROADCASTSS 8(CX), Y9
+	VFMADD231PS Y8, Y9, Y2
+	VBROADCASTSS 12(CX), Y9
+	VFMADD231PS Y8, Y9, Y3
+	ADDQ $32, DI
+	ADDQ $16, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Y0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y1, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y2, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y3, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF165AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF165AVX512(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Z8
+	VPSLLD $16, Z8, Z8
+	VFMADD231PS.BCST 0(CX), Z8, Z0
+	VFMADD231PS.BCST 4(CX), Z8, Z1
+	VFMADD231PS.BCST 8(CX), Z8, Z2
+	VFMADD231PS.BCST 12(CX), Z8, Z3
+	VFMADD231PS.BCST 16(CX), Z8, Z4
+	ADDQ $32, DI
+	ADDQ $20, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Z0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z1, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z2, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z3, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z4, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF165AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF165AVX2(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Y8
+	VPSLLD $16, Y8, Y8
+	VBROADCASTSS 0(CX), Y9
+	VFMADD231PS Y8, Y9, Y0
+	VBROADCASTSS 4(CX), Y9
+	VFMADD231PS Y8, Y9, Y1
+	VBROADCASTSS 8(CX), Y9
+	VFMADD231PS Y8, Y9, Y2
+	VBROADCASTSS 12(CX), Y9
+	VFMADD231PS Y8, Y9, Y3
+	VBROADCASTSS 16(CX), Y9
+	VFMADD231PS Y8, Y9, Y4
+	ADDQ $32, DI
+	ADDQ $20, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Y0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y1, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y2, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y3, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y4, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF166AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF166AVX512(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Z8
+	VPSLLD $16, Z8, Z8
+	VFMADD231PS.BCST 0(CX), Z8, Z0
+	VFMADD231PS.BCST 4(CX), Z8, Z1
+	VFMADD231PS.BCST 8(CX), Z8, Z2
+	VFMADD231PS.BCST 12(CX), Z8, Z3
+	VFMADD231PS.BCST 16(CX), Z8, Z4
+	VFMADD231PS.BCST 20(CX), Z8, Z5
+	ADDQ $32, DI
+	ADDQ $24, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Z0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z1, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z2, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z3, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z4, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z5, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF166AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF166AVX2(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Y8
+	VPSLLD $16, Y8, Y8
+	VBROADCASTSS 0(CX), Y9
+	VFMADD231PS Y8, Y9, Y0
+	VBROADCASTSS 4(CX), Y9
+	VFMADD231PS Y8, Y9, Y1
+	VBROADCASTSS 8(CX), Y9
+	VFMADD231PS Y8, Y9, Y2
+	VBROADCASTSS 12(CX), Y9
+	VFMADD231PS Y8, Y9, Y3
+	VBROADCASTSS 16(CX), Y9
+	VFMADD231PS Y8, Y9, Y4
+	VBROADCASTSS 20(CX), Y9
+	VFMADD231PS Y8, Y9, Y5
+	ADDQ $32, DI
+	ADDQ $24, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Y0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y1, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y2, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y3, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y4, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y5, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF167AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF167AVX512(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Z8
+	VPSLLD $16, Z8, Z8
+	VFMADD231PS.BCST 0(CX), Z8, Z0
+	VFMADD231PS.BCST 4(CX), Z8, Z1
+	VFMADD231PS.BCST 8(CX), Z8, Z2
+	VFMADD231PS.BCST 12(CX), Z8, Z3
+	VFMADD231PS.BCST 16(CX), Z8, Z4
+	VFMADD231PS.BCST 20(CX), Z8, Z5
+	VFMADD231PS.BCST 24(CX), Z8, Z6
+	ADDQ $32, DI
+	ADDQ $28, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Z0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z1, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z2, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z3, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z4, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z5, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z6, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF167AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF167AVX2(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Y8
+	VPSLLD $16, Y8, Y8
+	VBROADCASTSS 0(CX), Y9
+	VFMADD231PS Y8, Y9, Y0
+	VBROADCASTSS 4(CX), Y9
+	VFMADD231PS Y8, Y9, Y1
+	VBROADCASTSS 8(CX), Y9
+	VFMADD231PS Y8, Y9, Y2
+	VBROADCASTSS 12(CX), Y9
+	VFMADD231PS Y8, Y9, Y3
+	VBROADCASTSS 16(CX), Y9
+	VFMADD231PS Y8, Y9, Y4
+	VBROADCASTSS 20(CX), Y9
+	VFMADD231PS Y8, Y9, Y5
+	VBROADCASTSS 24(CX), Y9
+	VFMADD231PS Y8, Y9, Y6
+	ADDQ $32, DI
+	ADDQ $28, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Y0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y1, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y2, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y3, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y4, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y5, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y6, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF168AVX512(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF168AVX512(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Z8
+	VPSLLD $16, Z8, Z8
+	VFMADD231PS.BCST 0(CX), Z8, Z0
+	VFMADD231PS.BCST 4(CX), Z8, Z1
+	VFMADD231PS.BCST 8(CX), Z8, Z2
+	VFMADD231PS.BCST 12(CX), Z8, Z3
+	VFMADD231PS.BCST 16(CX), Z8, Z4
+	VFMADD231PS.BCST 20(CX), Z8, Z5
+	VFMADD231PS.BCST 24(CX), Z8, Z6
+	VFMADD231PS.BCST 28(CX), Z8, Z7
+	ADDQ $32, DI
+	ADDQ $32, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Z0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z1, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z2, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z3, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z4, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z5, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z6, (R8)
+	ADDQ DX, R8
+	VMOVUPS Z7, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnScoresBF168AVX2(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)
+TEXT ·attnScoresBF168AVX2(SB), NOSPLIT, $0-56
+	MOVQ kb+0(FP), SI
+	MOVQ bstride+8(FP), R9
+	MOVQ nb+16(FP), R10
+	MOVQ qt+24(FP), R13
+	MOVQ hd+32(FP), R11
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), DX
+	TESTQ R10, R10
+	JLE done
+	TESTQ R11, R11
+	JLE done
+block:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ SI, DI
+	MOVQ R13, CX
+	MOVQ R11, AX
+dloop:
+	VPMOVZXWD (DI), Y8
+	VPSLLD $16, Y8, Y8
+	VBROADCASTSS 0(CX), Y9
+	VFMADD231PS Y8, Y9, Y0
+	VBROADCASTSS 4(CX), Y9
+	VFMADD231PS Y8, Y9, Y1
+	VBROADCASTSS 8(CX), Y9
+	VFMADD231PS Y8, Y9, Y2
+	VBROADCASTSS 12(CX), Y9
+	VFMADD231PS Y8, Y9, Y3
+	VBROADCASTSS 16(CX), Y9
+	VFMADD231PS Y8, Y9, Y4
+	VBROADCASTSS 20(CX), Y9
+	VFMADD231PS Y8, Y9, Y5
+	VBROADCASTSS 24(CX), Y9
+	VFMADD231PS Y8, Y9, Y6
+	VBROADCASTSS 28(CX), Y9
+	VFMADD231PS Y8, Y9, Y7
+	ADDQ $32, DI
+	ADDQ $32, CX
+	DECQ AX
+	JNZ dloop
+	MOVQ BX, R8
+	VMOVUPS Y0, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y1, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y2, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y3, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y4, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y5, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y6, (R8)
+	ADDQ DX, R8
+	VMOVUPS Y7, (R8)
+	ADDQ $64, BX
+	ADDQ R9, SI
+	DECQ R10
+	JNZ block
+done:
+	VZEROUPPER
+	RET
+
+// func attnValuesBF1664x1AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesBF1664x1AVX512(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), BX
+	MOVQ p+8(FP), CX
+	MOVQ ldp+16(FP), DX
+	MOVQ v+24(FP), SI
+	MOVQ vstride+32(FP), R9
+	MOVQ n+40(FP), R11
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	TESTQ R11, R11
+	JLE done
+loop:
+	VPMOVZXWD 0(SI), Z28
+	VPSLLD $16, Z28, Z28
+	VPMOVZXWD 32(SI), Z29
+	VPSLLD $16, Z29, Z29
+	VPMOVZXWD 64(SI), Z30
+	VPSLLD $16, Z30, Z30
+	VPMOVZXWD 96(SI), Z31
+	VPSLLD $16, Z31, Z31
+	VBROADCASTSS (CX), Z27
+	VFMADD231PS Z28, Z27, Z0
+	VFMADD231PS Z29, Z27, Z1
+	VFMADD231PS Z30, Z27, Z2
+	VFMADD231PS Z31, Z27, Z3
+	ADDQ $4, CX
+	ADDQ R9, SI
+	DECQ R11
+	JNZ loop
+done:
+	VMOVUPS Z0, 0(BX)
+	VMOVUPS Z1, 64(BX)
+	VMOVUPS Z2, 128(BX)
+	VMOVUPS Z3, 192(BX)
+	VZEROUPPER
+	RET
+
+// func attnValuesBF1664x2AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesBF1664x2AVX512(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), BX
+	MOVQ p+8(FP), CX
+	MOVQ ldp+16(FP), DX
+	MOVQ v+24(FP), SI
+	MOVQ vstride+32(FP), R9
+	MOVQ n+40(FP), R11
+	LEAQ (CX)(DX*1), R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	TESTQ R11, R11
+	JLE done
+loop:
+	VPMOVZXWD 0(SI), Z28
+	VPSLLD $16, Z28, Z28
+	VPMOVZXWD 32(SI), Z29
+	VPSLLD $16, Z29, Z29
+	VPMOVZXWD 64(SI), Z30
+	VPSLLD $16, Z30, Z30
+	VPMOVZXWD 96(SI), Z31
+	VPSLLD $16, Z31, Z31
+	VBROADCASTSS (CX), Z27
+	VFMADD231PS Z28, Z27, Z0
+	VFMADD231PS Z29, Z27, Z1
+	VFMADD231PS Z30, Z27, Z2
+	VFMADD231PS Z31, Z27, Z3
+	VBROADCASTSS (R8), Z27
+	VFMADD231PS Z28, Z27, Z4
+	VFMADD231PS Z29, Z27, Z5
+	VFMADD231PS Z30, Z27, Z6
+	VFMADD231PS Z31, Z27, Z7
+	ADDQ $4, CX
+	ADDQ $4, R8
+	ADDQ R9, SI
+	DECQ R11
+	JNZ loop
+done:
+	VMOVUPS Z0, 0(BX)
+	VMOVUPS Z1, 64(BX)
+	VMOVUPS Z2, 128(BX)
+	VMOVUPS Z3, 192(BX)
+	VMOVUPS Z4, 256(BX)
+	VMOVUPS Z5, 320(BX)
+	VMOVUPS Z6, 384(BX)
+	VMOVUPS Z7, 448(BX)
+	VZEROUPPER
+	RET
+
+// func attnValuesBF1664x3AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesBF1664x3AVX512(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), BX
+	MOVQ p+8(FP), CX
+	MOVQ ldp+16(FP), DX
+	MOVQ v+24(FP), SI
+	MOVQ vstride+32(FP), R9
+	MOVQ n+40(FP), R11
+	LEAQ (CX)(DX*1), R8
+	LEAQ (R8)(DX*1), R10
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	TESTQ R11, R11
+	JLE done
+loop:
+	VPMOVZXWD 0(SI), Z28
+	VPSLLD $16, Z28, Z28
+	VPMOVZXWD 32(SI), Z29
+	VPSLLD $16, Z29, Z29
+	VPMOVZXWD 64(SI), Z30
+	VPSLLD $16, Z30, Z30
+	VPMOVZXWD 96(SI), Z31
+	VPSLLD $16, Z31, Z31
+	VBROADCASTSS (CX), Z27
+	VFMADD231PS Z28, Z27, Z0
+	VFMADD231PS Z29, Z27, Z1
+	VFMADD231PS Z30, Z27, Z2
+	VFMADD231PS Z31, Z27, Z3
+	VBROADCASTSS (R8), Z27
+	VFMADD231PS Z28, Z27, Z4
+	VFMADD231PS Z29, Z27, Z5
+	VFMADD231PS Z30, Z27, Z6
+	VFMADD231PS Z31, Z27, Z7
+	VBROADCASTSS (R10), Z27
+	VFMADD231PS Z28, Z27, Z8
+	VFMADD231PS Z29, Z27, Z9
+	VFMADD231PS Z30, Z27, Z10
+	VFMADD231PS Z31, Z27, Z11
+	ADDQ $4, CX
+	ADDQ $4, R8
+	ADDQ $4, R10
+	ADDQ R9, SI
+	DECQ R11
+	JNZ loop
+done:
+	VMOVUPS Z0, 0(BX)
+	VMOVUPS Z1, 64(BX)
+	VMOVUPS Z2, 128(BX)
+	VMOVUPS Z3, 192(BX)
+	VMOVUPS Z4, 256(BX)
+	VMOVUPS Z5, 320(BX)
+	VMOVUPS Z6, 384(BX)
+	VMOVUPS Z7, 448(BX)
+	VMOVUPS Z8, 512(BX)
+	VMOVUPS Z9, 576(BX)
+	VMOVUPS Z10, 640(BX)
+	VMOVUPS Z11, 704(BX)
+	VZEROUPPER
+	RET
+
+// func attnValuesBF1664x4AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesBF1664x4AVX512(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), BX
+	MOVQ p+8(FP), CX
+	MOVQ ldp+16(FP), DX
+	MOVQ v+24(FP), SI
+	MOVQ vstride+32(FP), R9
+	MOVQ n+40(FP), R11
+	LEAQ (CX)(DX*1), R8
+	LEAQ (R8)(DX*1), R10
+	LEAQ (R10)(DX*1), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	TESTQ R11, R11
+	JLE done
+loop:
+	VPMOVZXWD 0(SI), Z28
+	VPSLLD $16, Z28, Z28
+	VPMOVZXWD 32(SI), Z29
+	VPSLLD $16, Z29, Z29
+	VPMOVZXWD 64(SI), Z30
+	VPSLLD $16, Z30, Z30
+	VPMOVZXWD 96(SI), Z31
+	VPSLLD $16, Z31, Z31
+	VBROADCASTSS (CX), Z27
+	VFMADD231PS Z28, Z27, Z0
+	VFMADD231PS Z29, Z27, Z1
+	VFMADD231PS Z30, Z27, Z2
+	VFMADD231PS Z31, Z27, Z3
+	VBROADCASTSS (R8), Z27
+	VFMADD231PS Z28, Z27, Z4
+	VFMADD231PS Z29, Z27, Z5
+	VFMADD231PS Z30, Z27, Z6
+	VFMADD231PS Z31, Z27, Z7
+	VBROADCASTSS (R10), Z27
+	VFMADD231PS Z28, Z27, Z8
+	VFMADD231PS Z29, Z27, Z9
+	VFMADD231PS Z30, Z27, Z10
+	VFMADD231PS Z31, Z27, Z11
+	VBROADCASTSS (R12), Z27
+	VFMADD231PS Z28, Z27, Z12
+	VFMADD231PS Z29, Z27, Z13
+	VFMADD231PS Z30, Z27, Z14
+	VFMADD231PS Z31, Z27, Z15
+	ADDQ $4, CX
+	ADDQ $4, R8
+	ADDQ $4, R10
+	ADDQ $4, R12
+	ADDQ R9, SI
+	DECQ R11
+	JNZ loop
+done:
+	VMOVUPS Z0, 0(BX)
+	VMOVUPS Z1, 64(BX)
+	VMOVUPS Z2, 128(BX)
+	VMOVUPS Z3, 192(BX)
+	VMOVUPS Z4, 256(BX)
+	VMOVUPS Z5, 320(BX)
+	VMOVUPS Z6, 384(BX)
+	VMOVUPS Z7, 448(BX)
+	VMOVUPS Z8, 512(BX)
+	VMOVUPS Z9, 576(BX)
+	VMOVUPS Z10, 640(BX)
+	VMOVUPS Z11, 704(BX)
+	VMOVUPS Z12, 768(BX)
+	VMOVUPS Z13, 832(BX)
+	VMOVUPS Z14, 896(BX)
+	VMOVUPS Z15, 960(BX)
+	VZEROUPPER
+	RET
+
+// func attnValuesBF1664x5AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesBF1664x5AVX512(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), BX
+	MOVQ p+8(FP), CX
+	MOVQ ldp+16(FP), DX
+	MOVQ v+24(FP), SI
+	MOVQ vstride+32(FP), R9
+	MOVQ n+40(FP), R11
+	LEAQ (CX)(DX*1), R8
+	LEAQ (R8)(DX*1), R10
+	LEAQ (R10)(DX*1), R12
+	LEAQ (R12)(DX*1), R13
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	TESTQ R11, R11
+	JLE done
+loop:
+	VPMOVZXWD 0(SI), Z28
+	VPSLLD $16, Z28, Z28
+	VPMOVZXWD 32(SI), Z29
+	VPSLLD $16, Z29, Z29
+	VPMOVZXWD 64(SI), Z30
+	VPSLLD $16, Z30, Z30
+	VPMOVZXWD 96(SI), Z31
+	VPSLLD $16, Z31, Z31
+	VBROADCASTSS (CX), Z27
+	VFMADD231PS Z28, Z27, Z0
+	VFMADD231PS Z29, Z27, Z1
+	VFMADD231PS Z30, Z27, Z2
+	VFMADD231PS Z31, Z27, Z3
+	VBROADCASTSS (R8), Z27
+	VFMADD231PS Z28, Z27, Z4
+	VFMADD231PS Z29, Z27, Z5
+	VFMADD231PS Z30, Z27, Z6
+	VFMADD231PS Z31, Z27, Z7
+	VBROADCASTSS (R10), Z27
+	VFMADD231PS Z28, Z27, Z8
+	VFMADD231PS Z29, Z27, Z9
+	VFMADD231PS Z30, Z27, Z10
+	VFMADD231PS Z31, Z27, Z11
+	VBROADCASTSS (R12), Z27
+	VFMADD231PS Z28, Z27, Z12
+	VFMADD231PS Z29, Z27, Z13
+	VFMADD231PS Z30, Z27, Z14
+	VFMADD231PS Z31, Z27, Z15
+	VBROADCASTSS (R13), Z27
+	VFMADD231PS Z28, Z27, Z16
+	VFMADD231PS Z29, Z27, Z17
+	VFMADD231PS Z30, Z27, Z18
+	VFMADD231PS Z31, Z27, Z19
+	ADDQ $4, CX
+	ADDQ $4, R8
+	ADDQ $4, R10
+	ADDQ $4, R12
+	ADDQ $4, R13
+	ADDQ R9, SI
+	DECQ R11
+	JNZ loop
+done:
+	VMOVUPS Z0, 0(BX)
+	VMOVUPS Z1, 64(BX)
+	VMOVUPS Z2, 128(BX)
+	VMOVUPS Z3, 192(BX)
+	VMOVUPS Z4, 256(BX)
+	VMOVUPS Z5, 320(BX)
+	VMOVUPS Z6, 384(BX)
+	VMOVUPS Z7, 448(BX)
+	VMOVUPS Z8, 512(BX)
+	VMOVUPS Z9, 576(BX)
+	VMOVUPS Z10, 640(BX)
+	VMOVUPS Z11, 704(BX)
+	VMOVUPS Z12, 768(BX)
+	VMOVUPS Z13, 832(BX)
+	VMOVUPS Z14, 896(BX)
+	VMOVUPS Z15, 960(BX)
+	VMOVUPS Z16, 1024(BX)
+	VMOVUPS Z17, 1088(BX)
+	VMOVUPS Z18, 1152(BX)
+	VMOVUPS Z19, 1216(BX)
+	VZEROUPPER
+	RET
+
+// func attnValuesBF1664x6AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesBF1664x6AVX512(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), BX
+	MOVQ p+8(FP), CX
+	MOVQ ldp+16(FP), DX
+	MOVQ v+24(FP), SI
+	MOVQ vstride+32(FP), R9
+	MOVQ n+40(FP), R11
+	LEAQ (CX)(DX*1), R8
+	LEAQ (R8)(DX*1), R10
+	LEAQ (R10)(DX*1), R12
+	LEAQ (R12)(DX*1), R13
+	LEAQ (R13)(DX*1), DI
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	TESTQ R11, R11
+	JLE done
+loop:
+	VPMOVZXWD 0(SI), Z28
+	VPSLLD $16, Z28, Z28
+	VPMOVZXWD 32(SI), Z29
+	VPSLLD $16, Z29, Z29
+	VPMOVZXWD 64(SI), Z30
+	VPSLLD $16, Z30, Z30
+	VPMOVZXWD 96(SI), Z31
+	VPSLLD $16, Z31, Z31
+	VBROADCASTSS (CX), Z27
+	VFMADD231PS Z28, Z27, Z0
+	VFMADD231PS Z29, Z27, Z1
+	VFMADD231PS Z30, Z27, Z2
+	VFMADD231PS Z31, Z27, Z3
+	VBROADCASTSS (R8), Z27
+	VFMADD231PS Z28, Z27, Z4
+	VFMADD231PS Z29, Z27, Z5
+	VFMADD231PS Z30, Z27, Z6
+	VFMADD231PS Z31, Z27, Z7
+	VBROADCASTSS (R10), Z27
+	VFMADD231PS Z28, Z27, Z8
+	VFMADD231PS Z29, Z27, Z9
+	VFMADD231PS Z30, Z27, Z10
+	VFMADD231PS Z31, Z27, Z11
+	VBROADCASTSS (R12), Z27
+	VFMADD231PS Z28, Z27, Z12
+	VFMADD231PS Z29, Z27, Z13
+	VFMADD231PS Z30, Z27, Z14
+	VFMADD231PS Z31, Z27, Z15
+	VBROADCASTSS (R13), Z27
+	VFMADD231PS Z28, Z27, Z16
+	VFMADD231PS Z29, Z27, Z17
+	VFMADD231PS Z30, Z27, Z18
+	VFMADD231PS Z31, Z27, Z19
+	VBROADCASTSS (DI), Z27
+	VFMADD231PS Z28, Z27, Z20
+	VFMADD231PS Z29, Z27, Z21
+	VFMADD231PS Z30, Z27, Z22
+	VFMADD231PS Z31, Z27, Z23
+	ADDQ $4, CX
+	ADDQ $4, R8
+	ADDQ $4, R10
+	ADDQ $4, R12
+	ADDQ $4, R13
+	ADDQ $4, DI
+	ADDQ R9, SI
+	DECQ R11
+	JNZ loop
+done:
+	VMOVUPS Z0, 0(BX)
+	VMOVUPS Z1, 64(BX)
+	VMOVUPS Z2, 128(BX)
+	VMOVUPS Z3, 192(BX)
+	VMOVUPS Z4, 256(BX)
+	VMOVUPS Z5, 320(BX)
+	VMOVUPS Z6, 384(BX)
+	VMOVUPS Z7, 448(BX)
+	VMOVUPS Z8, 512(BX)
+	VMOVUPS Z9, 576(BX)
+	VMOVUPS Z10, 640(BX)
+	VMOVUPS Z11, 704(BX)
+	VMOVUPS Z12, 768(BX)
+	VMOVUPS Z13, 832(BX)
+	VMOVUPS Z14, 896(BX)
+	VMOVUPS Z15, 960(BX)
+	VMOVUPS Z16, 1024(BX)
+	VMOVUPS Z17, 1088(BX)
+	VMOVUPS Z18, 1152(BX)
+	VMOVUPS Z19, 1216(BX)
+	VMOVUPS Z20, 1280(BX)
+	VMOVUPS Z21, 1344(BX)
+	VMOVUPS Z22, 1408(BX)
+	VMOVUPS Z23, 1472(BX)
+	VZEROUPPER
+	RET
+
+// func attnValuesBF16128x1AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesBF16128x1AVX512(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), BX
+	MOVQ p+8(FP), CX
+	MOVQ ldp+16(FP), DX
+	MOVQ v+24(FP), SI
+	MOVQ vstride+32(FP), R9
+	MOVQ n+40(FP), R11
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	TESTQ R11, R11
+	JLE done
+loop:
+	VPMOVZXWD 0(SI), Z24
+	VPSLLD $16, Z24, Z24
+	VPMOVZXWD 32(SI), Z25
+	VPSLLD $16, Z25, Z25
+	VPMOVZXWD 64(SI), Z26
+	VPSLLD $16, Z26, Z26
+	VPMOVZXWD 96(SI), Z27
+	VPSLLD $16, Z27, Z27
+	VPMOVZXWD 128(SI), Z28
+	VPSLLD $16, Z28, Z28
+	VPMOVZXWD 160(SI), Z29
+	VPSLLD $16, Z29, Z29
+	VPMOVZXWD 192(SI), Z30
+	VPSLLD $16, Z30, Z30
+	VPMOVZXWD 224(SI), Z31
+	VPSLLD $16, Z31, Z31
+	VBROADCASTSS (CX), Z23
+	VFMADD231PS Z24, Z23, Z0
+	VFMADD231PS Z25, Z23, Z1
+	VFMADD231PS Z26, Z23, Z2
+	VFMADD231PS Z27, Z23, Z3
+	VFMADD231PS Z28, Z23, Z4
+	VFMADD231PS Z29, Z23, Z5
+	VFMADD231PS Z30, Z23, Z6
+	VFMADD231PS Z31, Z23, Z7
+	ADDQ $4, CX
+	ADDQ R9, SI
+	DECQ R11
+	JNZ loop
+done:
+	VMOVUPS Z0, 0(BX)
+	VMOVUPS Z1, 64(BX)
+	VMOVUPS Z2, 128(BX)
+	VMOVUPS Z3, 192(BX)
+	VMOVUPS Z4, 256(BX)
+	VMOVUPS Z5, 320(BX)
+	VMOVUPS Z6, 384(BX)
+	VMOVUPS Z7, 448(BX)
+	VZEROUPPER
+	RET
+
+// func attnValuesBF16128x2AVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)
+TEXT ·attnValuesBF16128x2AVX512(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), BX
+	MOVQ p+8(FP), CX
+	MOVQ ldp+16(FP), DX
+	MOVQ v+24(FP), SI
+	MOVQ vstride+32(FP), R9
+	MOVQ n+40(FP), R11
+	LEAQ (CX)(DX*1), R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	TESTQ R11, R11
+	JLE done
+loop:
+	VPMOVZXWD 0(SI), Z24
+	VPSLLD $16, Z24, Z24
+	VPMOVZXWD 32(SI), Z25
+	VPSLLD $16, Z25, Z25
+	VPMOVZXWD 64(SI), Z26
+	VPSLLD $16, Z26, Z26
+	VPMOVZXWD 96(SI), Z27
+	VPSLLD $16, Z27, Z27
+	VPMOVZXWD 128(SI), Z28
+	VPSLLD $16, Z28, Z28
+	VPMOVZXWD 160(SI), Z29
+	VPSLLD $16, Z29, Z29
+	VPMOVZXWD 192(SI), Z30
+	VPSLLD $16, Z30, Z30
+	VPMOVZXWD 224(SI), Z31
+	VPSLLD $16, Z31, Z31
 	VBROADCASTSS (CX), Z23
 	VFMADD231PS Z24, Z23, Z0
 	VFMADD231PS Z25, Z23, Z1

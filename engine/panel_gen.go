@@ -49,13 +49,15 @@ func main() {
 // (the sums of axpyRows).
 
 `)
-	for g := 1; g <= 8; g++ {
-		scores512(g)
-		scores256(g)
-	}
-	for _, nv := range []int{4, 8} {
-		for g := 1; valuesFit(nv, g); g++ {
-			values512(nv, g)
+	for _, kv := range []string{"F32", "BF16"} {
+		for g := 1; g <= 8; g++ {
+			scores512(g, kv)
+			scores256(g, kv)
+		}
+		for _, nv := range []int{4, 8} {
+			for g := 1; valuesFit(nv, g); g++ {
+				values512(nv, g, kv)
+			}
 		}
 	}
 	if err := os.WriteFile("panel_amd64.s", b.Bytes(), 0o644); err != nil {
@@ -74,33 +76,49 @@ func writeAttnDecls() {
 
 package engine
 
+import "unsafe"
+
 `)
-	for g := 1; g <= 8; g++ {
-		for _, isa := range []string{"AVX512", "AVX2"} {
-			fmt.Fprintf(&d, "//go:noescape\nfunc attnScores%d%s(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)\n\n", g, isa)
-		}
-	}
-	for _, hd := range []int{64, 128} {
-		for g := 1; valuesFit(hd/16, g); g++ {
-			fmt.Fprintf(&d, "//go:noescape\nfunc attnValues%dx%dAVX512(o *float32, p *float32, ldp int, v *float32, vstride int, n int)\n\n", hd, g)
-		}
-	}
-	d.WriteString("// attnScoresAVX512 and attnScoresAVX2 are indexed by group size - 1.\n")
-	for _, isa := range []string{"AVX512", "AVX2"} {
-		fmt.Fprintf(&d, "var attnScores%s = [8]func(kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int){\n", isa)
+	for _, kv := range []string{"F32", "BF16"} {
 		for g := 1; g <= 8; g++ {
-			fmt.Fprintf(&d, "\tattnScores%d%s,\n", g, isa)
+			for _, isa := range []string{"AVX512", "AVX2"} {
+				fmt.Fprintf(&d, "//go:noescape\nfunc attnScores%s%d%s(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int)\n\n", kv, g, isa)
+			}
 		}
-		d.WriteString("}\n\n")
-	}
-	d.WriteString("// attnValues64 and attnValues128 are indexed by group size - 1.\n")
-	for _, hd := range []int{64, 128} {
-		fmt.Fprintf(&d, "var attnValues%d = []func(o *float32, p *float32, ldp int, v *float32, vstride int, n int){\n", hd)
-		for g := 1; valuesFit(hd/16, g); g++ {
-			fmt.Fprintf(&d, "\tattnValues%dx%dAVX512,\n", hd, g)
+		for _, hd := range []int{64, 128} {
+			for g := 1; valuesFit(hd/16, g); g++ {
+				fmt.Fprintf(&d, "//go:noescape\nfunc attnValues%s%dx%dAVX512(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int)\n\n", kv, hd, g)
+			}
 		}
-		d.WriteString("}\n\n")
 	}
+	d.WriteString("// attnScoresTab[kv][isa][g-1]: kv 0 f32, 1 bf16; isa 0 AVX-512, 1 AVX2.\n")
+	d.WriteString("var attnScoresTab = [2][2][8]func(kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int){\n")
+	for _, kv := range []string{"F32", "BF16"} {
+		d.WriteString("{\n")
+		for _, isa := range []string{"AVX512", "AVX2"} {
+			d.WriteString("{")
+			for g := 1; g <= 8; g++ {
+				fmt.Fprintf(&d, "attnScores%s%d%s, ", kv, g, isa)
+			}
+			d.WriteString("},\n")
+		}
+		d.WriteString("},\n")
+	}
+	d.WriteString("}\n\n")
+	d.WriteString("// attnValuesTab[kv][hd/64-1][g-1]: kv 0 f32, 1 bf16; head size 64 or 128.\n")
+	d.WriteString("var attnValuesTab = [2][2][]func(o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int){\n")
+	for _, kv := range []string{"F32", "BF16"} {
+		d.WriteString("{\n")
+		for _, hd := range []int{64, 128} {
+			d.WriteString("{")
+			for g := 1; valuesFit(hd/16, g); g++ {
+				fmt.Fprintf(&d, "attnValues%s%dx%dAVX512, ", kv, hd, g)
+			}
+			d.WriteString("},\n")
+		}
+		d.WriteString("},\n")
+	}
+	d.WriteString("}\n\n")
 	src, err := format.Source(d.Bytes())
 	if err != nil {
 		panic(err)
@@ -109,6 +127,9 @@ package engine
 		panic(err)
 	}
 }
+
+// kvBlock is the number of positions in a block of cached keys (kernels.go).
+const kvBlock = 16
 
 // esz is the size of one weight.
 func esz(dt string) int {
@@ -404,21 +425,21 @@ func dotGemv4() {
 
 // scores512: nb key blocks (bstride bytes apart) times a group of g query
 // heads.
-func scores512(g int) {
-	name := fmt.Sprintf("attnScores%dAVX512", g)
-	header(name, "kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int", 56)
-	scoresBody(g, "Z", "VPXORD")
+func scores512(g int, kv string) {
+	name := fmt.Sprintf("attnScores%s%dAVX512", kv, g)
+	header(name, "kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int", 56)
+	scoresBody(g, "Z", "VPXORD", kv)
 }
 
 // scores256: the same over half blocks (8 keys: kb and out point at the
 // half), for AVX2.
-func scores256(g int) {
-	name := fmt.Sprintf("attnScores%dAVX2", g)
-	header(name, "kb *float32, bstride int, nb int, qt *float32, hd int, out *float32, ldo int", 56)
-	scoresBody(g, "Y", "VXORPS")
+func scores256(g int, kv string) {
+	name := fmt.Sprintf("attnScores%s%dAVX2", kv, g)
+	header(name, "kb unsafe.Pointer, bstride int, nb int, qt *float32, hd int, out *float32, ldo int", 56)
+	scoresBody(g, "Y", "VXORPS", kv)
 }
 
-func scoresBody(g int, reg string, xor string) {
+func scoresBody(g int, reg string, xor string, kv string) {
 	p("MOVQ kb+0(FP), SI")
 	p("MOVQ bstride+8(FP), R9")
 	p("MOVQ nb+16(FP), R10")
@@ -438,7 +459,12 @@ func scoresBody(g int, reg string, xor string) {
 	p("MOVQ R13, CX")
 	p("MOVQ R11, AX")
 	b.WriteString("dloop:\n")
-	p("VMOVUPS (DI), %s%d", reg, 8)
+	if kv == "BF16" {
+		p("VPMOVZXWD (DI), %s8", reg)
+		p("VPSLLD $16, %s8, %s8", reg, reg)
+	} else {
+		p("VMOVUPS (DI), %s8", reg)
+	}
 	for j := 0; j < g; j++ {
 		if reg == "Z" {
 			p("VFMADD231PS.BCST %d(CX), Z8, Z%d", 4*j, j)
@@ -447,7 +473,7 @@ func scoresBody(g int, reg string, xor string) {
 			p("VFMADD231PS Y8, Y9, Y%d", j)
 		}
 	}
-	p("ADDQ $64, DI")
+	p("ADDQ $%d, DI", kvBlock*esz(kv))
 	p("ADDQ $%d, CX", 4*g)
 	p("DECQ AX")
 	p("JNZ dloop")
@@ -474,9 +500,9 @@ func valuesFit(nv, g int) bool { return g <= 6 && g*nv <= 31-nv }
 
 // values512: o[j·hd:(j+1)·hd] = Σ_{t<n} p_j[t]·v_t for g heads of hd =
 // 16·nv, p rows ldp bytes apart, v rows vstride bytes apart.
-func values512(nv, g int) {
-	name := fmt.Sprintf("attnValues%dx%dAVX512", nv*16, g)
-	header(name, "o *float32, p *float32, ldp int, v *float32, vstride int, n int", 48)
+func values512(nv, g int, kv string) {
+	name := fmt.Sprintf("attnValues%s%dx%dAVX512", kv, nv*16, g)
+	header(name, "o *float32, p *float32, ldp int, v unsafe.Pointer, vstride int, n int", 48)
 	p("MOVQ o+0(FP), BX")
 	p("MOVQ p+8(FP), CX")
 	p("MOVQ ldp+16(FP), DX")
@@ -495,7 +521,7 @@ func values512(nv, g int) {
 	vb, bc := 32-nv, 31-nv
 	b.WriteString("loop:\n")
 	for i := 0; i < nv; i++ {
-		p("VMOVUPS %d(SI), Z%d", 64*i, vb+i)
+		load512(kv, "SI", 16*esz(kv)*i, fmt.Sprintf("Z%d", vb+i))
 	}
 	for j := 0; j < g; j++ {
 		p("VBROADCASTSS (%s), Z%d", ptrs[j], bc)

@@ -218,6 +218,15 @@ func FillRandom(st State, context int, seed uint64) {
 			return
 		}
 		c.ensure(context - 1)
+		if c.bf {
+			for i := range c.k16[:c.used(context)] {
+				c.k16[i] = bf16Bits(rng.Float32()*2 - 1)
+			}
+			for i := range c.v16[:context*c.stride] {
+				c.v16[i] = bf16Bits(rng.Float32()*2 - 1)
+			}
+			return
+		}
 		fill(c.k[:c.used(context)], 1)
 		fill(c.v[:context*c.stride], 1)
 	}

@@ -40,6 +40,8 @@ type Options struct {
 	Quantize string
 	// Matmul "bf16" multiplies with bf16 inputs (see engine.Options.Matmul).
 	Matmul string
+	// KVCache "bf16" keeps keys and values in bf16 (see engine.Options.KVCache).
+	KVCache string
 }
 
 // Backend runs requests on the built-in engine.
@@ -70,7 +72,7 @@ func Open(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local backend: %w", err)
 	}
-	m, err := engine.LoadWith(dir, engine.Options{Threads: opts.Threads, Quantize: opts.Quantize, Matmul: opts.Matmul})
+	m, err := engine.LoadWith(dir, engine.Options{Threads: opts.Threads, Quantize: opts.Quantize, Matmul: opts.Matmul, KVCache: opts.KVCache})
 	if err != nil {
 		return nil, fmt.Errorf("local backend: %w", err)
 	}

@@ -18,6 +18,9 @@ import (
 // matmulHelp documents --matmul (generate, eval, serve, bench engine).
 const matmulHelp = "built-in engine: bf16 multiplies bf16 weights with inputs rounded to bf16 (VDPBF16PS, llama.cpp's arithmetic; ~2x faster batched decode and prefill, not exact); f32 (default) is exact"
 
+// kvCacheHelp documents --kv-cache (generate, eval, serve, bench engine).
+const kvCacheHelp = "built-in engine: bf16 keeps attention keys and values in bf16 (half the memory per sequence, faster long contexts, not exact); f32 (default) is exact"
+
 type backendFlags struct {
 	kind        string
 	baseURLs    []string
@@ -29,6 +32,7 @@ type backendFlags struct {
 	threads     int
 	quantize    string
 	matmul      string
+	kvCache     string
 	maxBatch    int
 }
 
@@ -43,6 +47,7 @@ func (f *backendFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.maxRetries, "max-retries", 6, "retries of a request after 429, 5xx or connection errors")
 	fl.IntVar(&f.threads, "threads", 0, "built-in engine: threads per forward pass (0: all cores)")
 	fl.StringVar(&f.matmul, "matmul", "", matmulHelp)
+	fl.StringVar(&f.kvCache, "kv-cache", "", kvCacheHelp)
 	fl.StringVar(&f.quantize, "quantize", "", "built-in engine: int8 stores the weights as int8 with block scales at load (faster single-sequence decode)")
 	fl.IntVar(&f.maxBatch, "max-batch", 32, "built-in engine: sequences decoded together (capped by --concurrency)")
 }
@@ -96,7 +101,7 @@ func openLocalBackend(f *backendFlags) (backend.Backend, error) {
 		batch = f.concurrency
 	}
 	ho := hubOptions()
-	return local.Open(local.Options{Model: f.model, MaxBatch: batch, Hub: &ho, Threads: f.threads, Quantize: f.quantize, Matmul: f.matmul})
+	return local.Open(local.Options{Model: f.model, MaxBatch: batch, Hub: &ho, Threads: f.threads, Quantize: f.quantize, Matmul: f.matmul, KVCache: f.kvCache})
 }
 
 // flagConfig records every flag's value, for manifests.

@@ -17,7 +17,7 @@ import (
 func init() { commands = append(commands, newServeCmd) }
 
 func newServeCmd() *cobra.Command {
-	var model, addr, apiKey, apiKeyEnv, name, quantize, matmul string
+	var model, addr, apiKey, apiKeyEnv, name, quantize, matmul, kvCache string
 	var threads, maxBatch int
 	var grace time.Duration
 	cmd := &cobra.Command{
@@ -38,7 +38,7 @@ requests finish (--shutdown-grace).`,
 			if apiKey == "" && apiKeyEnv != "" {
 				apiKey = os.Getenv(apiKeyEnv)
 			}
-			b, err := local.Open(local.Options{Model: model, MaxBatch: maxBatch, Threads: threads, Quantize: quantize, Matmul: matmul})
+			b, err := local.Open(local.Options{Model: model, MaxBatch: maxBatch, Threads: threads, Quantize: quantize, Matmul: matmul, KVCache: kvCache})
 			if err != nil {
 				return err
 			}
@@ -62,6 +62,7 @@ requests finish (--shutdown-grace).`,
 	f.StringVar(&apiKeyEnv, "api-key-env", "", "read the API key from this environment variable")
 	f.IntVar(&threads, "threads", 0, "threads per forward pass (0: GOMAXPROCS)")
 	f.StringVar(&matmul, "matmul", "", matmulHelp)
+	f.StringVar(&kvCache, "kv-cache", "", kvCacheHelp)
 	f.StringVar(&quantize, "quantize", "", "quantize the matrices at load: int8 (faster, not exact)")
 	f.IntVar(&maxBatch, "max-batch", 64, "sequences decoded together")
 	f.DurationVar(&grace, "shutdown-grace", 30*time.Second, "how long in-flight requests may finish after SIGINT/SIGTERM")
