@@ -105,23 +105,6 @@ func softmaxFast(x []float32) bool {
 }
 
 //go:noescape
-func q8RowsAVX512(q *int8, ldq int, scales *float32, x *float32, k int, tiles int, out *float32)
-
-// q8Rows sets out[:4*tiles] to the products of the Q8 rows from row (a
-// multiple of 4) with x; it reports false when the active path has no
-// kernel.
-func q8Rows(m *Mat, row, tiles int, x []float32, out []float32) bool {
-	if activeKernel != kernAVX512 {
-		return false
-	}
-	nb := m.Cols / Q8Block
-	_ = out[4*tiles-1]
-	_ = m.q8[(row+4*tiles)*m.Cols-1]
-	q8RowsAVX512(&m.q8[row*m.Cols], m.Cols, &m.scales[(row/4)*nb*4], &x[0], m.Cols, tiles, &out[0])
-	return true
-}
-
-//go:noescape
 func swigluAVX512(gp, u *float32, n int) int
 
 // swigluRow sets g[j] = silu(g[j])·u[j] for every j, with the same bits

@@ -2,34 +2,8 @@
 
 #include "textflag.h"
 
-// Kernels other than the packed-panel ones (panel_amd64.s): int8 rows,
-// attention values, the bandwidth probe, the Mamba-2 scan, softmax and SwiGLU.
-
-// RED16 reduces the 16 lanes of zr (yr, xr its lower parts) and stores
-// the sum at off(BX). Tree: 16 -> 8 (lo+hi) -> 4 -> 2 -> 1.
-#define RED16(zr, yr, xr, off) \
-	VEXTRACTF64X4 $1, zr, Y28; \
-	VADDPS Y28, yr, yr; \
-	VEXTRACTF32X4 $1, yr, X28; \
-	VADDPS X28, xr, xr; \
-	VPERMILPS $0x4e, xr, X28; \
-	VADDPS X28, xr, xr; \
-	VPERMILPS $0xb1, xr, X28; \
-	VADDPS X28, xr, xr; \
-	VMOVSS xr, off(BX)
-
-// ---- int8 weights (Q8: blocks of 32 with a float32 scale) ----
-// out[4t+i] = Σ_b scale[t][b][i] · Σ_{j<32} q[4t+i, 32b+j]·x[32b+j] for
-// tiles t < tiles; scales are tile-major ([tiles][k/32][4]).
-
-#define Q8ROW(P, acc, soff) \
-	VPMOVSXBD (P)(AX*1), Z16; \
-	VPMOVSXBD 16(P)(AX*1), Z17; \
-	VCVTDQ2PS Z16, Z16; \
-	VCVTDQ2PS Z17, Z17; \
-	VMULPS Z20, Z16, Z16; \
-	VFMADD231PS Z21, Z17, Z16; \
-	VFMADD231PS.BCST soff(R10), Z16, acc
+// Kernels other than the generated ones (panel_amd64.s): attention values
+// for other head sizes, the bandwidth probe, the Mamba-2 scan, softmax and SwiGLU.
 
 // ---- attention values: o[0:hd] = Σ_t p[t] · v[t*vstride : t*vstride+hd] ----
 // (hd a multiple of 16 for AVX-512, 8 for AVX2; vstride in bytes; n >= 0)
@@ -448,46 +422,6 @@ sscalet:
 	VMULPS Z30, Z2, Z2
 	VMOVUPS Z2, K1, (SI)(AX*4)
 sdone2:
-	VZEROUPPER
-	RET
-
-// func q8RowsAVX512(q *int8, ldq int, scales *float32, x *float32, k int, tiles int, out *float32)
-TEXT ·q8RowsAVX512(SB), NOSPLIT, $0-56
-	MOVQ q+0(FP), SI
-	MOVQ ldq+8(FP), DX
-	MOVQ scales+16(FP), R10
-	MOVQ x+24(FP), CX
-	MOVQ k+32(FP), R11
-	MOVQ tiles+40(FP), R12
-	MOVQ out+48(FP), BX
-qtile:
-	CMPQ R12, $0
-	JLE  qend
-	LEAQ (SI)(DX*1), DI
-	LEAQ (DI)(DX*1), R8
-	LEAQ (R8)(DX*1), R9
-	LEAQ (SI)(DX*8), R13
-	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3
-	XORQ AX, AX
-qloop:
-	PREFETCHT0 (R13)(AX*4)
-	PREFETCHT0 64(R13)(AX*4)
-	VMOVUPS (CX)(AX*4), Z20
-	VMOVUPS 64(CX)(AX*4), Z21
-	Q8ROW(SI, Z0, 0)
-	Q8ROW(DI, Z1, 4)
-	Q8ROW(R8, Z2, 8)
-	Q8ROW(R9, Z3, 12)
-	ADDQ $16, R10
-	ADDQ $32, AX
-	CMPQ AX, R11
-	JLT  qloop
-	RED16(Z0, Y0, X0, 0); RED16(Z1, Y1, X1, 4); RED16(Z2, Y2, X2, 8); RED16(Z3, Y3, X3, 12)
-	ADDQ $16, BX
-	LEAQ (R9)(DX*1), SI
-	DECQ R12
-	JMP  qtile
-qend:
 	VZEROUPPER
 	RET
 

@@ -15,8 +15,6 @@ func ssmRows(s []float32, n, rows int, dA float32, dtx, b, c, y []float32) bool 
 
 func softmaxFast(x []float32) bool { return false }
 
-func q8Rows(m *Mat, row, tiles int, x []float32, out []float32) bool { return false }
-
 func swigluRow(g, u []float32) {
 	u = u[:len(g)]
 	for j, v := range g {
@@ -49,3 +47,13 @@ func attnScores(bf bool, g int, kb unsafe.Pointer, bstride, nb int, qt *float32,
 }
 
 func attnValues(c *kvCache, kvh int, o []float32, p [][]float32, n, hd int) int { return 0 }
+
+func hasQ8() bool { return false }
+
+func q8Tile(n int, w *int8, sc *float32, x *float32, k int, out *[MaxTile * panelRows]float32) {
+	panic("engine: no int8 kernels on this path")
+}
+
+func q8Gemv4(w *int8, ldp int, sc *float32, ldps int, x *float32, k int, out *[MaxTile * panelRows]float32) {
+	panic("engine: no int8 kernels on this path")
+}

@@ -57,7 +57,7 @@ func (m *Mat) mulRows(out, x [][]float32, r0, r1 int) { m.mulRowsX(out, x, nil, 
 func (m *Mat) mulRowsX(out, x [][]float32, xp *xPack, r0, r1 int) {
 	switch {
 	case m.DType == Q8:
-		m.mulRowsQ8(out, x, r0, r1)
+		m.mulRowsQ8(out, x, xp, r0, r1)
 	case !m.packed:
 		m.mulRowsGo(out, x, r0, r1)
 	case activeKernel == KernelGo || (m.pairs && !hasDot()):
@@ -66,14 +66,14 @@ func (m *Mat) mulRowsX(out, x [][]float32, xp *xPack, r0, r1 int) {
 		if !xp.fits(m) {
 			xp = xPacks.Get().(*xPack)
 			defer xPacks.Put(xp)
-			xp.packInputPairs(x, m.Cols)
+			xp.packInputs(x, m)
 		}
 		m.mulRowsPairs(out, xp, r0, r1)
 	default:
 		if !xp.fits(m) && len(x) > 1 {
 			xp = xPacks.Get().(*xPack)
 			defer xPacks.Put(xp)
-			xp.packInputs(x, m.Cols)
+			xp.packInputs(x, m)
 		}
 		m.mulRowsPacked(out, x, xp, r0, r1)
 	}

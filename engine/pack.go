@@ -273,79 +273,100 @@ func (m *Mat) mulRowsPairsGo(out, x [][]float32, r0, r1 int) {
 // kernels (see packInputs).
 type xPack struct {
 	buf    []float32
-	pairs  []uint32          // bf16 input pairs, for pair panels (packInputPairs)
-	dot    bool              // pairs (not buf) holds the inputs
-	cols   int               // the inputs' width
+	pairs  []uint32 // bf16 input pairs, for pair panels
 	groups [MaxChunk + 1]int // token group bounds: group g is [groups[g], groups[g+1])
 	ng     int
+	kind   packKind // the matrices the layout is for
+	cols   int      // the inputs' width
+}
+
+// packKind tells apart the input layouts of the kernel families.
+type packKind int
+
+const (
+	kindPanels packKind = iota + 1 // f32/bf16 panels: float32 groups of tokenGroups()
+	kindPairs                      // pair panels: bf16 pairs, groups of tokenGroups()
+	kindQ8                         // int8 panels: float32 groups of q8Groups
+)
+
+// q8Groups are the token-group sizes of the int8 kernels.
+var q8Groups = []int{6, 4, 2, 1}
+
+// kind is the input layout m's kernels read.
+func (m *Mat) kind() packKind {
+	switch {
+	case m.DType == Q8:
+		return kindQ8
+	case m.pairs:
+		return kindPairs
+	}
+	return kindPanels
 }
 
 var xPacks = sync.Pool{New: func() any { return new(xPack) }}
 
-// packInputs lays out x (n tokens of c values) for the active kernel path:
-// tokens in groups of at most tokenGroup(), each group column-major
-// ([c][size], at offset start·c), so that a kernel reads one group's
-// values for a column k as consecutive floats.
-func (xp *xPack) packInputs(x [][]float32, c int) {
-	n := len(x)
-	if cap(xp.buf) < n*c {
-		xp.buf = make([]float32, n*c)
-	}
-	xp.buf = xp.buf[:n*c]
-	xp.ng, xp.dot, xp.cols = 0, false, c
-	for t := 0; t < n; {
-		g := groupSize(n - t)
-		xp.groups[xp.ng] = t
-		xp.ng++
-		d := xp.buf[t*c : (t+g)*c]
-		for j := 0; j < g; j++ {
-			src := x[t+j][:c]
-			for k, v := range src {
-				d[k*g+j] = v
-			}
-		}
-		t += g
-	}
-	xp.groups[xp.ng] = n
-}
-
-// packInputPairs lays out x for the pair-panel kernels: like packInputs,
-// with each value rounded to bf16 and two consecutive columns in one word
-// (the even column in the low half), [c/2 rounded up][size] per group.
-func (xp *xPack) packInputPairs(x [][]float32, c int) {
-	n, k2 := len(x), (c+1)/2
-	if cap(xp.pairs) < n*k2 {
-		xp.pairs = make([]uint32, n*k2)
-	}
-	xp.pairs = xp.pairs[:n*k2]
-	xp.ng, xp.dot, xp.cols = 0, true, c
-	for t := 0; t < n; {
-		g := groupSize(n - t)
-		xp.groups[xp.ng] = t
-		xp.ng++
-		d := xp.pairs[t*k2 : (t+g)*k2]
-		for j := 0; j < g; j++ {
-			src := x[t+j][:c]
-			for i := 0; i < c/2; i++ {
-				lo := math.Float32bits(roundBF16(src[2*i])) >> 16
-				hi := math.Float32bits(roundBF16(src[2*i+1])) &^ 0xffff
-				d[i*g+j] = hi | lo
-			}
-			if c%2 == 1 {
-				d[(k2-1)*g+j] = math.Float32bits(roundBF16(src[c-1])) >> 16
-			}
-		}
-		t += g
-	}
-	xp.groups[xp.ng] = n
-}
-
 // fits reports whether xp holds inputs laid out for m.
-func (xp *xPack) fits(m *Mat) bool { return xp != nil && xp.dot == m.pairs && xp.cols == m.Cols }
+func (xp *xPack) fits(m *Mat) bool { return xp != nil && xp.kind == m.kind() && xp.cols == m.Cols }
+
+// packInputs lays out x (n tokens of m.Cols values) for m's kernels on the
+// active path: tokens in groups (sizes from tokenGroups or q8Groups), each
+// group column-major ([c][size], at offset start·c), so that a kernel reads
+// one group's values for a column as consecutive floats; for pair panels
+// the values are rounded to bf16 and two consecutive columns share a word
+// (the even column in the low half), [c/2 rounded up][size] per group.
+func (xp *xPack) packInputs(x [][]float32, m *Mat) {
+	n, c := len(x), m.Cols
+	xp.kind, xp.cols, xp.ng = m.kind(), c, 0
+	sizes := tokenGroups()
+	if xp.kind == kindQ8 {
+		sizes = q8Groups
+	}
+	if xp.kind == kindPairs {
+		k2 := (c + 1) / 2
+		if cap(xp.pairs) < n*k2 {
+			xp.pairs = make([]uint32, n*k2)
+		}
+		xp.pairs = xp.pairs[:n*k2]
+	} else {
+		if cap(xp.buf) < n*c {
+			xp.buf = make([]float32, n*c)
+		}
+		xp.buf = xp.buf[:n*c]
+	}
+	for t := 0; t < n; {
+		g := groupSize(sizes, n-t)
+		xp.groups[xp.ng] = t
+		xp.ng++
+		if xp.kind == kindPairs {
+			k2 := (c + 1) / 2
+			d := xp.pairs[t*k2 : (t+g)*k2]
+			for j := 0; j < g; j++ {
+				src := x[t+j][:c]
+				for i := 0; i < c/2; i++ {
+					lo := math.Float32bits(roundBF16(src[2*i])) >> 16
+					hi := math.Float32bits(roundBF16(src[2*i+1])) &^ 0xffff
+					d[i*g+j] = hi | lo
+				}
+				if c%2 == 1 {
+					d[(k2-1)*g+j] = math.Float32bits(roundBF16(src[c-1])) >> 16
+				}
+			}
+		} else {
+			d := xp.buf[t*c : (t+g)*c]
+			for j := 0; j < g; j++ {
+				for k, v := range x[t+j][:c] {
+					d[k*g+j] = v
+				}
+			}
+		}
+		t += g
+	}
+	xp.groups[xp.ng] = n
+}
 
 // groupSize is the size of the next token group when left tokens remain.
-func groupSize(left int) int {
-	for _, g := range tokenGroups() {
+func groupSize(sizes []int, left int) int {
+	for _, g := range sizes {
 		if left >= g {
 			return g
 		}

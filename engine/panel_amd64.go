@@ -235,3 +235,45 @@ func attnValues(c *kvCache, kvh int, o []float32, p [][]float32, n, hd int) int 
 	tab[g-1](&o[0], &p[0][0], ldp, unsafe.Add(v, esz*kvh*hd), esz*c.stride, n)
 	return g
 }
+
+// Int8 panel kernels (quant.go): w an int8 panel, sc its scales.
+
+//go:noescape
+func panelQ8x6AVX512(w unsafe.Pointer, sc *float32, x *float32, k int, out *float32)
+
+//go:noescape
+func panelQ8x4AVX512(w unsafe.Pointer, sc *float32, x *float32, k int, out *float32)
+
+//go:noescape
+func panelQ8x2AVX512(w unsafe.Pointer, sc *float32, x *float32, k int, out *float32)
+
+//go:noescape
+func panelQ8x1AVX512(w unsafe.Pointer, sc *float32, x *float32, k int, out *float32)
+
+//go:noescape
+func panelQ8Gemv4AVX512(w unsafe.Pointer, ldp int, sc *float32, ldps int, x *float32, k int, out *float32)
+
+// hasQ8 reports whether the active path runs the int8 panel kernels.
+func hasQ8() bool { return activeKernel == kernAVX512 }
+
+// q8Tile sets out[j*32+i] for one int8 panel and a group of n tokens (n
+// one of q8Groups); hasQ8 must hold.
+func q8Tile(n int, w *int8, sc *float32, x *float32, k int, out *[MaxTile * panelRows]float32) {
+	wp := unsafe.Pointer(w)
+	switch n {
+	case 6:
+		panelQ8x6AVX512(wp, sc, x, k, &out[0])
+	case 4:
+		panelQ8x4AVX512(wp, sc, x, k, &out[0])
+	case 2:
+		panelQ8x2AVX512(wp, sc, x, k, &out[0])
+	default:
+		panelQ8x1AVX512(wp, sc, x, k, &out[0])
+	}
+}
+
+// q8Gemv4 sets out[p*32+i] for four int8 panels (ldp bytes apart, scales
+// ldps bytes apart) and one token; hasQ8 must hold.
+func q8Gemv4(w *int8, ldp int, sc *float32, ldps int, x *float32, k int, out *[MaxTile * panelRows]float32) {
+	panelQ8Gemv4AVX512(unsafe.Pointer(w), ldp, sc, ldps, x, k, &out[0])
+}

@@ -42,6 +42,10 @@ func main() {
 		dotGemm(n)
 	}
 	dotGemv4()
+	for _, n := range []int{6, 4, 2, 1} {
+		q8Gemm(n)
+	}
+	q8Gemv4()
 	b.WriteString(`// Attention kernels (attention.go). Keys are cached in blocks of 16
 // positions, [head][d][16] per block; qt holds a group of query heads
 // transposed ([hd][G]). Scores: out[j][16·blk + i] = Σ_d k[blk][d][i]·q_j[d],
@@ -537,6 +541,123 @@ func values512(nv, g int, kv string) {
 	p("JNZ loop")
 	b.WriteString("done:\n")
 	for i := 0; i < g*nv; i++ {
+		p("VMOVUPS Z%d, %d(BX)", i, 64*i)
+	}
+	p("VZEROUPPER")
+	p("RET")
+	b.WriteString("\n")
+}
+
+// q8Gemm: an int8 panel ([k][32] int8, scales [k/32][32] float32) times a
+// group of n tokens ([k][n] float32); out [n][32]. Per block of 32
+// columns: t = Σ q·x (one FMA per column, in order), then acc += t·scale.
+func q8Gemm(n int) {
+	name := fmt.Sprintf("panelQ8x%dAVX512", n)
+	header(name, "w unsafe.Pointer, sc *float32, x *float32, k int, out *float32", 40)
+	p("MOVQ w+0(FP), SI")
+	p("MOVQ sc+8(FP), R8")
+	p("MOVQ x+16(FP), CX")
+	p("MOVQ k+24(FP), R12")
+	p("MOVQ out+32(FP), BX")
+	p("SHRQ $5, R12") // blocks of 32 columns
+	for i := 0; i < 2*n; i++ {
+		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	p("TESTQ R12, R12")
+	p("JLE done")
+	b.WriteString("block:\n")
+	for i := 0; i < 2*n; i++ {
+		p("VPXORD Z%d, Z%d, Z%d", 12+i, 12+i, 12+i)
+	}
+	p("MOVQ $32, AX")
+	b.WriteString("col:\n")
+	p("VPMOVSXBD (SI), Z28")
+	p("VCVTDQ2PS Z28, Z28")
+	p("VPMOVSXBD 16(SI), Z29")
+	p("VCVTDQ2PS Z29, Z29")
+	for j := 0; j < n; j++ {
+		p("VFMADD231PS.BCST %d(CX), Z28, Z%d", 4*j, 12+2*j)
+		p("VFMADD231PS.BCST %d(CX), Z29, Z%d", 4*j, 13+2*j)
+	}
+	p("ADDQ $32, SI")
+	p("ADDQ $%d, CX", 4*n)
+	p("DECQ AX")
+	p("JNZ col")
+	p("VMOVUPS (R8), Z30")
+	p("VMOVUPS 64(R8), Z31")
+	for j := 0; j < n; j++ {
+		p("VFMADD231PS Z30, Z%d, Z%d", 12+2*j, 2*j)
+		p("VFMADD231PS Z31, Z%d, Z%d", 13+2*j, 2*j+1)
+	}
+	p("ADDQ $128, R8")
+	p("DECQ R12")
+	p("JNZ block")
+	b.WriteString("done:\n")
+	for j := 0; j < n; j++ {
+		p("VMOVUPS Z%d, %d(BX)", 2*j, 128*j)
+		p("VMOVUPS Z%d, %d(BX)", 2*j+1, 128*j+64)
+	}
+	p("VZEROUPPER")
+	p("RET")
+	b.WriteString("\n")
+}
+
+// q8Gemv4: four int8 panels (ldp bytes apart, their scales ldps bytes
+// apart) times one token; out [4][32]. The sums of q8Gemm.
+func q8Gemv4() {
+	name := "panelQ8Gemv4AVX512"
+	header(name, "w unsafe.Pointer, ldp int, sc *float32, ldps int, x *float32, k int, out *float32", 56)
+	p("MOVQ w+0(FP), SI")
+	p("MOVQ ldp+8(FP), DX")
+	p("MOVQ sc+16(FP), R8")
+	p("MOVQ ldps+24(FP), BX")
+	p("MOVQ x+32(FP), CX")
+	p("MOVQ k+40(FP), R11")
+	p("SHRQ $5, R11")
+	p("LEAQ (SI)(DX*1), DI")
+	p("LEAQ (DI)(DX*1), R9")
+	p("LEAQ (R9)(DX*1), R10")
+	p("LEAQ (R8)(BX*1), R12")
+	p("LEAQ (R12)(BX*1), R13")
+	p("LEAQ (R13)(BX*1), DX")
+	for i := 0; i < 8; i++ {
+		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	p("TESTQ R11, R11")
+	p("JLE done")
+	b.WriteString("block:\n")
+	for i := 8; i < 16; i++ {
+		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	p("MOVQ $32, AX")
+	b.WriteString("col:\n")
+	p("VBROADCASTSS (CX), Z24")
+	for i, base := range []string{"SI", "DI", "R9", "R10"} {
+		for h := 0; h < 2; h++ {
+			z := 16 + 2*i + h
+			p("VPMOVSXBD %d(%s), Z%d", 16*h, base, z)
+			p("VCVTDQ2PS Z%d, Z%d", z, z)
+		}
+	}
+	for i := 0; i < 8; i++ {
+		p("VFMADD231PS Z%d, Z24, Z%d", 16+i, 8+i)
+	}
+	for _, base := range []string{"SI", "DI", "R9", "R10"} {
+		p("ADDQ $32, %s", base)
+	}
+	p("ADDQ $4, CX")
+	p("DECQ AX")
+	p("JNZ col")
+	for i, base := range []string{"R8", "R12", "R13", "DX"} {
+		p("VFMADD231PS (%s), Z%d, Z%d", base, 8+2*i, 2*i)
+		p("VFMADD231PS 64(%s), Z%d, Z%d", base, 9+2*i, 2*i+1)
+		p("ADDQ $128, %s", base)
+	}
+	p("DECQ R11")
+	p("JNZ block")
+	b.WriteString("done:\n")
+	p("MOVQ out+48(FP), BX")
+	for i := 0; i < 8; i++ {
 		p("VMOVUPS Z%d, %d(BX)", i, 64*i)
 	}
 	p("VZEROUPPER")

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
@@ -15,12 +16,23 @@ const Q8 safetensors.DType = "Q8"
 // Q8Block is the number of columns that share one scale.
 const Q8Block = 32
 
-// q8Scale returns the scale of row r's block b. Scales are stored by
-// tiles of 4 rows, block-major within a tile ([rows/4][blocks][4]), so
-// the assembly reads one pointer per tile.
+// Q8 matrices are packed in panels of 32 rows like f32 and bf16 ones
+// (pack.go): panel p holds the int8 values column-major, element (r, k) at
+// p·32·Cols + k·32 + r%32, and the scales block-major, row r's block b at
+// p·32·nb + b·32 + r%32 (nb = Cols/32). A product sums each block of 32
+// columns in order (one multiply-add per column), then adds that sum times
+// the row's block scale to the row's total: the same on every path and
+// whatever the batch.
+
+// q8Scale returns the scale of row r's block b.
 func (m *Mat) q8Scale(r, b int) float32 {
 	nb := m.Cols / Q8Block
-	return m.scales[((r/4)*nb+b)*4+r%4]
+	return m.scales[(r/panelRows)*panelRows*nb+b*panelRows+r%panelRows]
+}
+
+// q8At returns the int8 value of element (r, k).
+func (m *Mat) q8At(r, k int) int8 {
+	return m.q8[(r/panelRows)*panelRows*m.Cols+k*panelRows+r%panelRows]
 }
 
 // quantizeQ8 returns m quantized to Q8 (m unchanged), or m itself when its
@@ -29,71 +41,106 @@ func quantizeQ8(m *Mat) *Mat {
 	if m.Cols%Q8Block != 0 || m.DType == Q8 {
 		return m
 	}
-	nb := m.Cols / Q8Block
-	q := &Mat{Rows: m.Rows, Cols: m.Cols, DType: Q8, q8: make([]int8, m.Rows*m.Cols),
-		scales: make([]float32, (m.Rows+3)/4*4*nb)}
-	row := make([]float32, m.Cols)
-	for r := 0; r < m.Rows; r++ {
-		m.Row(r, row)
-		for b := 0; b < nb; b++ {
-			blk := row[b*Q8Block : (b+1)*Q8Block]
-			var amax float32
-			for _, v := range blk {
-				amax = max(amax, float32(math.Abs(float64(v))))
-			}
-			scale := amax / 127
-			q.scales[((r/4)*nb+b)*4+r%4] = scale
-			inv := float32(0)
-			if scale != 0 {
-				inv = 1 / scale
-			}
-			dst := q.q8[r*m.Cols+b*Q8Block:]
-			for i, v := range blk {
-				dst[i] = int8(max(-127, min(127, math.Round(float64(v*inv)))))
+	c, nb := m.Cols, m.Cols/Q8Block
+	q := &Mat{Rows: m.Rows, Cols: c, DType: Q8, packed: true,
+		q8:     unsafe.Slice((*int8)(alignedBytes(m.panels()*panelRows*c)), m.panels()*panelRows*c),
+		scales: make([]float32, m.panels()*panelRows*nb)}
+	eachPanel(m, func(p int) {
+		row := make([]float32, c)
+		for r := p * panelRows; r < min(m.Rows, (p+1)*panelRows); r++ {
+			m.Row(r, row)
+			i := r % panelRows
+			for b := 0; b < nb; b++ {
+				blk := row[b*Q8Block : (b+1)*Q8Block]
+				var amax float32
+				for _, v := range blk {
+					amax = max(amax, float32(math.Abs(float64(v))))
+				}
+				scale := amax / 127
+				q.scales[p*panelRows*nb+b*panelRows+i] = scale
+				inv := float32(0)
+				if scale != 0 {
+					inv = 1 / scale
+				}
+				for j, v := range blk {
+					q.q8[p*panelRows*c+(b*Q8Block+j)*panelRows+i] = int8(max(-127, min(127, math.Round(float64(v*inv)))))
+				}
 			}
 		}
-	}
+	})
 	return q
 }
 
-// q8Dot is W[r,:]·x on the portable path: per block Σ q·x, times the
-// block's scale.
-func (m *Mat) q8Dot(r int, x []float32) float32 {
-	c := m.Cols
-	row := m.q8[r*c : r*c+c]
-	var s float32
-	for b := 0; b < c/Q8Block; b++ {
-		var t float32
-		for i, v := range row[b*Q8Block : (b+1)*Q8Block] {
-			t += float32(v) * x[b*Q8Block+i]
-		}
-		s += t * m.q8Scale(r, b)
+// mulRowsQ8 is mulRows for Q8 matrices: the assembly kernels where the
+// path has them (token groups of xp, or four panels at a time for one
+// token), else mulRowsQ8Go.
+func (m *Mat) mulRowsQ8(out, x [][]float32, xp *xPack, r0, r1 int) {
+	if !hasQ8() {
+		m.mulRowsQ8Go(out, x, r0, r1)
+		return
 	}
-	return s
+	if !xp.fits(m) && len(x) > 1 {
+		xp = xPacks.Get().(*xPack)
+		defer xPacks.Put(xp)
+		xp.packInputs(x, m)
+	}
+	c, nb := m.Cols, m.Cols/Q8Block
+	ldp, ldps := panelRows*c, panelRows*nb
+	var tile [MaxTile * panelRows]float32
+	p0, p1 := r0/panelRows, (r1+panelRows-1)/panelRows
+	if len(x) == 1 {
+		xt := &x[0][0]
+		p := p0
+		for ; p+4 <= p1; p += 4 {
+			q8Gemv4(&m.q8[p*ldp], ldp, &m.scales[p*ldps], 4*ldps, xt, c, &tile)
+			lo, hi := max(r0, p*panelRows), min(r1, (p+4)*panelRows)
+			copy(out[0][lo:hi], tile[lo-p*panelRows:])
+		}
+		for ; p < p1; p++ {
+			q8Tile(1, &m.q8[p*ldp], &m.scales[p*ldps], xt, c, &tile)
+			lo, hi := max(r0, p*panelRows), min(r1, (p+1)*panelRows)
+			copy(out[0][lo:hi], tile[lo-p*panelRows:])
+		}
+		return
+	}
+	for p := p0; p < p1; p++ {
+		lo, hi := max(r0, p*panelRows), min(r1, (p+1)*panelRows)
+		for g := 0; g < xp.ng; g++ {
+			t0, t1 := xp.groups[g], xp.groups[g+1]
+			q8Tile(t1-t0, &m.q8[p*ldp], &m.scales[p*ldps], &xp.buf[t0*c], c, &tile)
+			for j := t0; j < t1; j++ {
+				copy(out[j][lo:hi], tile[(j-t0)*panelRows+lo-p*panelRows:])
+			}
+		}
+	}
 }
 
-// mulRowsQ8 is mulRows for Q8 matrices: tiles of 4 rows in assembly
-// where there is a kernel (the whole tile computed, the rows in [r0, r1)
-// kept), the rest with q8Dot; each token on its own. A row is computed
-// the same way whatever the batch and the row range.
-func (m *Mat) mulRowsQ8(out, x [][]float32, r0, r1 int) {
-	var tmp [4]float32
-	for t := range x {
-		r := r0
-		for r < r1 {
-			tile := r &^ 3
-			if nt := (min(r1, m.Rows&^3) - r) / 4; r == tile && nt > 0 && q8Rows(m, r, nt, x[t], out[t][r:r+4*nt]) {
-				r += 4 * nt
-				continue
-			}
-			if tile+4 <= m.Rows && q8Rows(m, tile, 1, x[t], tmp[:]) {
-				for ; r < min(tile+4, r1); r++ {
-					out[t][r] = tmp[r-tile]
+// mulRowsQ8Go is mulRowsQ8 in plain Go.
+func (m *Mat) mulRowsQ8Go(out, x [][]float32, r0, r1 int) {
+	c, nb := m.Cols, m.Cols/Q8Block
+	var acc, blk [panelRows]float32
+	for p := r0 / panelRows; p*panelRows < r1; p++ {
+		q := m.q8[p*panelRows*c : (p+1)*panelRows*c]
+		sc := m.scales[p*panelRows*nb : (p+1)*panelRows*nb]
+		lo, hi := max(r0, p*panelRows), min(r1, (p+1)*panelRows)
+		for t := range x {
+			xt := x[t][:c]
+			clear(acc[:])
+			for b := 0; b < nb; b++ {
+				clear(blk[:])
+				for k := b * Q8Block; k < (b+1)*Q8Block; k++ {
+					col := (*[panelRows]int8)(q[k*panelRows:])
+					xv := xt[k]
+					for i := range blk {
+						blk[i] += float32(col[i]) * xv
+					}
 				}
-				continue
+				s := (*[panelRows]float32)(sc[b*panelRows:])
+				for i := range acc {
+					acc[i] += blk[i] * s[i]
+				}
 			}
-			out[t][r] = m.q8Dot(r, x[t])
-			r++
+			copy(out[t][lo:hi], acc[lo-p*panelRows:hi-p*panelRows])
 		}
 	}
 }

@@ -16,14 +16,14 @@ import (
 func TestQ8Kernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	withKernels(t, func(tb testing.TB, kern string) {
-		for _, shape := range [][2]int{{4, 32}, {7, 64}, {130, 896}, {37, 96}} {
+		for _, shape := range [][2]int{{4, 32}, {7, 64}, {130, 896}, {37, 96}, {200, 256}} {
 			rows, cols := shape[0], shape[1]
 			w := quantizeQ8(randMat(rng, rows, cols, safetensors.BF16))
 			if w.DType != Q8 {
 				tb.Fatal("not quantized")
 			}
 			row := make([]float32, cols)
-			for _, n := range []int{1, 3, 5} {
+			for _, n := range []int{1, 3, 5, 7, 13, 33} {
 				x := randRows(rng, n, cols)
 				out := newRows(n, rows).v
 				w.mulRows(out, x, 0, rows)

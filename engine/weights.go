@@ -17,7 +17,7 @@ type Mat struct {
 	f32        []float32 // F32
 	u16        []uint16  // BF16 or F16
 	q8         []int8    // Q8 values
-	scales     []float32 // Q8 block scales, by tiles of 4 rows (see q8Scale)
+	scales     []float32 // Q8 block scales (see quant.go)
 	packed     bool      // f32/u16 hold panels (pack.go), not rows
 	pairs      bool      // packed bf16 in pair panels, for bf16 products (pack.go)
 }
@@ -123,7 +123,7 @@ func f16(h uint16) float32 {
 // Row writes row i as float32 into dst[:Cols].
 func (m *Mat) Row(i int, dst []float32) {
 	dst = dst[:m.Cols]
-	if m.packed {
+	if m.packed && m.DType != Q8 {
 		m.rowPacked(i, dst)
 		return
 	}
@@ -140,8 +140,8 @@ func (m *Mat) Row(i int, dst []float32) {
 			dst[j] = f16(h)
 		}
 	case Q8:
-		for j, v := range m.q8[off : off+m.Cols] {
-			dst[j] = float32(v) * m.q8Scale(i, j/Q8Block)
+		for j := range dst {
+			dst[j] = float32(m.q8At(i, j)) * m.q8Scale(i, j/Q8Block)
 		}
 	}
 }

@@ -297,14 +297,13 @@ func (p *workers) matmulGLU(x [][]float32, g [][]float32, gate Linear, u [][]flo
 func packFor(x [][]float32, w *Mat) *xPack {
 	switch {
 	case w.pairs && hasDot():
-		xp := xPacks.Get().(*xPack)
-		xp.packInputPairs(x, w.Cols)
-		return xp
-	case len(x) < 2 || !w.packed || w.pairs || activeKernel == KernelGo:
+	case w.DType == Q8 && hasQ8() && len(x) > 1:
+	case w.packed && !w.pairs && w.DType != Q8 && activeKernel != KernelGo && len(x) > 1:
+	default:
 		return nil
 	}
 	xp := xPacks.Get().(*xPack)
-	xp.packInputs(x, w.Cols)
+	xp.packInputs(x, w)
 	return xp
 }
 
