@@ -273,7 +273,7 @@ func (m *Mat) mulRowsPairsGo(out, x [][]float32, r0, r1 int) {
 // kernels (see packInputs).
 type xPack struct {
 	buf    []float32
-	pairs  []uint32 // bf16 input pairs, for pair panels
+	pairs  []uint32          // bf16 input pairs, for pair panels
 	groups [MaxChunk + 1]int // token group bounds: group g is [groups[g], groups[g+1])
 	ng     int
 	kind   packKind // the matrices the layout is for
