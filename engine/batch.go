@@ -42,6 +42,8 @@ type workspace struct {
 	headOut    [][]float32
 	attn       attnTask
 	scan       scanTask
+	conv       convTask
+	gate       gateTask
 	ms         [MaxChunk]*mambaState // the micro-batch's states of one Mamba layer
 }
 

@@ -33,12 +33,17 @@ type mamba2Mixer struct {
 	dtMin, dtMax  float32   // time step clamp (0, +Inf: none)
 	outProj       Linear    // [d, DI]
 	eps           float64
+	ones          []float32 // [max(CD, DI)] of 1: silu(v) = swiglu(v, 1)
 }
 
 func loadMamba2Mixer(l *weightLoader, cfg *Config, p string, normGroups int) (*mamba2Mixer, error) {
 	mx := &mamba2Mixer{h: cfg.MambaHeads, p: cfg.MambaHeadDim, n: cfg.StateSize, g: cfg.NGroups, k: cfg.ConvKernel,
 		normGroups: normGroups, eps: cfg.NormEps, dtMin: float32(cfg.DtMin), dtMax: float32(cfg.DtMax)}
 	di, cd, d := cfg.DInner(), cfg.ConvDim(), cfg.HiddenSize
+	mx.ones = make([]float32, max(cd, di))
+	for i := range mx.ones {
+		mx.ones[i] = 1
+	}
 	var err error
 	if mx.inProj, err = l.linear(p+"in_proj", di+cd+mx.h, d, cfg.UseProjBias); err != nil {
 		return nil, err
@@ -94,9 +99,9 @@ func mambaStateBytes(cfg *Config) int64 {
 
 // forward runs the mixer over a micro-batch: out[i] = Mixer(x[i]) for
 // token i of the sequence whose state is st[i]. The projections run over
-// all tokens at once; the conv runs token by token, in order; the scan is
-// split by heads over the workers, each taking its heads through the
-// tokens in order.
+// all tokens at once; the conv is split by channels and the scan by heads
+// over the workers, each taking its share through the tokens in order;
+// the gate and norm are split by tokens.
 func (mx *mamba2Mixer) forward(p *workers, ws *workspace, out, x [][]float32, st []*mambaState) {
 	H, P, G, K := mx.h, mx.p, mx.g, mx.k
 	N := mx.n
@@ -109,28 +114,13 @@ func (mx *mamba2Mixer) forward(p *workers, ws *workspace, out, x [][]float32, st
 	p.matmul(zx, mx.inProj, x) // [n][DI + CD + H]
 
 	// 2. Causal depthwise conv over the window [conv state (K-1 tokens), xBC],
-	//    plus bias, then SiLU. Tap K-1 hits the current token.
-	for i := range x {
-		s := st[i]
-		xBC := zx[i][DI : DI+CD] // [CD] conv input: x | B | C
-		xc := xcs[i]             // [CD]
-		for c := 0; c < CD; c++ {
-			w := mx.convW[c*K : (c+1)*K]
-			var acc float32
-			if mx.convB != nil {
-				acc = mx.convB[c]
-			}
-			for k := 0; k < K-1; k++ {
-				acc += w[k] * s.conv[k*CD+c]
-			}
-			acc += w[K-1] * xBC[c]
-			xc[c] = silu(acc)
-		}
-		// Shift the window left and append the raw input.
-		if K > 1 {
-			copy(s.conv, s.conv[CD:])
-			copy(s.conv[(K-2)*CD:], xBC)
-		}
+	//    plus bias, then SiLU (convTask: channels split over the workers).
+	ct := &ws.conv
+	ct.mx, ct.zx, ct.xc, ct.st = mx, zx, xcs, st
+	if n*CD*K < parallelMinWork/4 {
+		ct.run(0, 0, CD)
+	} else {
+		p.parallel(ct, CD, 16)
 	}
 
 	// 3. Selective scan (ssmHead), heads split over the workers.
@@ -148,23 +138,80 @@ func (mx *mamba2Mixer) forward(p *workers, ws *workspace, out, x [][]float32, st
 		p.parallel(t, H, 1)
 	}
 
-	for i := range x {
-		z := zx[i][:DI] // [DI] gate
-		y := ys[i]      // [DI]
-		// 4. Gate, then RMSNorm in normGroups contiguous groups, times weight:
-		//    u = y ⊙ silu(z); u_grp /= rms(u_grp); u ⊙= norm.weight
-		for j := range y {
-			y[j] *= silu(z[j])
-		}
-		gs := DI / mx.normGroups
-		for grp := 0; grp < mx.normGroups; grp++ {
-			u := y[grp*gs : (grp+1)*gs]
-			RMSNorm(u, u, mx.norm[grp*gs:(grp+1)*gs], mx.eps)
-		}
+	// 4. Gate, then RMSNorm in normGroups contiguous groups, times weight:
+	//    u = y ⊙ silu(z); u_grp /= rms(u_grp); u ⊙= norm.weight (gateTask:
+	//    tokens split over the workers).
+	gt := &ws.gate
+	gt.mx, gt.zx, gt.y = mx, zx, ys
+	if n < 2 {
+		gt.run(0, 0, n)
+	} else {
+		p.parallel(gt, n, 1)
 	}
 
 	// 5. Output projection: out = out_proj·u.
 	p.matmul(out, mx.outProj, ys) // [n][d]
+}
+
+// convTask runs the causal conv of a micro-batch for a range of channels,
+// token by token in order (tokens of one sequence follow each other in a
+// prefill chunk), and shifts those channels of each conv window.
+type convTask struct {
+	mx     *mamba2Mixer
+	zx, xc [][]float32 // [n][DI+CD+H] projections, [n][CD] conv output
+	st     []*mambaState
+}
+
+func (t *convTask) run(_, c0, c1 int) {
+	mx := t.mx
+	K := mx.k
+	DI := mx.h * mx.p
+	CD := DI + 2*mx.g*mx.n
+	for i := range t.xc {
+		s := t.st[i]
+		xBC := t.zx[i][DI : DI+CD] // [CD] conv input: x | B | C
+		xc := t.xc[i]              // [CD]
+		for c := c0; c < c1; c++ {
+			w := mx.convW[c*K : (c+1)*K]
+			var acc float32
+			if mx.convB != nil {
+				acc = mx.convB[c]
+			}
+			for k := 0; k < K-1; k++ {
+				acc += w[k] * s.conv[k*CD+c]
+			}
+			acc += w[K-1] * xBC[c]
+			xc[c] = acc
+		}
+		swigluRow(xc[c0:c1], mx.ones[c0:c1]) // silu(acc)·1
+		// Shift the window left and append the raw input.
+		if K > 1 {
+			for k := 0; k < K-2; k++ {
+				copy(s.conv[k*CD+c0:k*CD+c1], s.conv[(k+1)*CD+c0:(k+1)*CD+c1])
+			}
+			copy(s.conv[(K-2)*CD+c0:(K-2)*CD+c1], xBC[c0:c1])
+		}
+	}
+}
+
+// gateTask runs the gate and grouped RMSNorm for a range of tokens.
+type gateTask struct {
+	mx    *mamba2Mixer
+	zx, y [][]float32 // [n][DI+CD+H] projections (z first), [n][DI] scan output
+}
+
+func (t *gateTask) run(_, i0, i1 int) {
+	mx := t.mx
+	DI := mx.h * mx.p
+	gs := DI / mx.normGroups
+	for i := i0; i < i1; i++ {
+		z := t.zx[i][:DI] // [DI] gate, overwritten with y ⊙ silu(z)
+		y := t.y[i]       // [DI]
+		swigluRow(z, y)
+		for grp := 0; grp < mx.normGroups; grp++ {
+			RMSNorm(y[grp*gs:(grp+1)*gs], z[grp*gs:(grp+1)*gs], mx.norm[grp*gs:(grp+1)*gs], mx.eps)
+		}
+	}
 }
 
 // scanTask runs the selective scan of a micro-batch for a range of heads.

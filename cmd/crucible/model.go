@@ -41,12 +41,12 @@ func hubOptions() hub.Options {
 }
 
 // loadModel loads a model folder or an org/name hub repository.
-func loadModel(ctx context.Context, model string) (engine.Model, string, error) {
+func loadModel(ctx context.Context, model string, opts engine.Options) (engine.Model, string, error) {
 	dir, err := hub.Resolve(ctx, model, hubOptions())
 	if err != nil {
 		return nil, "", err
 	}
-	m, err := engine.Load(dir)
+	m, err := engine.LoadWith(dir, opts)
 	return m, dir, err
 }
 
@@ -61,6 +61,7 @@ func newModelCmd() *cobra.Command {
 
 func newModelCheckCmd() *cobra.Command {
 	var refPath string
+	var opts engine.Options
 	cmd := &cobra.Command{
 		Use:   "check DIR|org/name",
 		Short: "Compare the engine's logits and greedy tokens with a reference file",
@@ -72,7 +73,7 @@ and exits with status 1 when max|Δ| / max(1, max|ref|) > 1e-4 or any id differs
   crucible model check ./my-model --reference ./my-model/reference.safetensors`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, dir, err := loadModel(cmd.Context(), args[0])
+			m, dir, err := loadModel(cmd.Context(), args[0], opts)
 			if err != nil {
 				return err
 			}
@@ -105,6 +106,9 @@ and exits with status 1 when max|Δ| / max(1, max|ref|) > 1e-4 or any id differs
 		},
 	}
 	cmd.Flags().StringVar(&refPath, "reference", "", "reference file (default DIR/reference.safetensors)")
+	cmd.Flags().StringVar(&opts.Matmul, "matmul", "", matmulHelp+" (shows its error against the reference)")
+	cmd.Flags().StringVar(&opts.KVCache, "kv-cache", "", kvCacheHelp)
+	cmd.Flags().StringVar(&opts.Quantize, "quantize", "", "int8 stores the matrices as int8 with block scales (not exact)")
 	return cmd
 }
 
@@ -115,7 +119,7 @@ func newModelInfoCmd() *cobra.Command {
 		Example: `  crucible model info ../shared/fixtures/models/nemotron_h_wide_bf16`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, _, err := loadModel(cmd.Context(), args[0])
+			m, _, err := loadModel(cmd.Context(), args[0], engine.Options{})
 			if err != nil {
 				return err
 			}
