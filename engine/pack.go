@@ -122,11 +122,21 @@ func (m *Mat) packPairs() {
 	c, kp := m.Cols, m.pairCols()
 	dst, src := alignedU16(m.panels()*panelRows*kp), m.u16
 	eachPanel(m, func(p int) {
+		// Pair by pair of columns, so that the writes are sequential.
 		d := dst[p*panelRows*kp : (p+1)*panelRows*kp]
-		for r := p * panelRows; r < min(m.Rows, (p+1)*panelRows); r++ {
-			dr := d[(r%panelRows)*2:]
-			for k, v := range src[r*c : (r+1)*c] {
-				dr[(k/2)*2*panelRows+k%2] = v
+		r0 := p * panelRows
+		nr := min(panelRows, m.Rows-r0)
+		rows := src[r0*c : (r0+nr)*c]
+		for k := 0; k+1 < c; k += 2 {
+			col := d[k*panelRows : k*panelRows+2*nr]
+			for i := 0; i < nr; i++ {
+				col[2*i], col[2*i+1] = rows[i*c+k], rows[i*c+k+1]
+			}
+		}
+		if c%2 == 1 {
+			col := d[(c-1)*panelRows:]
+			for i := 0; i < nr; i++ {
+				col[2*i] = rows[i*c+c-1]
 			}
 		}
 	})
