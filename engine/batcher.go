@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -131,6 +132,7 @@ type running struct {
 func (b *Batcher) loop() {
 	defer close(b.done)
 	var active []*running
+	var decoding []*seq // the sequences sampled after a step
 	var pool []State // states of finished sequences, reused
 	release := func(r *running, res *GenResult, err error) {
 		r.gone = true
@@ -224,12 +226,16 @@ func (b *Batcher) loop() {
 		}
 		b.m.Forward(states, tokens, logits)
 		b.stats.Steps.Add(1)
+		decoding = decoding[:0]
 		for _, r := range active {
 			if r.decoding {
-				r.s.next()
-				r.s.emit()
-				b.stats.GeneratedTokens.Add(1)
+				decoding = append(decoding, r.s)
 			}
+		}
+		sampleAll(decoding)
+		for _, s := range decoding {
+			s.emit()
+			b.stats.GeneratedTokens.Add(1)
 		}
 		for _, r := range chunked {
 			b.stats.PromptTokens.Add(int64(r.end - r.fed))
@@ -370,4 +376,32 @@ func commonPrefix(a, b []int) int {
 		n++
 	}
 	return n
+}
+
+// sampleAll draws the next token of every sequence, spread over the CPUs:
+// sampling reads the whole vocabulary (a softmax, and top-p's sort of the
+// tokens it keeps), a millisecond or more per sequence that would
+// otherwise run on one thread between forward passes. Each sequence has
+// its own sampler and random stream, so the tokens do not depend on the
+// split.
+func sampleAll(seqs []*seq) {
+	workers := min(runtime.GOMAXPROCS(0), len(seqs))
+	if workers < 2 {
+		for _, s := range seqs {
+			s.next()
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(seqs); i = int(next.Add(1) - 1) {
+				seqs[i].next()
+			}
+		}()
+	}
+	wg.Wait()
 }

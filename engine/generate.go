@@ -200,9 +200,7 @@ func GenerateBatch(ctx context.Context, m Model, tok *tokenizer.Tokenizer, reqs 
 			}
 		}
 	}
-	for _, s := range seqs { // first tokens, once every prompt is in
-		s.next()
-	}
+	sampleAll(seqs) // first tokens, once every prompt is in
 	var states []State
 	var tokens []int
 	var logits [][]float32
@@ -223,9 +221,7 @@ func GenerateBatch(ctx context.Context, m Model, tok *tokenizer.Tokenizer, reqs 
 		if err := DecodeStep(ctx, m, states, tokens, logits); err != nil {
 			return nil, err
 		}
-		for _, s := range active {
-			s.next()
-		}
+		sampleAll(active)
 	}
 	out := make([]GenResult, len(seqs))
 	for i, s := range seqs {

@@ -127,3 +127,18 @@ func swigluRow(g, u []float32) {
 		g[j] = silu(g[j]) * u[j]
 	}
 }
+
+//go:noescape
+func expShiftedAVX512(l *float32, n int, mx, invT float32, e *float64) int
+
+// expShifted sets e[i] = math.Exp(float64((l[i]-mx)*invT)) for a prefix of
+// l (bit for bit) and returns its length: 0 when the active path has no
+// kernel; it stops early at values math.Exp treats specially (below -700,
+// NaN), which the caller computes.
+func expShifted(l []float32, mx, invT float32, e []float64) int {
+	if activeKernel != kernAVX512 || len(l) < 8 {
+		return 0
+	}
+	_ = e[len(l)-1]
+	return expShiftedAVX512(&l[0], len(l), mx, invT, &e[0])
+}

@@ -537,3 +537,57 @@ gdone:
 	MOVQ AX, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// ---- shifted exponential for sampling (AVX-512) ----
+// e[i] = math.Exp(float64((l[i] - mx) * invT)) bit for bit (float32
+// subtraction and product, then Go's math.Exp as in swigluAVX512), eight at
+// a time; stops at the first block of 8 with a value below -700 or NaN
+// (math.Exp's underflow and special cases, left to the caller) and
+// returns the index.
+
+DATA smpc<>+0(SB)/8, $-700.0
+GLOBL smpc<>(SB), RODATA|NOPTR, $8
+
+// func expShiftedAVX512(l *float32, n int, mx, invT float32, e *float64) int
+TEXT ·expShiftedAVX512(SB), NOSPLIT, $0-40
+	MOVQ l+0(FP), DI
+	MOVQ n+8(FP), CX
+	ANDQ $-8, CX
+	VBROADCASTSS mx+16(FP), Y10
+	VBROADCASTSS invT+20(FP), Y11
+	MOVQ e+24(FP), SI
+	VBROADCASTSD swic<>+0(SB), Z16
+	VBROADCASTSD swic<>+8(SB), Z17
+	VBROADCASTSD swic<>+16(SB), Z18
+	VBROADCASTSD swic<>+24(SB), Z19
+	VBROADCASTSD swic<>+32(SB), Z20
+	VBROADCASTSD swic<>+40(SB), Z21
+	VBROADCASTSD swic<>+48(SB), Z22
+	VBROADCASTSD swic<>+56(SB), Z23
+	VBROADCASTSD swic<>+64(SB), Z24
+	VBROADCASTSD swic<>+72(SB), Z25
+	VBROADCASTSD swic<>+80(SB), Z26
+	VBROADCASTSD swic<>+88(SB), Z27
+	VBROADCASTSD swic<>+96(SB), Z28
+	VPBROADCASTQ swic<>+104(SB), Z29
+	VBROADCASTSD smpc<>+0(SB), Z15
+	XORQ AX, AX
+eloop:
+	CMPQ AX, CX
+	JGE  edone
+	VMOVUPS (DI)(AX*4), Y0
+	VSUBPS Y10, Y0, Y0 // l - mx
+	VMULPS Y11, Y0, Y0 // (l - mx) * invT
+	VCVTPS2PD Y0, Z2
+	VCMPPD $0x1d, Z15, Z2, K1 // z >= -700, false for NaN
+	KMOVB K1, DX
+	CMPL DX, $0xff
+	JNE  edone
+	EXPPD(Z2, Z4, Z5, Y6, Z6)
+	VMOVUPD Z2, (SI)(AX*8)
+	ADDQ $8, AX
+	JMP  eloop
+edone:
+	MOVQ AX, ret+32(FP)
+	VZEROUPPER
+	RET

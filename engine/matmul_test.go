@@ -327,3 +327,36 @@ func TestSoftmaxFast(t *testing.T) {
 		}
 	})
 }
+
+// TestExpShifted: the sampling kernel's exponentials are math.Exp's, bit
+// for bit, including where it hands values back (below -700, NaN).
+func TestExpShifted(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	withKernels(t, func(tb testing.TB, kern string) {
+		for _, scale := range []float32{1, 30, 400, 2000} {
+			l := make([]float32, 1000)
+			for i := range l {
+				l[i] = (rng.Float32()*2 - 1) * scale
+			}
+			l[17] = float32(math.NaN())
+			l[500] = float32(math.Inf(-1))
+			mx := float32(scale)
+			for _, invT := range []float32{1, 1 / 0.7, 0.5} {
+				e := make([]float64, len(l))
+				for i := 0; i < len(l); {
+					i += expShifted(l[i:], mx, invT, e[i:])
+					if i < len(l) {
+						e[i] = math.Exp(float64((l[i] - mx) * invT))
+						i++
+					}
+				}
+				for i, v := range l {
+					want := math.Exp(float64((v - mx) * invT))
+					if math.Float64bits(e[i]) != math.Float64bits(want) && !(math.IsNaN(want) && math.IsNaN(e[i])) {
+						tb.Fatalf("%s scale %v invT %v: exp((%v-%v)*%v) = %v, want %v", kern, scale, invT, v, mx, invT, e[i], want)
+					}
+				}
+			}
+		}
+	})
+}

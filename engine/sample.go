@@ -43,7 +43,11 @@ type Sampler struct {
 	seen  map[int]struct{}
 	heap  []int      // top-k selection
 	tmp   []candProb // sorting
+	e     []float64  // exponentials of a chunk of logits
 }
+
+// expChunk is how many exponentials Sample computes at a time.
+const expChunk = 2048
 
 // NewSampler starts a sampler; the same params (seed included) and logits
 // give the same tokens.
@@ -81,14 +85,27 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 	invT := float32(1 / p.Temperature)
 	s.cand, s.probs = s.cand[:0], s.probs[:0]
 	var sum float64
-	for i, l := range logits {
-		e := math.Exp(float64((l - mx) * invT))
-		if e == 0 {
-			continue
+	if s.e == nil {
+		s.e = make([]float64, expChunk)
+	}
+	for c0 := 0; c0 < len(logits); c0 += expChunk {
+		chunk := logits[c0:min(c0+expChunk, len(logits))]
+		es := s.e[:len(chunk)]
+		for i := 0; i < len(chunk); { // the vector kernel, math.Exp where it stops
+			i += expShifted(chunk[i:], mx, invT, es[i:])
+			if i < len(chunk) {
+				es[i] = math.Exp(float64((chunk[i] - mx) * invT))
+				i++
+			}
 		}
-		s.cand = append(s.cand, i)
-		s.probs = append(s.probs, float32(e))
-		sum += e
+		for i, e := range es {
+			if e == 0 {
+				continue
+			}
+			s.cand = append(s.cand, c0+i)
+			s.probs = append(s.probs, float32(e))
+			sum += e
+		}
 	}
 	for i := range s.probs {
 		s.probs[i] = float32(float64(s.probs[i]) / sum)
@@ -115,18 +132,8 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 		for _, pr := range s.probs {
 			top = max(top, pr)
 		}
-		for tau := top / 2; ; tau /= 2 {
-			var mass float64
-			for _, pr := range s.probs {
-				if pr >= tau {
-					mass += float64(pr)
-				}
-			}
-			if mass >= p.TopP*total || tau < 1e-30 {
-				s.filter(func(pr float32) bool { return pr >= tau })
-				break
-			}
-		}
+		tau := s.topPThreshold(top, p.TopP*total)
+		s.filter(func(pr float32) bool { return pr >= tau })
 	}
 	if topP {
 		s.sortByProb()
@@ -164,6 +171,69 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 		}
 	}
 	return s.cand[len(s.cand)-1]
+}
+
+// topPThreshold returns the first τ of top/2, top/4, ... (halved in
+// float32) at which the candidates with probability ≥ τ hold target of
+// the mass (summed in candidate order), or the first below 1e-30. Masses
+// per halving are first estimated in one pass (each candidate counted at
+// the first τ it passes, found from the exponents), then the estimate is
+// checked, and moved if need be, with exact sums: the result is that of
+// trying every τ in turn, in two or three passes instead of one per τ.
+func (s *Sampler) topPThreshold(top float32, target float64) float32 {
+	const maxJ = 127
+	taus := make([]float32, 0, maxJ+1) // τ_j = taus[j-1]
+	stop := maxJ                       // the first j with τ_j < 1e-30
+	for tau := top / 2; len(taus) < maxJ; tau /= 2 {
+		taus = append(taus, tau)
+		if tau < 1e-30 {
+			stop = len(taus)
+			break
+		}
+	}
+	stop = min(stop, len(taus))
+	var bucket [maxJ + 2]float64
+	for _, pr := range s.probs {
+		bucket[min(firstHalving(pr, top), maxJ+1)] += float64(pr)
+	}
+	j, cum := 1, bucket[0]+bucket[1]
+	for ; j < stop && cum < target; j++ {
+		cum += bucket[j+1]
+	}
+	mass := func(j int) float64 {
+		tau := taus[j-1]
+		var m float64
+		for _, pr := range s.probs {
+			if pr >= tau {
+				m += float64(pr)
+			}
+		}
+		return m
+	}
+	// Exact masses grow with j (a superset's ordered sum is never less), so
+	// walk to the first j that holds the target.
+	for j > 1 && mass(j-1) >= target {
+		j--
+	}
+	for j < stop && mass(j) < target {
+		j++
+	}
+	return taus[j-1]
+}
+
+// firstHalving returns the smallest j ≥ 1 with pr ≥ top·2^-j (a large
+// number for pr = 0), from the float32 exponents and mantissas.
+func firstHalving(pr, top float32) int {
+	if pr <= 0 {
+		return 1 << 30
+	}
+	mt, et := math.Frexp(float64(top))
+	mp, ep := math.Frexp(float64(pr))
+	j := et - ep
+	if mp < mt {
+		j++
+	}
+	return max(j, 1)
 }
 
 func (s *Sampler) filter(keep func(float32) bool) {
