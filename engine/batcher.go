@@ -133,7 +133,7 @@ func (b *Batcher) loop() {
 	defer close(b.done)
 	var active []*running
 	var decoding []*seq // the sequences sampled after a step
-	var pool []State // states of finished sequences, reused
+	var pool []State    // states of finished sequences, reused
 	release := func(r *running, res *GenResult, err error) {
 		r.gone = true
 		r.j.out <- jobResult{res: res, err: err}
