@@ -163,6 +163,28 @@ func load256(dt, base string, off int, y string) {
 	}
 }
 
+// zeroZ clears zmm registers lo..lo+n-1.
+func zeroZ(lo, n int) {
+	for i := lo; i < lo+n; i++ {
+		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+}
+
+// storeTile stores a [n][32] tile from Z(2j), Z(2j+1) to BX.
+func storeTile(n int) {
+	for j := 0; j < n; j++ {
+		p("VMOVUPS Z%d, %d(BX)", 2*j, 128*j)
+		p("VMOVUPS Z%d, %d(BX)", 2*j+1, 128*j+64)
+	}
+}
+
+// ret ends a function.
+func ret() {
+	p("VZEROUPPER")
+	p("RET")
+	b.WriteString("\n")
+}
+
 func header(name, args string, frame int) {
 	fmt.Fprintf(&b, "// func %s(%s)\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, args, name, frame)
 }
@@ -176,9 +198,7 @@ func avx512Gemm(dt string, n int) {
 	p("MOVQ x+8(FP), CX")
 	p("MOVQ k+16(FP), R11")
 	p("MOVQ out+24(FP), BX")
-	for i := 0; i < 2*n; i++ {
-		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
-	}
+	zeroZ(0, 2*n)
 	p("TESTQ R11, R11")
 	p("JLE done")
 	b.WriteString("loop:\n")
@@ -193,13 +213,8 @@ func avx512Gemm(dt string, n int) {
 	p("DECQ R11")
 	p("JNZ loop")
 	b.WriteString("done:\n")
-	for j := 0; j < n; j++ {
-		p("VMOVUPS Z%d, %d(BX)", 2*j, 128*j)
-		p("VMOVUPS Z%d, %d(BX)", 2*j+1, 128*j+64)
-	}
-	p("VZEROUPPER")
-	p("RET")
-	b.WriteString("\n")
+	storeTile(n)
+	ret()
 }
 
 // avx512Gemv4: four consecutive panels (ldp bytes apart) times one token:
@@ -216,9 +231,7 @@ func avx512Gemv4(dt string) {
 	p("LEAQ (SI)(DX*1), DI")
 	p("LEAQ (DI)(DX*1), R8")
 	p("LEAQ (R8)(DX*1), R9")
-	for i := 0; i < 8; i++ {
-		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
-	}
+	zeroZ(0, 8)
 	p("TESTQ R11, R11")
 	p("JLE done")
 	b.WriteString("loop:\n")
@@ -240,9 +253,7 @@ func avx512Gemv4(dt string) {
 	for i := 0; i < 8; i++ {
 		p("VMOVUPS Z%d, %d(BX)", i, 64*i)
 	}
-	p("VZEROUPPER")
-	p("RET")
-	b.WriteString("\n")
+	ret()
 }
 
 // avx2Half4: half a panel (16 rows from w, the panel's stride) times a
@@ -276,9 +287,7 @@ func avx2Half4(dt string) {
 		p("VMOVUPS Y%d, %d(BX)", 2*j, 128*j)
 		p("VMOVUPS Y%d, %d(BX)", 2*j+1, 128*j+32)
 	}
-	p("VZEROUPPER")
-	p("RET")
-	b.WriteString("\n")
+	ret()
 }
 
 // avx2Full1: a whole panel times one token; out is [32].
@@ -310,9 +319,7 @@ func avx2Full1(dt string) {
 	for i := 0; i < 4; i++ {
 		p("VMOVUPS Y%d, %d(BX)", i, 32*i)
 	}
-	p("VZEROUPPER")
-	p("RET")
-	b.WriteString("\n")
+	ret()
 }
 
 // vdpbf16ps encodes VDPBF16PS (AVX512_BF16, which Go's assembler does not
@@ -360,9 +367,7 @@ func dotGemm(n int) {
 	p("MOVQ x+8(FP), CX")
 	p("MOVQ k2+16(FP), R11")
 	p("MOVQ out+24(FP), BX")
-	for i := 0; i < 2*n; i++ {
-		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
-	}
+	zeroZ(0, 2*n)
 	p("TESTQ R11, R11")
 	p("JLE done")
 	b.WriteString("loop:\n")
@@ -377,13 +382,8 @@ func dotGemm(n int) {
 	p("DECQ R11")
 	p("JNZ loop")
 	b.WriteString("done:\n")
-	for j := 0; j < n; j++ {
-		p("VMOVUPS Z%d, %d(BX)", 2*j, 128*j)
-		p("VMOVUPS Z%d, %d(BX)", 2*j+1, 128*j+64)
-	}
-	p("VZEROUPPER")
-	p("RET")
-	b.WriteString("\n")
+	storeTile(n)
+	ret()
 }
 
 // dotGemv4: four pair panels ldp bytes apart times one token; out [4][32].
@@ -398,9 +398,7 @@ func dotGemv4() {
 	p("LEAQ (SI)(DX*1), DI")
 	p("LEAQ (DI)(DX*1), R8")
 	p("LEAQ (R8)(DX*1), R9")
-	for i := 0; i < 8; i++ {
-		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
-	}
+	zeroZ(0, 8)
 	p("TESTQ R11, R11")
 	p("JLE done")
 	b.WriteString("loop:\n")
@@ -422,9 +420,7 @@ func dotGemv4() {
 	for i := 0; i < 8; i++ {
 		p("VMOVUPS Z%d, %d(BX)", i, 64*i)
 	}
-	p("VZEROUPPER")
-	p("RET")
-	b.WriteString("\n")
+	ret()
 }
 
 // scores512: nb key blocks (bstride bytes apart) times a group of g query
@@ -493,9 +489,7 @@ func scoresBody(g int, reg string, xor string, kv string) {
 	p("DECQ R10")
 	p("JNZ block")
 	b.WriteString("done:\n")
-	p("VZEROUPPER")
-	p("RET")
-	b.WriteString("\n")
+	ret()
 }
 
 // valuesFit reports whether g heads of 16·nv values fit the registers:
@@ -517,9 +511,7 @@ func values512(nv, g int, kv string) {
 	for j := 1; j < g; j++ {
 		p("LEAQ (%s)(DX*1), %s", ptrs[j-1], ptrs[j])
 	}
-	for i := 0; i < g*nv; i++ {
-		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
-	}
+	zeroZ(0, g*nv)
 	p("TESTQ R11, R11")
 	p("JLE done")
 	vb, bc := 32-nv, 31-nv
@@ -543,9 +535,7 @@ func values512(nv, g int, kv string) {
 	for i := 0; i < g*nv; i++ {
 		p("VMOVUPS Z%d, %d(BX)", i, 64*i)
 	}
-	p("VZEROUPPER")
-	p("RET")
-	b.WriteString("\n")
+	ret()
 }
 
 // q8Gemm: an int8 panel ([k][32] int8, scales [k/32][32] float32) times a
@@ -560,15 +550,11 @@ func q8Gemm(n int) {
 	p("MOVQ k+24(FP), R12")
 	p("MOVQ out+32(FP), BX")
 	p("SHRQ $5, R12") // blocks of 32 columns
-	for i := 0; i < 2*n; i++ {
-		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
-	}
+	zeroZ(0, 2*n)
 	p("TESTQ R12, R12")
 	p("JLE done")
 	b.WriteString("block:\n")
-	for i := 0; i < 2*n; i++ {
-		p("VPXORD Z%d, Z%d, Z%d", 12+i, 12+i, 12+i)
-	}
+	zeroZ(12, 2*n)
 	p("MOVQ $32, AX")
 	b.WriteString("col:\n")
 	p("VPMOVSXBD (SI), Z28")
@@ -593,13 +579,8 @@ func q8Gemm(n int) {
 	p("DECQ R12")
 	p("JNZ block")
 	b.WriteString("done:\n")
-	for j := 0; j < n; j++ {
-		p("VMOVUPS Z%d, %d(BX)", 2*j, 128*j)
-		p("VMOVUPS Z%d, %d(BX)", 2*j+1, 128*j+64)
-	}
-	p("VZEROUPPER")
-	p("RET")
-	b.WriteString("\n")
+	storeTile(n)
+	ret()
 }
 
 // q8Gemv4: four int8 panels (ldp bytes apart, their scales ldps bytes
@@ -620,15 +601,11 @@ func q8Gemv4() {
 	p("LEAQ (R8)(BX*1), R12")
 	p("LEAQ (R12)(BX*1), R13")
 	p("LEAQ (R13)(BX*1), DX")
-	for i := 0; i < 8; i++ {
-		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
-	}
+	zeroZ(0, 8)
 	p("TESTQ R11, R11")
 	p("JLE done")
 	b.WriteString("block:\n")
-	for i := 8; i < 16; i++ {
-		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
-	}
+	zeroZ(8, 8)
 	p("MOVQ $32, AX")
 	b.WriteString("col:\n")
 	p("VBROADCASTSS (CX), Z24")
@@ -660,7 +637,5 @@ func q8Gemv4() {
 	for i := 0; i < 8; i++ {
 		p("VMOVUPS Z%d, %d(BX)", i, 64*i)
 	}
-	p("VZEROUPPER")
-	p("RET")
-	b.WriteString("\n")
+	ret()
 }
