@@ -99,9 +99,14 @@ func TestForwardAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("sync.Pool drops items under the race detector")
 	}
-	for _, name := range []string{"llama_tiny", "qwen2_tiny_bf16", "mamba2_tiny", "nemotron_h_tiny"} {
-		t.Run(name, func(t *testing.T) {
-			m, err := Load(filepath.Join("testdata/models", name))
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{{"llama_tiny", Options{}}, {"qwen2_tiny_bf16", Options{}}, {"mamba2_tiny", Options{}}, {"nemotron_h_tiny", Options{}},
+		{"qwen2_tiny_bf16", Options{Matmul: "bf16", KVCache: "bf16"}}, {"llama_tiny", Options{Quantize: "int8"}}} {
+		name := c.name
+		t.Run(fmt.Sprintf("%s/%+v", name, c.opts), func(t *testing.T) {
+			m, err := LoadWith(filepath.Join("testdata/models", name), c.opts)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,21 +24,21 @@ func swigluRow(g, u []float32) {
 
 func tokenGroups() []int { return []int{1} }
 
-func panelTile(bf bool, n int, w unsafe.Pointer, x *float32, k int, out *[MaxTile * panelRows]float32) {
+func panelTile(bf bool, n int, w unsafe.Pointer, x *float32, k int, out *tileBuf) {
 	panic("engine: no panel kernels on this path")
 }
 
-func panelGemv4(bf bool, w unsafe.Pointer, ldp int, x *float32, k int, out *[MaxTile * panelRows]float32) bool {
+func panelGemv4(bf bool, w unsafe.Pointer, ldp int, x *float32, k int, out *tileBuf) bool {
 	return false
 }
 
 func hasDot() bool { return false }
 
-func dotTile(n int, w unsafe.Pointer, x *uint32, k2 int, out *[MaxTile * panelRows]float32) {
+func dotTile(n int, w unsafe.Pointer, x *uint32, k2 int, out *tileBuf) {
 	panic("engine: no bf16 dot kernels on this path")
 }
 
-func dotGemv4(w unsafe.Pointer, ldp int, x *uint32, k2 int, out *[MaxTile * panelRows]float32) {
+func dotGemv4(w unsafe.Pointer, ldp int, x *uint32, k2 int, out *tileBuf) {
 	panic("engine: no bf16 dot kernels on this path")
 }
 
@@ -50,11 +50,11 @@ func attnValues(c *kvCache, kvh int, o []float32, p [][]float32, n, hd int) int 
 
 func hasQ8() bool { return false }
 
-func q8Tile(n int, w *int8, sc *float32, x *float32, k int, out *[MaxTile * panelRows]float32) {
+func q8Tile(n int, w *int8, sc *float32, x *float32, k int, out *tileBuf) {
 	panic("engine: no int8 kernels on this path")
 }
 
-func q8Gemv4(w *int8, ldp int, sc *float32, ldps int, x *float32, k int, out *[MaxTile * panelRows]float32) {
+func q8Gemv4(w *int8, ldp int, sc *float32, ldps int, x *float32, k int, out *tileBuf) {
 	panic("engine: no int8 kernels on this path")
 }
 

@@ -256,7 +256,13 @@ func (m *Mat) mulRowsPackedGo(out, x [][]float32, r0, r1 int) {
 func (m *Mat) mulRowsPairsGo(out, x [][]float32, r0, r1 int) {
 	kp := m.pairCols()
 	var acc [panelRows]float32
-	xr := make([]float32, kp)
+	scratch := xPacks.Get().(*xPack) // for the rounded inputs
+	defer xPacks.Put(scratch)
+	if cap(scratch.buf) < kp {
+		scratch.buf = make([]float32, kp)
+	}
+	xr := scratch.buf[:kp]
+	scratch.kind = 0 // holds no layout
 	for t := range x {
 		clear(xr)
 		for k, v := range x[t][:m.Cols] {

@@ -79,7 +79,7 @@ func tokenGroups() []int {
 
 // panelTile sets out[j*32+i] = Σ_k W[i,k]·x[k*n+j] for one panel and a
 // group of n tokens (n one of tokenGroups()).
-func panelTile(bf bool, n int, w unsafe.Pointer, x *float32, k int, out *[MaxTile * panelRows]float32) {
+func panelTile(bf bool, n int, w unsafe.Pointer, x *float32, k int, out *tileBuf) {
 	o := &out[0]
 	if activeKernel == kernAVX2 {
 		esz := 4
@@ -131,7 +131,7 @@ func panelTile(bf bool, n int, w unsafe.Pointer, x *float32, k int, out *[MaxTil
 
 // panelGemv4 sets out[p*32+i] for four panels ldp bytes apart and one
 // token; it reports false when the active path has no such kernel.
-func panelGemv4(bf bool, w unsafe.Pointer, ldp int, x *float32, k int, out *[MaxTile * panelRows]float32) bool {
+func panelGemv4(bf bool, w unsafe.Pointer, ldp int, x *float32, k int, out *tileBuf) bool {
 	if activeKernel != kernAVX512 {
 		return false
 	}
@@ -169,7 +169,7 @@ func panelDotGemv4AVX512(w unsafe.Pointer, ldp int, x *uint32, k2 int, out *floa
 func hasDot() bool { return activeKernel == kernAVX512 && cpu.X86.HasAVX512BF16 }
 
 // dotTile is panelTile for a pair panel (hasDot must hold).
-func dotTile(n int, w unsafe.Pointer, x *uint32, k2 int, out *[MaxTile * panelRows]float32) {
+func dotTile(n int, w unsafe.Pointer, x *uint32, k2 int, out *tileBuf) {
 	o := &out[0]
 	switch n {
 	case 12:
@@ -186,7 +186,7 @@ func dotTile(n int, w unsafe.Pointer, x *uint32, k2 int, out *[MaxTile * panelRo
 }
 
 // dotGemv4 is panelGemv4 for pair panels (hasDot must hold).
-func dotGemv4(w unsafe.Pointer, ldp int, x *uint32, k2 int, out *[MaxTile * panelRows]float32) {
+func dotGemv4(w unsafe.Pointer, ldp int, x *uint32, k2 int, out *tileBuf) {
 	panelDotGemv4AVX512(w, ldp, x, k2, &out[0])
 }
 
@@ -258,7 +258,7 @@ func hasQ8() bool { return activeKernel == kernAVX512 }
 
 // q8Tile sets out[j*32+i] for one int8 panel and a group of n tokens (n
 // one of q8Groups); hasQ8 must hold.
-func q8Tile(n int, w *int8, sc *float32, x *float32, k int, out *[MaxTile * panelRows]float32) {
+func q8Tile(n int, w *int8, sc *float32, x *float32, k int, out *tileBuf) {
 	wp := unsafe.Pointer(w)
 	switch n {
 	case 6:
@@ -274,6 +274,6 @@ func q8Tile(n int, w *int8, sc *float32, x *float32, k int, out *[MaxTile * pane
 
 // q8Gemv4 sets out[p*32+i] for four int8 panels (ldp bytes apart, scales
 // ldps bytes apart) and one token; hasQ8 must hold.
-func q8Gemv4(w *int8, ldp int, sc *float32, ldps int, x *float32, k int, out *[MaxTile * panelRows]float32) {
+func q8Gemv4(w *int8, ldp int, sc *float32, ldps int, x *float32, k int, out *tileBuf) {
 	panelQ8Gemv4AVX512(unsafe.Pointer(w), ldp, sc, ldps, x, k, &out[0])
 }

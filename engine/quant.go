@@ -71,48 +71,24 @@ func quantizeQ8(m *Mat) *Mat {
 	return q
 }
 
-// mulRowsQ8 is mulRows for Q8 matrices: the assembly kernels where the
-// path has them (token groups of xp, or four panels at a time for one
-// token), else mulRowsQ8Go.
+// mulRowsQ8 is mulRows for Q8 matrices with the assembly kernels (one
+// token reads x itself, several xp).
 func (m *Mat) mulRowsQ8(out, x [][]float32, xp *xPack, r0, r1 int) {
-	if !hasQ8() {
-		m.mulRowsQ8Go(out, x, r0, r1)
-		return
-	}
-	if !xp.fits(m) && len(x) > 1 {
-		xp = xPacks.Get().(*xPack)
-		defer xPacks.Put(xp)
-		xp.packInputs(x, m)
-	}
 	c, nb := m.Cols, m.Cols/Q8Block
 	ldp, ldps := panelRows*c, panelRows*nb
-	var tile [MaxTile * panelRows]float32
-	p0, p1 := r0/panelRows, (r1+panelRows-1)/panelRows
-	if len(x) == 1 {
-		xt := &x[0][0]
-		p := p0
-		for ; p+4 <= p1; p += 4 {
-			q8Gemv4(&m.q8[p*ldp], ldp, &m.scales[p*ldps], 4*ldps, xt, c, &tile)
-			lo, hi := max(r0, p*panelRows), min(r1, (p+4)*panelRows)
-			copy(out[0][lo:hi], tile[lo-p*panelRows:])
-		}
-		for ; p < p1; p++ {
-			q8Tile(1, &m.q8[p*ldp], &m.scales[p*ldps], xt, c, &tile)
-			lo, hi := max(r0, p*panelRows), min(r1, (p+1)*panelRows)
-			copy(out[0][lo:hi], tile[lo-p*panelRows:])
-		}
-		return
-	}
-	for p := p0; p < p1; p++ {
-		lo, hi := max(r0, p*panelRows), min(r1, (p+1)*panelRows)
-		for g := 0; g < xp.ng; g++ {
-			t0, t1 := xp.groups[g], xp.groups[g+1]
-			q8Tile(t1-t0, &m.q8[p*ldp], &m.scales[p*ldps], &xp.buf[t0*c], c, &tile)
-			for j := t0; j < t1; j++ {
-				copy(out[j][lo:hi], tile[(j-t0)*panelRows+lo-p*panelRows:])
+	var buf tileBuf
+	eachTile(out, len(x), xp, r0, r1, &buf,
+		func(p int) bool {
+			q8Gemv4(&m.q8[p*ldp], ldp, &m.scales[p*ldps], 4*ldps, &x[0][0], c, &buf)
+			return true
+		},
+		func(p, t0, t1 int) {
+			xt := &x[0][0]
+			if len(x) > 1 {
+				xt = &xp.buf[t0*c]
 			}
-		}
-	}
+			q8Tile(t1-t0, &m.q8[p*ldp], &m.scales[p*ldps], xt, c, &buf)
+		})
 }
 
 // mulRowsQ8Go is mulRowsQ8 in plain Go.
