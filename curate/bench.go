@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/crucible-ml/crucible/eval"
+	"github.com/crucible-ml/crucible/data"
 	"github.com/crucible-ml/crucible/record"
 )
 
@@ -34,14 +34,14 @@ type BenchResult struct {
 func Bench(ctx context.Context, dataDir string, minhashRows, decontamRows int) (*BenchResult, error) {
 	var pool [][2]string // (problem, solution)
 	for _, name := range []string{"gsm8k-train", "math-train"} {
-		b, _ := eval.Lookup(name)
+		b, _ := data.Lookup(name)
 		in, err := record.Open(filepath.Join(dataDir, b.File))
 		if err != nil {
 			return nil, fmt.Errorf("bench needs %s in --data-dir: %w", name, err)
 		}
 		for in.Next() {
 			r := in.Row()
-			if err := eval.Prepare(r); err != nil {
+			if err := data.Prepare(r); err != nil {
 				return nil, err
 			}
 			p, _ := r.String("problem")

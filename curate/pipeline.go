@@ -13,7 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/crucible-ml/crucible/backend"
-	"github.com/crucible-ml/crucible/eval"
+	"github.com/crucible-ml/crucible/data"
 	"github.com/crucible-ml/crucible/grade"
 	"github.com/crucible-ml/crucible/record"
 )
@@ -394,7 +394,7 @@ func where(d *Dataset, src string) error {
 }
 
 // References loads benchmark texts to decontaminate against: each name is
-// a benchmark known to package eval (gsm8k, math, math500, ...) or a JSONL
+// a benchmark known to package data (gsm8k, math, math500, ...) or a JSONL
 // file. Both the problems (source "NAME:problem") and the reference
 // solutions (source "NAME:solution", from `solution` or GSM8K's `answer`)
 // are returned, so leaked solutions are caught as well as problems.
@@ -403,14 +403,14 @@ func References(ctx context.Context, names []string, dataDir string) ([]Referenc
 		return nil, errors.New("no benchmarks given")
 	}
 	if dataDir == "" {
-		dataDir = eval.DefaultDataDir()
+		dataDir = data.DefaultDir()
 	}
 	var refs []Reference
 	for _, name := range names {
 		name = strings.TrimSpace(name)
 		path := name
-		if b, ok := eval.Lookup(name); ok {
-			p, err := eval.Get(ctx, nil, b, dataDir)
+		if b, ok := data.Lookup(name); ok {
+			p, err := data.Get(ctx, nil, b, dataDir)
 			if err != nil {
 				return nil, err
 			}
@@ -424,7 +424,7 @@ func References(ctx context.Context, names []string, dataDir string) ([]Referenc
 		for in.Next() {
 			line++
 			r := in.Row()
-			if err := eval.Prepare(r); err != nil {
+			if err := data.Prepare(r); err != nil {
 				f, l := in.Pos()
 				in.Close()
 				return nil, fmt.Errorf("%s:%d: %w", f, l, err)

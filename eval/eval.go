@@ -15,16 +15,17 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/crucible-ml/crucible/data"
 	"github.com/crucible-ml/crucible/record"
 	"github.com/crucible-ml/crucible/solve"
 )
 
 // Options configure an evaluation.
 type Options struct {
-	// Benchmark is a name from Benchmarks or a JSONL file with `problem` (or
+	// Benchmark is a name from data.Benchmarks or a JSONL file with `problem` (or
 	// `question`) and `expected_answer` (or `answer`).
 	Benchmark string
-	DataDir   string // where named benchmarks live (default DefaultDataDir)
+	DataDir   string // where named benchmarks live (default data.DefaultDir)
 	OutDir    string // output.jsonl and metrics.json go here
 	// Gen configures generation; Input, Output, Prepare and Finish are set by
 	// Run.
@@ -47,7 +48,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Grader = NewMathGrader()
 	}
 	if o.DataDir == "" {
-		o.DataDir = DefaultDataDir()
+		o.DataDir = data.DefaultDir()
 	}
 	input, name, err := resolve(ctx, o)
 	if err != nil {
@@ -59,7 +60,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	g := o.Gen
 	g.Input = input
 	g.Output = filepath.Join(o.OutDir, "output.jsonl")
-	g.Prepare = Prepare
+	g.Prepare = data.Prepare
 	g.Finish = func(row *record.Row) { GradeRow(o.Grader, row) }
 	if g.Label == "" {
 		g.Label = "eval " + name
@@ -87,14 +88,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 }
 
 func resolve(ctx context.Context, o Options) (path, name string, err error) {
-	if b, ok := Lookup(o.Benchmark); ok {
-		p, err := Get(ctx, o.HTTP, b, o.DataDir)
+	if b, ok := data.Lookup(o.Benchmark); ok {
+		p, err := data.Get(ctx, o.HTTP, b, o.DataDir)
 		return p, b.Name, err
 	}
 	if st, err := os.Stat(o.Benchmark); err == nil && !st.IsDir() {
 		return o.Benchmark, strings.TrimSuffix(filepath.Base(o.Benchmark), filepath.Ext(o.Benchmark)), nil
 	}
-	return "", "", fmt.Errorf("--benchmark %q: not a known benchmark (%s) nor a file", o.Benchmark, strings.Join(Names(), ", "))
+	return "", "", fmt.Errorf("--benchmark %q: not a known benchmark (%s) nor a file", o.Benchmark, strings.Join(data.Names(), ", "))
 }
 
 // GradeRow sets `predicted_answer` (null when none) and `is_correct` from a

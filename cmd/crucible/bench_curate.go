@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/crucible-ml/crucible/curate"
-	"github.com/crucible-ml/crucible/eval"
+	"github.com/crucible-ml/crucible/data"
 )
 
 func init() { benchCommands = append(benchCommands, newBenchCurateCmd) }
@@ -43,7 +43,7 @@ func newBenchCurateCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", eval.DefaultDataDir(), "folder with gsm8k/ and math/ train and test files")
+	cmd.Flags().StringVar(&dataDir, "data-dir", data.DefaultDir(), "folder with gsm8k/ and math/ train and test files")
 	cmd.Flags().IntVar(&minhashRows, "minhash-rows", 200000, "rows for the MinHash measurement")
 	cmd.Flags().IntVar(&decontamRows, "decontam-rows", 1000000, "rows for the decontamination measurement")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -14,9 +14,9 @@ import (
 	"github.com/crucible-ml/crucible/backend"
 	"github.com/crucible-ml/crucible/backend/openai"
 	"github.com/crucible-ml/crucible/curate"
+	"github.com/crucible-ml/crucible/data"
 	"github.com/crucible-ml/crucible/engine/chat"
 	"github.com/crucible-ml/crucible/engine/tokenizer"
-	"github.com/crucible-ml/crucible/eval"
 	"github.com/crucible-ml/crucible/grade"
 	"github.com/crucible-ml/crucible/progress"
 	"github.com/crucible-ml/crucible/prompt"
@@ -140,7 +140,7 @@ goes to --removed with removed_by and removed_reason; --report writes the funnel
 	fl.StringVar(&removed, "removed", "", "removed rows (with removed_by, removed_reason) go here (default OUTPUT.removed.jsonl; - for none)")
 	fl.StringVar(&report, "report", "", "the report goes here, JSON plus a .md next to it (default OUTPUT.report.json; - for none)")
 	fl.StringVar(&tokDir, "tokenizer", "", "model folder with tokenizer.json: token length filters and the nemo format's chat template")
-	fl.StringVar(&dataDir, "data-dir", eval.DefaultDataDir(), "folder of benchmark data for decontamination")
+	fl.StringVar(&dataDir, "data-dir", data.DefaultDir(), "folder of benchmark data for decontamination")
 	fl.StringVar(&promptName, "prompt", "", "prompt that renders the user turn of SFT formats (default: the problem text)")
 	fl.StringVar(&embedURL, "embeddings-url", "", "OpenAI-compatible /v1/embeddings server for the llm decontamination's retrieval (default: a built-in TF-IDF index)")
 	fl.StringVar(&embedModel, "embeddings-model", "", "embedding model name")

@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/crucible-ml/crucible/data"
 	"github.com/crucible-ml/crucible/eval"
 )
 
@@ -56,8 +56,8 @@ it resumes from what DIR already holds.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&bench, "benchmark", "", "benchmark: "+strings.Join(eval.Names(), ", ")+", or a JSONL file")
-	cmd.Flags().StringVar(&dataDir, "data-dir", eval.DefaultDataDir(), "folder of downloaded benchmarks")
+	cmd.Flags().StringVar(&bench, "benchmark", "", "benchmark: "+strings.Join(data.Names(), ", ")+", or a JSONL file")
+	cmd.Flags().StringVar(&dataDir, "data-dir", data.DefaultDir(), "folder of downloaded benchmarks")
 	cmd.Flags().StringVar(&outDir, "output", "", "output folder (output.jsonl, metrics.json)")
 	g.register(cmd, "math/cot")
 	b.register(cmd)
@@ -75,11 +75,11 @@ func newDataCmd() *cobra.Command {
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, name := range args {
-				b, ok := eval.Lookup(name)
+				b, ok := data.Lookup(name)
 				if !ok {
-					return fmt.Errorf("no benchmark %q (have %s)", name, strings.Join(eval.Names(), ", "))
+					return fmt.Errorf("no benchmark %q (have %s)", name, strings.Join(data.Names(), ", "))
 				}
-				p, err := eval.Get(cmd.Context(), nil, b, dataDir)
+				p, err := data.Get(cmd.Context(), nil, b, dataDir)
 				if err != nil {
 					return err
 				}
@@ -88,15 +88,15 @@ func newDataCmd() *cobra.Command {
 			return nil
 		},
 	}
-	get.Flags().StringVar(&dataDir, "data-dir", eval.DefaultDataDir(), "folder of downloaded benchmarks")
+	get.Flags().StringVar(&dataDir, "data-dir", data.DefaultDir(), "folder of downloaded benchmarks")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the benchmarks and whether they are present",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, b := range eval.Benchmarks {
+			for _, b := range data.Benchmarks {
 				state := "missing"
-				if _, err := os.Stat(filepath.Join(dataDir, b.File)); err == nil {
+				if b.Present(dataDir) {
 					state = "present"
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%-12s %-8s %s\n", b.Name, state, b.Source)
@@ -104,7 +104,7 @@ func newDataCmd() *cobra.Command {
 			return nil
 		},
 	}
-	list.Flags().StringVar(&dataDir, "data-dir", eval.DefaultDataDir(), "folder of downloaded benchmarks")
+	list.Flags().StringVar(&dataDir, "data-dir", data.DefaultDir(), "folder of downloaded benchmarks")
 	cmd.AddCommand(get, list)
 	return cmd
 }

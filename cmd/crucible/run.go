@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -12,9 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/crucible-ml/crucible/eval"
+	"github.com/crucible-ml/crucible/data"
 	"github.com/crucible-ml/crucible/pipeline"
-	"github.com/crucible-ml/crucible/record"
 )
 
 func init() { commands = append(commands, newRunCmd, newInternalCmd) }
@@ -72,7 +69,7 @@ checked (commands, flags, inputs, cycles) before anything runs.`,
 			r, err := pipeline.NewRunner(c, pipeline.Options{
 				RunsDir: runsDir, Launcher: launcher, Poll: poll, Version: version, Log: cmd.ErrOrStderr(),
 				DataPath: func(ctx context.Context, name, dir string) (string, error) {
-					return preparedData(ctx, name, dataDir, dir)
+					return data.Prepared(ctx, name, dataDir, dir, version)
 				},
 			})
 			if err != nil {
@@ -90,7 +87,7 @@ checked (commands, flags, inputs, cycles) before anything runs.`,
 	}
 	cmd.Flags().StringVar(&launcher, "launcher", "", "local or slurm (default: the file's launcher, else local)")
 	cmd.Flags().StringVar(&runsDir, "runs-dir", "runs", "folder of run folders")
-	cmd.Flags().StringVar(&dataDir, "data-dir", eval.DefaultDataDir(), "folder of benchmark data for data:NAME inputs")
+	cmd.Flags().StringVar(&dataDir, "data-dir", data.DefaultDir(), "folder of benchmark data for data:NAME inputs")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print each stage's command (and sbatch scripts) without running anything")
 	cmd.Flags().DurationVar(&poll, "poll", 2*time.Second, "how often to read Slurm job states")
 	return cmd
@@ -137,55 +134,4 @@ func newInternalCmd() *cobra.Command {
 	wait.Flags().IntVar(&pid, "pid", 0, "fail early when this process exits")
 	cmd.AddCommand(merge, wait)
 	return cmd
-}
-
-// preparedData returns a copy of benchmark name with Crucible's field names
-// (problem, expected_answer, subject; see eval.Prepare) in dir, making it
-// once.
-func preparedData(ctx context.Context, name, dataDir, dir string) (string, error) {
-	b, ok := eval.Lookup(name)
-	if !ok {
-		return "", fmt.Errorf("data:%s: no such benchmark (have %s)", name, strings.Join(eval.Names(), ", "))
-	}
-	out := filepath.Join(dir, name+".jsonl")
-	if _, ok, _ := record.ReadManifest(out); ok {
-		return out, nil
-	}
-	src, err := eval.Get(ctx, nil, b, dataDir)
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	in, err := record.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	os.Remove(out)
-	w, err := record.Create(out)
-	if err != nil {
-		return "", err
-	}
-	for in.Next() {
-		row := in.Row()
-		if err := eval.Prepare(row); err != nil {
-			f, l := in.Pos()
-			w.Close()
-			return "", fmt.Errorf("%s:%d: %w", f, l, err)
-		}
-		if err := w.Write(row); err != nil {
-			w.Close()
-			return "", err
-		}
-	}
-	if err := in.Err(); err != nil {
-		w.Close()
-		return "", err
-	}
-	if err := w.Close(); err != nil {
-		return "", err
-	}
-	return out, record.WriteManifest(&record.Manifest{Output: out, Command: "data " + name, Version: version, Rows: w.Written(), Written: w.Written()})
 }

@@ -15,8 +15,6 @@ package hub
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +26,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/crucible-ml/crucible/internal/download"
 )
 
 // Options configure a download. OptionsFromEnv fills them the way the
@@ -200,24 +200,27 @@ func cachedSnapshot(root, rev, repo string) (string, error) {
 	return snap, nil
 }
 
-func (o *Options) get(ctx context.Context, u string, header http.Header) (*http.Response, error) {
+// header holds what every hub request carries.
+func (o *Options) header() http.Header {
+	h := http.Header{"User-Agent": {"crucible"}}
+	if o.Token != "" {
+		h.Set("Authorization", "Bearer "+o.Token)
+	}
+	return h
+}
+
+func (o *Options) get(ctx context.Context, u string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	if o.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+o.Token)
-	}
-	req.Header.Set("User-Agent", "crucible")
+	req.Header = o.header()
 	return o.Client.Do(req)
 }
 
 func fetchInfo(ctx context.Context, repo string, o Options) (*repoInfo, error) {
 	u := fmt.Sprintf("%s/api/models/%s/revision/%s?blobs=true", o.Endpoint, repo, url.PathEscape(o.Revision))
-	resp, err := o.get(ctx, u, nil)
+	resp, err := o.get(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("hub: %s: %w", repo, err)
 	}
@@ -275,81 +278,32 @@ func fetchFile(ctx context.Context, repo, commit, root, snap string, f fileSpec,
 }
 
 func downloadBlob(ctx context.Context, repo, commit, blob string, f fileSpec, o Options) error {
-	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	part := blob + ".incomplete"
-	out, err := os.OpenFile(part, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	defer out.Close()
-	have, err := out.Seek(0, io.SeekEnd)
-	if err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	if f.size >= 0 && have > f.size {
-		if err := out.Truncate(0); err != nil {
-			return fmt.Errorf("hub: %w", err)
-		}
-		have, _ = out.Seek(0, io.SeekStart)
-	}
 	u := fmt.Sprintf("%s/%s/resolve/%s/%s", o.Endpoint, repo, commit, escapePath(f.name))
-	hdr := http.Header{}
-	if have > 0 {
-		hdr.Set("Range", fmt.Sprintf("bytes=%d-", have))
+	do := download.Options{
+		Client: o.Client,
+		Header: o.header(),
+		Part:   blob + ".incomplete",
+		Size:   f.size,
+		SHA256: f.sha256,
 	}
-	resp, err := o.get(ctx, u, hdr)
-	if err != nil {
-		return fmt.Errorf("hub: %s: %s: %w", repo, f.name, err)
+	if o.Progress != nil {
+		do.Progress = func(done, total int64) { o.Progress(f.name, done, total) }
 	}
-	defer resp.Body.Close()
+	err := download.File(ctx, u, blob, do)
+	var status *download.StatusError
+	var cut *download.InterruptedError
+	var sum *download.ChecksumError
 	switch {
-	case resp.StatusCode == http.StatusPartialContent && have > 0:
-	case resp.StatusCode == http.StatusOK:
-		// The server ignored the range: start over.
-		if err := out.Truncate(0); err != nil {
-			return fmt.Errorf("hub: %w", err)
-		}
-		have, _ = out.Seek(0, io.SeekStart)
-	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && f.size >= 0 && have == f.size:
-	default:
-		return fmt.Errorf("hub: %s: %s: %s", repo, f.name, resp.Status)
+	case err == nil:
+		return nil
+	case errors.As(err, &status):
+		return fmt.Errorf("hub: %s: %s: %s", repo, f.name, status.Status)
+	case errors.As(err, &cut):
+		return fmt.Errorf("hub: %s: %s: download interrupted (resumes next time): %w", repo, f.name, cut.Err)
+	case errors.As(err, &sum):
+		return fmt.Errorf("hub: %s: %s: sha256 %s, want %s", repo, f.name, sum.Got, sum.Want)
 	}
-	if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
-		var w io.Writer = out
-		if o.Progress != nil {
-			w = &progressWriter{w: out, name: f.name, done: have, total: f.size, fn: o.Progress}
-		}
-		if _, err := io.Copy(w, resp.Body); err != nil {
-			return fmt.Errorf("hub: %s: %s: download interrupted (resumes next time): %w", repo, f.name, err)
-		}
-	}
-	size, _ := out.Seek(0, io.SeekEnd)
-	if f.size >= 0 && size != f.size {
-		return fmt.Errorf("hub: %s: %s: %d bytes, want %d", repo, f.name, size, f.size)
-	}
-	if f.sha256 != "" {
-		if _, err := out.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("hub: %w", err)
-		}
-		h := sha256.New()
-		if _, err := io.Copy(h, out); err != nil {
-			return fmt.Errorf("hub: %w", err)
-		}
-		if got := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(got, f.sha256) {
-			out.Close()
-			os.Remove(part) // corrupt: do not resume from it
-			return fmt.Errorf("hub: %s: %s: sha256 %s, want %s", repo, f.name, got, f.sha256)
-		}
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	if err := os.Rename(part, blob); err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	return nil
+	return fmt.Errorf("hub: %s: %s: %w", repo, f.name, err)
 }
 
 func escapePath(p string) string {
@@ -358,20 +312,6 @@ func escapePath(p string) string {
 		parts[i] = url.PathEscape(s)
 	}
 	return strings.Join(parts, "/")
-}
-
-type progressWriter struct {
-	w           io.Writer
-	name        string
-	done, total int64
-	fn          func(string, int64, int64)
-}
-
-func (p *progressWriter) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
-	p.done += int64(n)
-	p.fn(p.name, p.done, p.total)
-	return n, err
 }
 
 func writeFileAtomic(p string, b []byte) error {
