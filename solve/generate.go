@@ -14,6 +14,7 @@ import (
 	"github.com/crucible-ml/crucible/progress"
 	"github.com/crucible-ml/crucible/prompt"
 	"github.com/crucible-ml/crucible/record"
+	"github.com/crucible-ml/crucible/stage"
 )
 
 // Options configure a generation run.
@@ -114,7 +115,7 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	if o.Prompt == nil && o.MessagesField == "" || o.Backend == nil && o.Generate == nil {
 		return Stats{}, errors.New("generate: a prompt and a backend are required")
 	}
-	in, out, err := openStage(o.Input, o.Output, o.RetryErrors)
+	in, out, err := stage.Open(o.Input, o.Output, o.RetryErrors)
 	if err != nil {
 		return Stats{}, err
 	}
@@ -137,12 +138,12 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := make(chan job, o.Concurrency)
-	var workers pool[job]
-	workers.start(o.Concurrency, jobs, cancel, out, bar, func(j job) (*record.Row, bool, bool) { return o.one(ctx, j) })
+	var workers stage.Pool[job]
+	workers.Start(o.Concurrency, jobs, cancel, out, bar, func(j job) (*record.Row, bool, bool) { return o.one(ctx, j) })
 
 	inputErr := o.feed(ctx, in, out, jobs, &st, bar)
 	close(jobs)
-	errs, firstErr, writeErr := workers.wait()
+	errs, firstErr, writeErr := workers.Wait()
 	bar.Finish()
 	cerr := out.Close()
 	st.Written = out.Written()

@@ -5,13 +5,13 @@ import (
 	"log/slog"
 
 	"github.com/crucible-ml/crucible/record"
-	"github.com/crucible-ml/crucible/solve"
+	"github.com/crucible-ml/crucible/stage"
 )
 
 // mapRows runs fn on every input row whose (id, sample) the output lacks
-// (see solve.Map) and adds the step to the report.
+// (see stage.Map) and adds the step to the report.
 func (c *Common) mapRows(ctx context.Context, rep *Report, name, input, output string, fn func(ctx context.Context, row *record.Row) error) error {
-	st, err := solve.Map(ctx, solve.MapOptions{
+	st, err := stage.Map(ctx, stage.MapOptions{
 		Input: input, Output: output, Shard: c.Shard, Limit: c.Limit, Concurrency: c.Concurrency,
 		RetryErrors: c.RetryErrors, Label: name,
 	}, fn)

@@ -71,9 +71,10 @@ func (f *gradeFlags) options() (grade.Options, error) {
 
 func newGradeCmd() *cobra.Command {
 	var (
-		input, output, genField, ansField string
-		guess                             bool
-		gf                                gradeFlags
+		input, output, shard string
+		limit, concurrency   int
+		ro                   grade.RowOptions
+		gf                   gradeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "grade",
@@ -81,7 +82,8 @@ func newGradeCmd() *cobra.Command {
 		Long: `Grade reads rows, extracts the final answer of each generation and compares it
 with the expected answer, and writes every row with predicted_answer and
 is_correct added. Both sides go through answer extraction, so "$9$" and
-"\boxed{9}" work on either side. A rerun skips the rows the output holds.`,
+"\boxed{9}" work on either side; a row whose generation failed (it has an
+error field) has no answer. A rerun skips the rows the output holds.`,
 		Example: `  crucible grade --input solutions.jsonl --output graded.jsonl
   crucible grade check '\frac{1}{2}' '0.5' --explain`,
 		Args: cobra.NoArgs,
@@ -93,93 +95,32 @@ is_correct added. Both sides go through answer extraction, so "$9$" and
 			if err != nil {
 				return err
 			}
-			return gradeRows(cmd, input, output, genField, ansField, opts, guess)
+			sh, err := record.ParseShard(shard)
+			if err != nil {
+				return fmt.Errorf("--shard: %w", err)
+			}
+			ro.Options = opts
+			st, err := grade.Rows(cmd.Context(), grade.RowsOptions{
+				Input: input, Output: output, Shard: sh, Limit: limit, Concurrency: concurrency, Row: ro, Version: version,
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "graded %d rows (%d correct, %d without an answer), %d already done\n", st.Written, st.Correct, st.NoAnswer, st.Skipped)
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&input, "input", "", "input rows: JSONL or Parquet file, glob, or - for stdin")
 	cmd.Flags().StringVar(&output, "output", "", "output JSONL file (resumed if it exists)")
-	cmd.Flags().StringVar(&genField, "generation-field", "generation", "field holding the model response")
-	cmd.Flags().StringVar(&ansField, "answer-field", "expected_answer", "field holding the reference answer")
-	cmd.Flags().BoolVar(&guess, "guess-answer", false, "when a response states no answer (no box, no answer phrase), take the last math or number in it instead of counting no answer")
+	cmd.Flags().StringVar(&shard, "shard", "", "process shard i/n of the rows (by a hash of the row id)")
+	cmd.Flags().IntVar(&limit, "limit", 0, "take only the first N rows (after --shard)")
+	cmd.Flags().IntVar(&concurrency, "concurrency", runtime.NumCPU(), "rows graded at once (grading is CPU-bound)")
+	cmd.Flags().StringVar(&ro.GenerationField, "generation-field", "generation", "field holding the model response")
+	cmd.Flags().StringVar(&ro.AnswerField, "answer-field", "expected_answer", "field holding the reference answer")
+	cmd.Flags().BoolVar(&ro.Guess, "guess-answer", false, "when a response states no answer (no box, no answer phrase), take the last math or number in it instead of counting no answer")
 	gf.register(cmd)
 	cmd.AddCommand(newGradeCheckCmd())
 	return cmd
-}
-
-// gradeRows grades every row of input into output.
-func gradeRows(cmd *cobra.Command, input, output, genField, ansField string, opts grade.Options, guess bool) error {
-	started := time.Now()
-	in, err := record.Open(input)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := record.Create(output)
-	if err != nil {
-		return err
-	}
-	if err := record.RemoveManifest(output); err != nil {
-		out.Close()
-		return err
-	}
-	ctx := cmd.Context()
-	correct, noAnswer, skipped := 0, 0, 0
-	for in.Next() {
-		if ctx.Err() != nil {
-			break
-		}
-		row := in.Row()
-		if k := record.KeyOf(row); out.Done(k.ID, k.Sample) {
-			skipped++
-			continue
-		}
-		gen, _ := row.Text(genField)
-		gold, _ := row.Text(ansField)
-		extract := grade.ExtractStated
-		if guess {
-			extract = grade.ExtractWith
-		}
-		pred, ok := extract(gen, opts)
-		isCorrect := false
-		if ok {
-			row.Set("predicted_answer", pred)
-			isCorrect = grade.Check(gold, pred, opts).Equal
-		} else {
-			row.Set("predicted_answer", nil)
-			noAnswer++
-		}
-		row.Set("is_correct", isCorrect)
-		if isCorrect {
-			correct++
-		}
-		if err := out.Write(row); err != nil {
-			out.Close()
-			return err
-		}
-	}
-	if err := in.Err(); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	written := out.Written()
-	m := &record.Manifest{
-		Output: output, Command: "grade", Version: version,
-		Rows: out.Existing() + written, Existing: out.Existing(), Written: written,
-		Counts:  map[string]int{"correct": correct, "no_answer": noAnswer, "skipped": skipped},
-		Config:  opts,
-		Started: started, Finished: time.Now(), WallSeconds: time.Since(started).Seconds(),
-	}
-	if err := record.WriteManifest(m); err != nil {
-		return err
-	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "graded %d rows (%d correct, %d without an answer), %d already done\n", written, correct, noAnswer, skipped)
-	return nil
 }
 
 func newGradeCheckCmd() *cobra.Command {

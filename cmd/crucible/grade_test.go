@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,25 +23,38 @@ func TestGradeCommand(t *testing.T) {
 	if _, stderr, err := run(t, "grade", "--input", in, "--output", out); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	b, _ := os.ReadFile(out)
-	want := []string{
-		`"predicted_answer":"\\frac{1}{2}","is_correct":true`,
-		`"predicted_answer":"9","is_correct":true`,
-		`"predicted_answer":null,"is_correct":false`,
-		`"predicted_answer":"7","is_correct":false`,
+	want := map[string]string{
+		"a": `"predicted_answer":"\\frac{1}{2}","is_correct":true`,
+		"b": `"predicted_answer":"9","is_correct":true`,
+		"c": `"predicted_answer":null,"is_correct":false`,
+		"d": `"predicted_answer":"7","is_correct":false`,
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	for i, w := range want {
-		if i >= len(lines) || !strings.Contains(lines[i], w) {
-			t.Errorf("row %d lacks %s:\n%s", i, w, b)
+	rows := rowsByID(t, out)
+	for id, w := range want {
+		if !strings.Contains(rows[id], w) {
+			t.Errorf("row %s lacks %s: %s", id, w, rows[id])
 		}
 	}
 	// --guess-answer takes the last number of prose.
 	out2 := filepath.Join(dir, "out2.jsonl")
 	run(t, "grade", "--input", in, "--output", out2, "--guess-answer")
-	b, _ = os.ReadFile(out2)
-	if !strings.Contains(strings.Split(string(b), "\n")[2], `"predicted_answer":"4","is_correct":true`) {
-		t.Errorf("guess: %s", b)
+	if r := rowsByID(t, out2)["c"]; !strings.Contains(r, `"predicted_answer":"4","is_correct":true`) {
+		t.Errorf("guess: %s", r)
+	}
+	// A rerun skips what the output holds; a shard takes its slice.
+	if _, stderr, err := run(t, "grade", "--input", in, "--output", out); err != nil || !strings.Contains(stderr, "graded 0 rows") {
+		t.Errorf("rerun: %v %s", err, stderr)
+	}
+	n := 0
+	for i := range 2 {
+		o := filepath.Join(dir, fmt.Sprintf("shard%d.jsonl", i))
+		if _, stderr, err := run(t, "grade", "--input", in, "--output", o, "--shard", fmt.Sprintf("%d/2", i), "--concurrency", "1"); err != nil {
+			t.Fatalf("%v %s", err, stderr)
+		}
+		n += len(rowsByID(t, o))
+	}
+	if n != 4 {
+		t.Errorf("shards hold %d rows, want 4", n)
 	}
 	// grade check: exit status carries the verdict.
 	for _, c := range []struct {
@@ -55,4 +70,22 @@ func TestGradeCommand(t *testing.T) {
 			t.Errorf("check %s %s: %q exit %d", c.gold, c.pred, stdout, code)
 		}
 	}
+}
+
+// rowsByID reads a JSONL output into its lines keyed by the rows' id.
+func rowsByID(t *testing.T, path string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var r struct{ ID string }
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		rows[r.ID] = line
+	}
+	return rows
 }

@@ -1,4 +1,4 @@
-package solve
+package stage
 
 import (
 	"context"
@@ -45,9 +45,40 @@ func TestMapKeyedRows(t *testing.T) {
 	if st, _ := Map(context.Background(), MapOptions{Input: in, Output: out, RetryErrors: true}, fn); st.Written != 1 || calls != 1 {
 		t.Fatalf("retry %+v, %d calls", st, calls)
 	}
+	// KeepErrors: the earlier stage's error reaches fn and stays on the row.
+	var sawErr string
+	keep := filepath.Join(dir, "keep.jsonl")
+	if _, err := Map(context.Background(), MapOptions{Input: in, Output: keep, KeepErrors: true}, func(_ context.Context, r *record.Row) error {
+		if s, ok := r.String("error"); ok {
+			sawErr = s
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readKeys(t, keep)[record.Key{ID: "b"}].String("error"); sawErr != "stale" || got != "stale" {
+		t.Fatalf("KeepErrors: fn saw %q, row has %q", sawErr, got)
+	}
 	// A duplicate (id, sample) is bad input naming the line.
 	os.WriteFile(in, []byte("{\"id\":\"a\",\"sample\":0}\n{\"id\":\"a\",\"sample\":0}\n"), 0o644)
 	if _, err := Map(context.Background(), MapOptions{Input: in, Output: filepath.Join(dir, "o2.jsonl")}, fn); err == nil || !strings.Contains(err.Error(), "in.jsonl:2") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+func readKeys(t *testing.T, path string) map[record.Key]*record.Row {
+	t.Helper()
+	in, err := record.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out := map[record.Key]*record.Row{}
+	for in.Next() {
+		out[record.KeyOf(in.Row())] = in.Row()
+	}
+	if in.Err() != nil {
+		t.Fatal(in.Err())
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package solve
+package stage
 
 import (
 	"context"
@@ -10,11 +10,11 @@ import (
 	"github.com/crucible-ml/crucible/record"
 )
 
-// pool runs jobs on n workers and writes the rows they produce. It is the
-// loop Run and Map share: a job that returns ok=false (cancelled) writes
+// Pool runs jobs on n workers and writes the rows they produce. It is the
+// loop every row stage shares (Map here, solve.Run): a job that returns ok=false (cancelled) writes
 // nothing and is left for the rerun; a failed job's row carries `error` and
 // is counted; the first write error cancels the run.
-type pool[T any] struct {
+type Pool[T any] struct {
 	wg       sync.WaitGroup
 	errs     atomic.Int64
 	firstErr atomic.Value
@@ -22,8 +22,11 @@ type pool[T any] struct {
 	once     sync.Once
 }
 
-// start launches n workers reading jobs until the channel closes.
-func (p *pool[T]) start(n int, jobs <-chan T, cancel context.CancelCauseFunc, out *record.Writer, bar *progress.Bar,
+// Start launches n workers reading jobs until the channel closes. do
+// returns the row to write, whether the job failed (the row carries
+// `error`), and ok=false for a job left for the rerun (cancelled). bar
+// counts written and failed rows; the first write error cancels the run.
+func (p *Pool[T]) Start(n int, jobs <-chan T, cancel context.CancelCauseFunc, out *record.Writer, bar *progress.Bar,
 	do func(T) (row *record.Row, failed, ok bool)) {
 	for range n {
 		p.wg.Add(1)
@@ -51,18 +54,18 @@ func (p *pool[T]) start(n int, jobs <-chan T, cancel context.CancelCauseFunc, ou
 	}
 }
 
-// wait waits for the workers and returns the failed-job count, the first
+// Wait waits for the workers and returns the failed-job count, the first
 // failure's message and the write error, if any.
-func (p *pool[T]) wait() (errs int, first string, writeErr error) {
+func (p *Pool[T]) Wait() (errs int, first string, writeErr error) {
 	p.wg.Wait()
 	first, _ = p.firstErr.Load().(string)
 	return int(p.errs.Load()), first, p.writeErr
 }
 
-// openStage opens a stage's input and its resumable output, and marks the
-// output incomplete until the stage finishes. A torn last line cut from the
-// output (what a crash leaves) is logged.
-func openStage(input, output string, retryErrors bool) (*record.Reader, *record.Writer, error) {
+// Open opens a stage's input and its resumable output, and marks the
+// output incomplete (removes its manifest) until the stage finishes. A torn
+// last line cut from the output (what a crash leaves) is logged.
+func Open(input, output string, retryErrors bool) (*record.Reader, *record.Writer, error) {
 	in, err := record.Open(input)
 	if err != nil {
 		return nil, nil, err

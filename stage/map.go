@@ -1,4 +1,9 @@
-package solve
+// Package stage runs the per-row stages that every command is made of: read
+// rows, do one job per (id, sample) the output does not hold yet, on a pool
+// of workers, and append the results to a resumable output (see package
+// record). A per-row failure is recorded on the row (`error`) and counted;
+// bad input stops the stage with an error naming file and line.
+package stage
 
 import (
 	"context"
@@ -17,7 +22,11 @@ type MapOptions struct {
 	Concurrency   int // rows in flight (default 64)
 	// RetryErrors produces again the rows whose earlier attempt failed.
 	RetryErrors bool
-	Label       string // progress bar label
+	// KeepErrors keeps an input row's `error` (an earlier stage's failure)
+	// for fn to see and on the output row; by default it is removed as
+	// stale before fn runs.
+	KeepErrors bool
+	Label      string // progress bar label
 }
 
 // MapStats summarise a Map run.
@@ -27,16 +36,15 @@ type MapStats struct {
 }
 
 // Map runs fn on every input row whose (id, sample) the output lacks and
-// writes the row with the fields fn added. It is Run for stages whose input
-// rows are already keyed by (id, sample) — solutions to judge or score —
-// which Run would reject as duplicate ids. An error from fn is recorded on
+// writes the row with the fields fn added, for stages whose input rows are
+// already keyed by (id, sample) — solutions to grade, judge or score. An error from fn is recorded on
 // the row (`error`) and counted; the run goes on. Map writes no manifest:
 // its caller knows what the output means.
 func Map(ctx context.Context, o MapOptions, fn func(ctx context.Context, row *record.Row) error) (MapStats, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 64
 	}
-	in, w, err := openStage(o.Input, o.Output, o.RetryErrors)
+	in, w, err := Open(o.Input, o.Output, o.RetryErrors)
 	if err != nil {
 		return MapStats{}, err
 	}
@@ -46,10 +54,10 @@ func Map(ctx context.Context, o MapOptions, fn func(ctx context.Context, row *re
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := make(chan *record.Row, o.Concurrency)
-	var workers pool[*record.Row]
-	workers.start(o.Concurrency, jobs, cancel, w, bar, func(row *record.Row) (*record.Row, bool, bool) {
+	var workers Pool[*record.Row]
+	workers.Start(o.Concurrency, jobs, cancel, w, bar, func(row *record.Row) (*record.Row, bool, bool) {
 		out := row.Clone()
-		if out.Has("error") {
+		if !o.KeepErrors && out.Has("error") {
 			out.Delete("error") // a stale error of an earlier stage
 		}
 		ferr := fn(ctx, out)
@@ -97,7 +105,7 @@ feed:
 		inputErr = in.Err()
 	}
 	close(jobs)
-	errs, first, writeErr := workers.wait()
+	errs, first, writeErr := workers.Wait()
 	bar.Finish()
 	cerr := w.Close()
 	st.Written, st.Errors, st.FirstError = w.Written(), errs, first
