@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -149,6 +150,15 @@ func NewPool(ctx context.Context, cfg Config) (*Pool, error) {
 		go p.janitor()
 	}
 	return p, nil
+}
+
+// Config returns the configuration the pool runs with: the one given to
+// NewPool with the defaults filled in. Changing the result (its Preload
+// included) does not change the pool.
+func (p *Pool) Config() Config {
+	c := p.cfg
+	c.Preload = slices.Clone(c.Preload)
+	return c
 }
 
 // Isolated reports whether code runs in namespaces (false only with

@@ -237,3 +237,15 @@ func TestPreload(t *testing.T) {
 		mustOutput(t, p, id, "import sys\n'numpy' in sys.modules and 'sympy' in sys.modules", "True\n")
 	}
 }
+
+func TestConfig(t *testing.T) {
+	p := sharedPool(t)
+	c := p.Config()
+	// Given: WarmWorkers 2, DefaultTimeout 5 s, Preload none; the rest are defaults.
+	if c.WarmWorkers != 2 || c.DefaultTimeout != 5*time.Second || c.Preload == nil || len(c.Preload) != 0 {
+		t.Errorf("given settings: %+v", c)
+	}
+	if c.Python != "/usr/bin/python3" || c.MaxSessions != 128 || c.IdleTimeout != 10*time.Minute || c.Limits != DefaultLimits || c.Logger == nil {
+		t.Errorf("defaults not filled in: %+v", c)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 )
 
 // post sends a raw /execute request the way NeMo-Skills' client does.
@@ -117,19 +116,4 @@ func equalJSON(a, b map[string]any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
-}
-
-func TestBench(t *testing.T) {
-	p := sharedPool(t)
-	res, err := Bench(context.Background(), p, BenchOptions{Sessions: 4, Duration: 200 * time.Millisecond, NewSessions: 3, ColdStarts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%+v", res)
-	if res.Executions == 0 || res.NewSessionP50Ms <= 0 || res.ColdStartP50Ms <= 0 {
-		t.Fatalf("bench measured nothing: %+v", res)
-	}
-	if n := len(p.Sessions()); n != 0 {
-		t.Errorf("bench left %d sessions", n)
-	}
 }

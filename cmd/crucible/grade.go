@@ -1,24 +1,18 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"runtime"
-	"strings"
-	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/crucible-ml/crucible/grade"
 	"github.com/crucible-ml/crucible/record"
-	"github.com/spf13/cobra"
 )
 
 func init() {
 	commands = append(commands, newGradeCmd)
-	benchCommands = append(benchCommands, newBenchGradeCmd)
 }
 
 // gradeFlags are the grading policies shared by `grade` and `grade check`.
@@ -155,83 +149,4 @@ func newGradeCheckCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&explain, "explain", false, "show both parsed answers and the rule that decided")
 	gf.register(cmd)
 	return cmd
-}
-
-func newBenchGradeCmd() *cobra.Command {
-	var (
-		asJSON  bool
-		data    string
-		minTime time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "grade",
-		Short: "Measure grading speed on MATH-500 answers, their rewritings and near misses",
-		Long: `Bench grade reads the answers of MATH-500, makes pairs of each answer with
-itself, equivalent rewritings and near misses, and grades them all on one core.
-It reports pairs per second and the slowest pair.`,
-		Example: "  crucible bench grade --json",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			answers, err := readAnswers(data)
-			if err != nil {
-				return err
-			}
-			pairs := grade.BenchPairs(answers)
-			prev := runtime.GOMAXPROCS(1)
-			defer runtime.GOMAXPROCS(prev)
-			opts := grade.DefaultOptions()
-			grade.Bench(cmd.Context(), pairs, opts, 0) // warm up
-			r := grade.Bench(cmd.Context(), pairs, opts, minTime)
-			w := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(w)
-				return enc.Encode(r)
-			}
-			fmt.Fprintf(w, "%d pairs (%d equal) x %d rounds in %.2fs: %.0f pairs/s on one core\nslowest pair: %v (%q vs %q); longest single verdict incl. GC: %v\n",
-				r.Pairs, r.Equal, r.Rounds, r.Seconds, r.PairsPerSec, r.Slowest, r.SlowestGold, r.SlowestPred, r.MaxObserved)
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
-	cmd.Flags().DurationVar(&minTime, "time", 2*time.Second, "run rounds over all pairs for at least this long")
-	cmd.Flags().StringVar(&data, "data", "../shared/data/math/math500.jsonl", "MATH-500 JSONL file (field answer)")
-	return cmd
-}
-
-// readAnswers reads the `answer` field of every row of a JSONL file.
-func readAnswers(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("bench grade: %w", err)
-	}
-	defer f.Close()
-	var answers []string
-	br := bufio.NewReaderSize(f, 1<<20)
-	for line := 1; ; line++ {
-		b, err := br.ReadBytes('\n')
-		if len(strings.TrimSpace(string(b))) > 0 {
-			var row struct {
-				Answer any `json:"answer"`
-			}
-			if jerr := json.Unmarshal(b, &row); jerr != nil {
-				return nil, fmt.Errorf("%s:%d: %w", path, line, jerr)
-			}
-			switch a := row.Answer.(type) {
-			case string:
-				answers = append(answers, a)
-			case float64:
-				answers = append(answers, fmt.Sprint(a))
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	if len(answers) == 0 {
-		return nil, fmt.Errorf("%s: no answers", path)
-	}
-	return answers, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,7 +16,6 @@ import (
 
 func init() {
 	commands = append(commands, newSandboxCmd)
-	benchCommands = append(benchCommands, newBenchSandboxCmd)
 }
 
 // sandboxFlags configure a sandbox pool; serve, run and bench share them.
@@ -149,53 +147,6 @@ func newSandboxRunCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&language, "language", "python", "python (plain) or ipython (print the last expression)")
-	f.register(cmd)
-	return cmd
-}
-
-func newBenchSandboxCmd() *cobra.Command {
-	var f sandboxFlags
-	var opts sandbox.BenchOptions
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "sandbox",
-		Short: "Executions/s through the sandbox's HTTP API and new-session latency",
-		Example: `  crucible bench sandbox
-  crucible bench sandbox --json --sessions 32 --duration 5s`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			cfg := f.config()
-			cfg.MaxSessions = max(cfg.MaxSessions, opts.Sessions+8)
-			pool, err := sandbox.NewPool(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			res, err := sandbox.Bench(ctx, pool, opts)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
-			}
-			fmt.Fprintf(out, "throughput:   %.0f executions/s (%d in %.1f s, %d concurrent sessions; per block p50 %.2f ms, p99 %.2f ms)\n",
-				res.ExecPerSec, res.Executions, res.Seconds, res.Sessions, res.ExecP50Ms, res.ExecP99Ms)
-			fmt.Fprintf(out, "new session:  p50 %.1f ms, p99 %.1f ms (warm pool of %d, preloaded %v)\n",
-				res.NewSessionP50Ms, res.NewSessionP99Ms, res.WarmWorkers, res.Preload)
-			fmt.Fprintf(out, "cold start:   p50 %.1f ms (a sandbox started on demand)\n", res.ColdStartP50Ms)
-			fmt.Fprintf(out, "isolated: %v, CPUs: %d\n", res.Isolated, res.CPUs)
-			return nil
-		},
-	}
-	fl := cmd.Flags()
-	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	fl.IntVar(&opts.Sessions, "sessions", 32, "concurrent sessions in the throughput phase")
-	fl.DurationVar(&opts.Duration, "duration", 5*time.Second, "length of the throughput phase")
-	fl.IntVar(&opts.NewSessions, "new-sessions", 50, "new sessions timed")
 	f.register(cmd)
 	return cmd
 }

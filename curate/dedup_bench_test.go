@@ -1,23 +1,10 @@
 package curate
 
 import (
-	"context"
 	"testing"
 
 	"github.com/crucible-ml/crucible/record"
 )
-
-func BenchmarkCurate(b *testing.B) {
-	data := sharedData(b)
-	for b.Loop() {
-		res, err := Bench(context.Background(), data, 20000, 100000)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(res.MinHashRowsPerSec, "minhash_rows/s")
-		b.ReportMetric(res.DecontamRowsPerSec, "decontam_rows/s")
-	}
-}
 
 func BenchmarkMinHashSignature(b *testing.B) {
 	data := sharedData(b)

@@ -1,4 +1,4 @@
-package solve
+package bench
 
 import (
 	"bytes"
@@ -17,10 +17,11 @@ import (
 	"github.com/crucible-ml/crucible/backend"
 	"github.com/crucible-ml/crucible/backend/openai"
 	"github.com/crucible-ml/crucible/prompt"
+	"github.com/crucible-ml/crucible/solve"
 )
 
-// BackendBench is the result of BenchBackend.
-type BackendBench struct {
+// BackendResult is the result of Backend.
+type BackendResult struct {
 	Requests        int     `json:"requests"`
 	Concurrency     int     `json:"concurrency"`
 	GOMAXPROCS      int     `json:"gomaxprocs"`
@@ -31,11 +32,11 @@ type BackendBench struct {
 	GenerateSeconds float64 `json:"generate_seconds"`
 }
 
-// BenchBackend measures the whole generate path (read rows, render the
+// Backend measures the whole generate path (read rows, render the
 // prompt, HTTP through the OpenAI client, write rows) against an in-process
 // server that answers at once, next to a bare HTTP loop sending the same
 // number of requests to the same server.
-func BenchBackend(ctx context.Context, requests, concurrency int, tmpDir string) (*BackendBench, error) {
+func Backend(ctx context.Context, requests, concurrency int, tmpDir string) (*BackendResult, error) {
 	resp := []byte(`{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"The answer is \\boxed{42}."},"finish_reason":"stop"}],"usage":{"prompt_tokens":40,"completion_tokens":9,"total_tokens":49}}`)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,7 +50,7 @@ func BenchBackend(ctx context.Context, requests, concurrency int, tmpDir string)
 	go srv.Serve(ln)
 	defer srv.Close()
 	base := "http://" + ln.Addr().String() + "/v1"
-	res := &BackendBench{Requests: requests, Concurrency: concurrency, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	res := &BackendResult{Requests: requests, Concurrency: concurrency, GOMAXPROCS: runtime.GOMAXPROCS(0)}
 
 	// The bare loop: the same pool settings as the client, a fixed body.
 	p, err := prompt.Load("math/cot")
@@ -108,7 +109,7 @@ func BenchBackend(ctx context.Context, requests, concurrency int, tmpDir string)
 	}
 	defer be.Close()
 	start = time.Now()
-	st, err := Run(ctx, Options{
+	st, err := solve.Run(ctx, solve.Options{
 		Input: in, Output: out, Prompt: p, Backend: be, Concurrency: concurrency, Samples: 1, Label: "bench generate",
 		Params: backend.Request{MaxTokens: 512, Temperature: 0.7, TopP: 0.95},
 	})

@@ -1,4 +1,4 @@
-package curate
+package bench
 
 import (
 	"context"
@@ -7,12 +7,13 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/crucible-ml/crucible/curate"
 	"github.com/crucible-ml/crucible/data"
 	"github.com/crucible-ml/crucible/record"
 )
 
-// BenchResult reports the curation benchmarks.
-type BenchResult struct {
+// CurateResult reports the curation benchmarks.
+type CurateResult struct {
 	MinHashRows        int     `json:"minhash_rows"`
 	MinHashMeanChars   float64 `json:"minhash_mean_chars"`
 	MinHashRowsPerSec  float64 `json:"minhash_rows_per_s_one_core"`
@@ -27,11 +28,11 @@ type BenchResult struct {
 	GOMAXPROCS         int     `json:"gomaxprocs"`
 }
 
-// Bench measures MinHash dedup on one core over minhashRows solution-length
+// Curate measures MinHash dedup on one core over minhashRows solution-length
 // rows, and 13-gram decontamination of decontamRows rows (problem and
 // solution fields) against the GSM8K and MATH test sets, on all cores. The
 // rows are built from the GSM8K and MATH train sets in dataDir.
-func Bench(ctx context.Context, dataDir string, minhashRows, decontamRows int) (*BenchResult, error) {
+func Curate(ctx context.Context, dataDir string, minhashRows, decontamRows int) (*CurateResult, error) {
 	var pool [][2]string // (problem, solution)
 	for _, name := range []string{"gsm8k-train", "math-train"} {
 		b, _ := data.Lookup(name)
@@ -53,7 +54,7 @@ func Bench(ctx context.Context, dataDir string, minhashRows, decontamRows int) (
 		}
 		in.Close()
 	}
-	res := &BenchResult{GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	res := &CurateResult{GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	build := func(n int) []*record.Row {
 		rows := make([]*record.Row, n)
 		for i := range rows {
@@ -87,9 +88,9 @@ func Bench(ctx context.Context, dataDir string, minhashRows, decontamRows int) (
 	res.MinHashRows = len(rows)
 	res.MinHashMeanChars = float64(chars) / float64(len(rows))
 	prev := runtime.GOMAXPROCS(1)
-	d := NewDataset(rows)
+	d := curate.NewDataset(rows)
 	start := time.Now()
-	res.MinHashRemoved = MinHashDedup(d, DefaultMinHash())
+	res.MinHashRemoved = curate.MinHashDedup(d, curate.DefaultMinHash())
 	res.MinHashRowsPerSec = float64(len(rows)) / time.Since(start).Seconds()
 	runtime.GOMAXPROCS(prev)
 	if err := ctx.Err(); err != nil {
@@ -98,17 +99,17 @@ func Bench(ctx context.Context, dataDir string, minhashRows, decontamRows int) (
 
 	// 13-gram decontamination on all cores.
 	start = time.Now()
-	refs, err := References(ctx, []string{"gsm8k", "math"}, dataDir)
+	refs, err := curate.References(ctx, []string{"gsm8k", "math"}, dataDir)
 	if err != nil {
 		return nil, err
 	}
-	ix := NewNgramIndex(refs, 13)
+	ix := curate.NewNgramIndex(refs, 13)
 	res.DecontamIndexSec = time.Since(start).Seconds()
 	res.DecontamRefs, res.DecontamNgrams = len(refs), ix.Len()
 	rows = build(decontamRows)
-	d = NewDataset(rows)
+	d = curate.NewDataset(rows)
 	start = time.Now()
-	res.DecontamRemoved = NgramDecontaminate(d, ix, NgramOptions{Fields: []string{"problem", "solution"}, MaxMatches: 10})
+	res.DecontamRemoved = curate.NgramDecontaminate(d, ix, curate.NgramOptions{Fields: []string{"problem", "solution"}, MaxMatches: 10})
 	res.DecontamSeconds = time.Since(start).Seconds()
 	res.DecontamRows = decontamRows
 	res.DecontamRowsPerSec = float64(decontamRows) / res.DecontamSeconds

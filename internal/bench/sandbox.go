@@ -1,4 +1,4 @@
-package sandbox
+package bench
 
 import (
 	"context"
@@ -12,18 +12,20 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/crucible-ml/crucible/sandbox"
 )
 
-// BenchOptions configure Bench; zero values take the defaults.
-type BenchOptions struct {
+// SandboxOptions configure Sandbox; zero values take the defaults.
+type SandboxOptions struct {
 	Sessions    int           // concurrent sessions in the throughput phase; default 32
 	Duration    time.Duration // length of the throughput phase; default 5 s
 	NewSessions int           // new sessions timed in the latency phase; default 50
 	ColdStarts  int           // sandboxes started without the warm pool, timed; default 5
 }
 
-// BenchResult is what Bench measured. Latencies are in milliseconds.
-type BenchResult struct {
+// SandboxResult is what Sandbox measured. Latencies are in milliseconds.
+type SandboxResult struct {
 	Sessions        int      `json:"sessions"`
 	Executions      int64    `json:"executions"`
 	Seconds         float64  `json:"seconds"`
@@ -39,11 +41,13 @@ type BenchResult struct {
 	CPUs            int      `json:"cpus"`
 }
 
-// Bench measures a pool through its HTTP API on a loopback port: executions
+// Sandbox measures a pool through its HTTP API on a loopback port: executions
 // per second of a trivial block with opts.Sessions concurrent sessions, and
 // the latency of the first block of a new session while the warm pool has a
-// worker ready. It also times cold starts of sandboxes (no warm pool).
-func Bench(ctx context.Context, p *Pool, opts BenchOptions) (BenchResult, error) {
+// worker ready. It also times cold starts: a trivial block run in a fresh
+// sandbox by a second pool of p's configuration without warm workers, so
+// that each sandbox is started on demand.
+func Sandbox(ctx context.Context, p *sandbox.Pool, opts SandboxOptions) (SandboxResult, error) {
 	if opts.Sessions <= 0 {
 		opts.Sessions = 32
 	}
@@ -56,7 +60,8 @@ func Bench(ctx context.Context, p *Pool, opts BenchOptions) (BenchResult, error)
 	if opts.ColdStarts <= 0 {
 		opts.ColdStarts = 5
 	}
-	res := BenchResult{Sessions: opts.Sessions, WarmWorkers: p.cfg.WarmWorkers, Preload: p.cfg.Preload,
+	cfg := p.Config()
+	res := SandboxResult{Sessions: opts.Sessions, WarmWorkers: cfg.WarmWorkers, Preload: cfg.Preload,
 		Isolated: p.Isolated(), CPUs: runtime.NumCPU()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -64,8 +69,8 @@ func Bench(ctx context.Context, p *Pool, opts BenchOptions) (BenchResult, error)
 	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go Serve(sctx, ln, p, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	c := &Client{BaseURL: "http://" + ln.Addr().String(), HTTP: &http.Client{
+	go sandbox.Serve(sctx, ln, p, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c := &sandbox.Client{BaseURL: "http://" + ln.Addr().String(), HTTP: &http.Client{
 		Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256},
 	}}
 
@@ -78,7 +83,7 @@ func Bench(ctx context.Context, p *Pool, opts BenchOptions) (BenchResult, error)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := c.Execute(ctx, ids[i], "x = 0", ExecOptions{}); err != nil {
+			if _, err := c.Execute(ctx, ids[i], "x = 0", sandbox.ExecOptions{}); err != nil {
 				errs <- err
 			}
 		}()
@@ -99,8 +104,8 @@ func Bench(ctx context.Context, p *Pool, opts BenchOptions) (BenchResult, error)
 			defer wg.Done()
 			for time.Now().Before(end) {
 				t := time.Now()
-				r, err := c.Execute(ctx, ids[i], "x += 1", ExecOptions{})
-				if err != nil || r.Status != StatusCompleted {
+				r, err := c.Execute(ctx, ids[i], "x += 1", sandbox.ExecOptions{})
+				if err != nil || r.Status != sandbox.StatusCompleted {
 					errs <- fmt.Errorf("execute: %v %+v", err, r)
 					return
 				}
@@ -136,8 +141,8 @@ func Bench(ctx context.Context, p *Pool, opts BenchOptions) (BenchResult, error)
 		}
 		id := fmt.Sprintf("bench-new-%d", i)
 		t := time.Now()
-		r, err := c.Execute(ctx, id, "print(1)", ExecOptions{})
-		if err != nil || r.Status != StatusCompleted || !r.NewSession {
+		r, err := c.Execute(ctx, id, "print(1)", sandbox.ExecOptions{})
+		if err != nil || r.Status != sandbox.StatusCompleted || !r.NewSession {
 			return res, fmt.Errorf("bench: new session: %v %+v", err, r)
 		}
 		ns = append(ns, time.Since(t))
@@ -145,22 +150,49 @@ func Bench(ctx context.Context, p *Pool, opts BenchOptions) (BenchResult, error)
 	}
 	res.NewSessionP50Ms, res.NewSessionP99Ms = percentileMs(ns, 50), percentileMs(ns, 99)
 
-	// Cold starts: a sandbox started and made ready on demand.
-	var cs []time.Duration
-	for i := 0; i < opts.ColdStarts; i++ {
-		t := time.Now()
-		w, err := p.sp.start(ctx)
-		if err != nil {
-			return res, fmt.Errorf("bench: cold start: %w", err)
-		}
-		cs = append(cs, time.Since(t))
-		w.kill()
-		<-w.exited
+	cs, err := coldStarts(ctx, cfg, opts.ColdStarts)
+	if err != nil {
+		return res, err
 	}
 	res.ColdStartP50Ms = percentileMs(cs, 50)
 	return res, nil
 }
 
+// coldStarts times n sandboxes started and made ready on demand: each runs
+// one trivial block in a fresh sandbox of a pool with cfg but no warm
+// workers. The pool's own first sandbox (started by NewPool, kept for the
+// first block) is used up before the timing.
+func coldStarts(ctx context.Context, cfg sandbox.Config, n int) ([]time.Duration, error) {
+	cfg.WarmWorkers = -1
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) // p has already logged its warnings
+	cold, err := sandbox.NewPool(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("bench: cold start pool: %w", err)
+	}
+	defer cold.Close()
+	run := func() error {
+		r, err := cold.Execute(ctx, "", "pass", sandbox.ExecOptions{})
+		if err == nil && r.Status != sandbox.StatusCompleted {
+			err = fmt.Errorf("%s: %s", r.Status, r.Stderr)
+		}
+		return err
+	}
+	if err := run(); err != nil {
+		return nil, fmt.Errorf("bench: cold start: %w", err)
+	}
+	var cs []time.Duration
+	for range n {
+		t := time.Now()
+		if err := run(); err != nil {
+			return nil, fmt.Errorf("bench: cold start: %w", err)
+		}
+		cs = append(cs, time.Since(t))
+	}
+	return cs, nil
+}
+
+// percentileMs returns the pct-th percentile of d (nearest rank) in
+// milliseconds, 0 for none.
 func percentileMs(d []time.Duration, pct int) float64 {
 	if len(d) == 0 {
 		return 0
