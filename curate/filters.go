@@ -5,18 +5,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/crucible-ml/crucible/prompt"
 	"github.com/crucible-ml/crucible/record"
-)
-
-// CodeTags delimit code blocks and their outputs in a solution.
-type CodeTags struct {
-	CodeBegin, CodeEnd, OutputBegin, OutputEnd string
-}
-
-// Tag sets of the two code-interpreter formats.
-var (
-	LLMCodeTags = CodeTags{"<llm-code>", "</llm-code>", "<llm-code-output>", "</llm-code-output>"}
-	FenceTags   = CodeTags{"```python", "```", "```output", "```"}
 )
 
 // Filter is a named per-row test; rows for which it returns false are
@@ -69,7 +59,8 @@ func SingleBoxed() Filter {
 // AnswerAfterCode removes code solutions that state the boxed answer before
 // their first code block — the answer was guessed, then "checked"
 // (OpenMathInstruct-1's useless_code).
-func AnswerAfterCode(tags CodeTags) Filter {
+func AnswerAfterCode(tags prompt.CodeTags) Filter {
+	tags = tags.Trimmed() // a fence may end the text without its newline
 	return Filter{"answer_before_code", func(d *Dataset, r *record.Row) (bool, string) {
 		s := d.Solution(r)
 		code := strings.Index(s, tags.CodeBegin)
@@ -84,7 +75,8 @@ func AnswerAfterCode(tags CodeTags) Filter {
 // BalancedCode removes solutions whose code tags are unbalanced or out of
 // order: every block must read begin, end, output-begin, output-end (the
 // last block's output may be missing when generation stopped there).
-func BalancedCode(tags CodeTags) Filter {
+func BalancedCode(tags prompt.CodeTags) Filter {
+	tags = tags.Trimmed() // a fence may end the text without its newline
 	return Filter{"broken_code", func(d *Dataset, r *record.Row) (bool, string) {
 		if reason := checkCodeTags(d.Solution(r), tags); reason != "" {
 			return false, reason
@@ -93,8 +85,8 @@ func BalancedCode(tags CodeTags) Filter {
 	}}
 }
 
-func checkCodeTags(s string, t CodeTags) string {
-	seq := []string{t.CodeBegin, t.CodeEnd, t.OutputBegin, t.OutputEnd}
+func checkCodeTags(s string, t prompt.CodeTags) string {
+	seq := []string{t.CodeBegin, t.CodeEnd, t.CodeOutputBegin, t.CodeOutputEnd}
 	// Scan tags left to right; the longest tag that matches at a position
 	// wins (```python before ```).
 	want := 0
@@ -106,7 +98,7 @@ func checkCodeTags(s string, t CodeTags) string {
 		}
 		i += j
 		matched := ""
-		for _, tag := range []string{t.CodeBegin, t.OutputBegin, t.CodeEnd, t.OutputEnd} {
+		for _, tag := range []string{t.CodeBegin, t.CodeOutputBegin, t.CodeEnd, t.CodeOutputEnd} {
 			if strings.HasPrefix(s[i:], tag) && len(tag) > len(matched) {
 				matched = tag
 			}
@@ -117,7 +109,7 @@ func checkCodeTags(s string, t CodeTags) string {
 		}
 		// With fences, "```" closes whichever block is open.
 		expected := seq[want]
-		if matched != expected && !(t.CodeEnd == t.OutputEnd && (want == 1 || want == 3) && matched == t.CodeEnd) {
+		if matched != expected && !(t.CodeEnd == t.CodeOutputEnd && (want == 1 || want == 3) && matched == t.CodeEnd) {
 			return fmt.Sprintf("code tag %q where %q was expected (block %d)", matched, expected, blocks+1)
 		}
 		if want == 0 {
@@ -140,19 +132,20 @@ var codeErrorRE = regexp.MustCompile(`Traceback \(most recent call last\)|<outpu
 
 // NoCodeErrors removes solutions whose code failed: a `code_errors` count
 // above zero, or an error message inside a code output.
-func NoCodeErrors(tags CodeTags) Filter {
+func NoCodeErrors(tags prompt.CodeTags) Filter {
+	tags = tags.Trimmed() // a fence may end the text without its newline
 	return Filter{"code_errors", func(d *Dataset, r *record.Row) (bool, string) {
 		if n, ok := r.Int("code_errors"); ok && n > 0 {
 			return false, fmt.Sprintf("%d code errors", n)
 		}
 		s := d.Solution(r)
 		for {
-			i := strings.Index(s, tags.OutputBegin)
+			i := strings.Index(s, tags.CodeOutputBegin)
 			if i < 0 {
 				return true, ""
 			}
-			s = s[i+len(tags.OutputBegin):]
-			j := strings.Index(s, tags.OutputEnd)
+			s = s[i+len(tags.CodeOutputBegin):]
+			j := strings.Index(s, tags.CodeOutputEnd)
 			out := s
 			if j >= 0 {
 				out = s[:j]

@@ -15,6 +15,7 @@ import (
 	"github.com/crucible-ml/crucible/backend"
 	"github.com/crucible-ml/crucible/data"
 	"github.com/crucible-ml/crucible/grade"
+	"github.com/crucible-ml/crucible/prompt"
 	"github.com/crucible-ml/crucible/record"
 )
 
@@ -22,7 +23,7 @@ import (
 //
 //	problem_field: problem        # optional; default problem, else question
 //	solution_field: generation    # optional; default generation, else generated_solution
-//	code_tags: llm-code           # or fence (```python / ```output)
+//	code_tags: llm-code           # or fences (```python / ```output)
 //	steps:
 //	  - aggregate: {min_agreement: 0.5}
 //	  - filter: correct           # correct, no_answer, multi_boxed, answer_before_code, broken_code, code_errors
@@ -94,8 +95,8 @@ func ParsePipeline(data []byte) (*Pipeline, error) {
 			return nil, fmt.Errorf("curate config line %d: unknown key %q", k.Line, k.Value)
 		}
 	}
-	if p.CodeTags != "" && p.CodeTags != "llm-code" && p.CodeTags != "fence" {
-		return nil, fmt.Errorf("curate config: code_tags %q: want llm-code or fence", p.CodeTags)
+	if _, err := prompt.ParseCodeTags(p.CodeTags); err != nil {
+		return nil, fmt.Errorf("curate config: %w", err)
 	}
 	if stepsNode == nil || stepsNode.Kind != yaml.SequenceNode || len(stepsNode.Content) == 0 {
 		return nil, errors.New("curate config: `steps` must be a non-empty list")
@@ -237,10 +238,7 @@ func (p *Pipeline) Run(ctx context.Context, d *Dataset, env Env) error {
 	if p.SolutionField != "" {
 		d.SolutionField = p.SolutionField
 	}
-	tags := LLMCodeTags
-	if p.CodeTags == "fence" {
-		tags = FenceTags
-	}
+	tags, _ := prompt.ParseCodeTags(p.CodeTags) // checked by ParsePipeline
 	for i, s := range p.Steps {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -255,7 +253,7 @@ func (p *Pipeline) Run(ctx context.Context, d *Dataset, env Env) error {
 	return nil
 }
 
-func (p *Pipeline) runStep(ctx context.Context, d *Dataset, env Env, s Step, tags CodeTags, i int) (changed int, name string, err error) {
+func (p *Pipeline) runStep(ctx context.Context, d *Dataset, env Env, s Step, tags prompt.CodeTags, i int) (changed int, name string, err error) {
 	a := s.Args
 	switch s.Kind {
 	case "aggregate":

@@ -11,6 +11,7 @@ import (
 
 	"github.com/crucible-ml/crucible/backend"
 	"github.com/crucible-ml/crucible/grade"
+	"github.com/crucible-ml/crucible/prompt"
 	"github.com/crucible-ml/crucible/record"
 )
 
@@ -72,16 +73,16 @@ func TestFiltersAndTrim(t *testing.T) {
 		keep []string
 		drop []string
 	}{
-		{BalancedCode(LLMCodeTags),
+		{BalancedCode(prompt.LLMCodeTags),
 			[]string{"a <llm-code>x</llm-code><llm-code-output>1</llm-code-output> b", "plain", "<llm-code>x</llm-code>"},
 			[]string{"<llm-code>x", "<llm-code>x</llm-code><llm-code-output>1", "</llm-code>", "<llm-code-output>1</llm-code-output>"}},
-		{BalancedCode(FenceTags),
+		{BalancedCode(prompt.FenceTags),
 			[]string{"```python\nx\n```\n```output\n1\n```\nok"},
 			[]string{"```python\nx\n```output\n1\n```"}},
-		{AnswerAfterCode(LLMCodeTags),
+		{AnswerAfterCode(prompt.LLMCodeTags),
 			[]string{`<llm-code>x</llm-code> \boxed{1}`, `\boxed{1}`},
 			[]string{`\boxed{1} <llm-code>x</llm-code>`}},
-		{NoCodeErrors(LLMCodeTags),
+		{NoCodeErrors(prompt.LLMCodeTags),
 			[]string{"<llm-code-output>\n3\n</llm-code-output>"},
 			[]string{"<llm-code-output>\nTraceback (most recent call last):\n</llm-code-output>", "<llm-code-output>1<output cut></llm-code-output>"}},
 		{SingleBoxed(), []string{`\boxed{1}`}, []string{`\boxed{1} \boxed{2}`}},

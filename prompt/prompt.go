@@ -45,18 +45,11 @@ type Config struct {
 	// separator for base models); generate adds them to --stop.
 	Stop []string `yaml:"stop"`
 	// CodeTags names the delimiters of code blocks and their outputs for
-	// code-interpreter prompts.
+	// code-interpreter prompts: a preset name (llm-code, fences) or the
+	// four delimiters.
 	CodeTags *CodeTags `yaml:"code_tags"`
 	// Description says what the prompt is for.
 	Description string `yaml:"description"`
-}
-
-// CodeTags are the delimiters of executable code in a solution.
-type CodeTags struct {
-	CodeBegin       string `yaml:"code_begin" json:"code_begin"`
-	CodeEnd         string `yaml:"code_end" json:"code_end"`
-	CodeOutputBegin string `yaml:"code_output_begin" json:"code_output_begin"`
-	CodeOutputEnd   string `yaml:"code_output_end" json:"code_output_end"`
 }
 
 // Prompt is a compiled prompt config.

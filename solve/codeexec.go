@@ -22,16 +22,6 @@ type Executor interface {
 	EndSession(ctx context.Context, sessionID string) error
 }
 
-// Tag sets of code-interpreter solutions.
-var (
-	// TagsOMI1 are OpenMathInstruct-1's tags.
-	TagsOMI1 = prompt.CodeTags{CodeBegin: "<llm-code>", CodeEnd: "</llm-code>",
-		CodeOutputBegin: "<llm-code-output>", CodeOutputEnd: "</llm-code-output>"}
-	// TagsFences are Markdown fences (NeMo-Skills' "qwen" tags).
-	TagsFences = prompt.CodeTags{CodeBegin: "```python\n", CodeEnd: "```\n",
-		CodeOutputBegin: "```output\n", CodeOutputEnd: "```\n"}
-)
-
 // CodeExecution is the code-interpreter generation loop of OpenMathInstruct-1
 // and NeMo-Skills: generation stops at the code-end tag, the block runs in the
 // solution's sandbox session, its output is appended between the output tags,
@@ -40,7 +30,7 @@ var (
 type CodeExecution struct {
 	Backend backend.Backend
 	Sandbox Executor
-	Tags    prompt.CodeTags // default TagsOMI1
+	Tags    prompt.CodeTags // default prompt.LLMCodeTags
 
 	// MaxExecutions caps the blocks run per solution (default 8, NeMo-Skills
 	// today; OpenMathInstruct-1 used 3). A block written after the last
@@ -64,7 +54,7 @@ type CodeExecution struct {
 func (c *CodeExecution) Generate(ctx context.Context, req *backend.Request, out *record.Row) (*backend.Response, error) {
 	tags := c.Tags
 	if tags.CodeBegin == "" || tags.CodeEnd == "" {
-		tags = TagsOMI1
+		tags = prompt.LLMCodeTags
 	}
 	maxExec := c.MaxExecutions
 	if maxExec <= 0 {
@@ -176,7 +166,7 @@ func formatOutput(tags prompt.CodeTags, output string) string {
 	var b strings.Builder
 	begin, end := tags.CodeOutputBegin, tags.CodeOutputEnd
 	if begin == "" {
-		begin, end = TagsOMI1.CodeOutputBegin, TagsOMI1.CodeOutputEnd
+		begin, end = prompt.LLMCodeTags.CodeOutputBegin, prompt.LLMCodeTags.CodeOutputEnd
 	}
 	if !strings.HasSuffix(begin, "\n") {
 		b.WriteString("\n" + begin + "\n")

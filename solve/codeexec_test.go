@@ -180,7 +180,7 @@ func TestCodeExecutionFences(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer be.Close()
-	ce := &CodeExecution{Backend: be, Sandbox: pool, Tags: TagsFences}
+	ce := &CodeExecution{Backend: be, Sandbox: pool, Tags: prompt.FenceTags}
 	out := &record.Row{}
 	resp, err := ce.Generate(context.Background(), &backend.Request{Prompt: "Q: fence\n"}, out)
 	if err != nil {
@@ -206,7 +206,7 @@ func TestLastBlock(t *testing.T) {
 		{"<llm-code>a</llm-code></llm-code>", "", false},
 	}
 	for _, tt := range tests {
-		code, ok := lastBlock(tt.text, TagsOMI1)
+		code, ok := lastBlock(tt.text, prompt.LLMCodeTags)
 		if code != tt.code || ok != tt.ok {
 			t.Errorf("lastBlock(%q) = %q, %v; want %q, %v", tt.text, code, ok, tt.code, tt.ok)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crucible-ml/crucible/prompt"
 	"github.com/crucible-ml/crucible/sandbox"
 	"github.com/crucible-ml/crucible/solve"
 )
@@ -173,7 +174,7 @@ func (f *codeExecFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.stopOnError, "stop-on-code-error", false, "end a solution at its first failing block (OpenMathInstruct-1) instead of showing the error to the model")
 	fl.DurationVar(&f.timeout, "code-execution-timeout", 10*time.Second, "time limit of one block")
 	fl.IntVar(&f.maxOutput, "max-code-output-characters", 1000, "cap on a block's output; longer output is cut with <output cut>")
-	fl.StringVar(&f.tags, "code-tags", "", "code delimiters: omi1 (<llm-code>) or fences (```python); default: the prompt's code_tags, else omi1")
+	fl.StringVar(&f.tags, "code-tags", "", "code delimiters: llm-code (<llm-code> tags) or fences (Markdown python and output fences); default: the prompt's code_tags, else llm-code")
 	fl.BoolVar(&f.unsafe, "unsafe-no-isolation", false, "run model-written code WITHOUT namespaces where they cannot be set up")
 }
 
@@ -186,17 +187,15 @@ func (f *codeExecFlags) apply(ctx context.Context, o *solve.Options) (func(), er
 	}
 	ce := &solve.CodeExecution{Backend: o.Backend, MaxExecutions: f.maxExec, StopOnError: f.stopOnError,
 		Timeout: f.timeout, MaxOutputChars: f.maxOutput}
-	switch f.tags {
-	case "omi1":
-		ce.Tags = solve.TagsOMI1
-	case "fences":
-		ce.Tags = solve.TagsFences
-	case "":
-		if o.Prompt != nil && o.Prompt.Config.CodeTags != nil {
-			ce.Tags = *o.Prompt.Config.CodeTags
+	switch {
+	case f.tags != "":
+		tags, err := prompt.ParseCodeTags(f.tags)
+		if err != nil {
+			return nil, fmt.Errorf("--code-tags: %w", err)
 		}
-	default:
-		return nil, fmt.Errorf("--code-tags %q: want omi1 or fences", f.tags)
+		ce.Tags = tags
+	case o.Prompt != nil && o.Prompt.Config.CodeTags != nil:
+		ce.Tags = *o.Prompt.Config.CodeTags
 	}
 	release := func() {}
 	if f.sandboxURL != "" {

@@ -9,6 +9,7 @@ package chat
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ardanlabs/jinja"
 )
@@ -67,4 +68,23 @@ func (t *Template) Render(msgs []Message, opt Options) (string, error) {
 		return "", fmt.Errorf("render chat template: %w", err)
 	}
 	return out, nil
+}
+
+// EndOfTurn returns the text the template puts after an assistant message
+// (e.g. "<|im_end|>\n" for Qwen, "<|eot_id|>" for Llama 3): what a training
+// example must end with so that the model learns to stop. It renders a user
+// and an assistant turn and takes what follows the assistant's content; ok is
+// false when the template does not render the content verbatim.
+func (t *Template) EndOfTurn(opt Options) (text string, ok bool, err error) {
+	const mark = "\x00crucible end of turn\x00"
+	opt.AddGenerationPrompt = false
+	s, err := t.Render([]Message{{Role: "user", Content: "u"}, {Role: "assistant", Content: mark}}, opt)
+	if err != nil {
+		return "", false, err
+	}
+	i := strings.Index(s, mark)
+	if i < 0 {
+		return "", false, nil
+	}
+	return s[i+len(mark):], true, nil
 }

@@ -107,3 +107,40 @@ func TestTemplates(t *testing.T) {
 		t.Errorf("Compile(\"\") = %v, want ErrNoTemplate", err)
 	}
 }
+
+func TestEndOfTurn(t *testing.T) {
+	for _, tc := range []struct {
+		src, want string
+		ok        bool
+	}{
+		{"{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}", "<|im_end|>\n", true},
+		{"{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}{{ eos_token }}{% endfor %}", "</s>", true},
+		{"{% for m in messages %}{{ m.content | upper }}{% endfor %}", "", false},
+	} {
+		tmpl, err := Compile(tc.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := tmpl.EndOfTurn(Options{BOSToken: "<s>", EOSToken: "</s>"})
+		if err != nil || got != tc.want || ok != tc.ok {
+			t.Errorf("%q: EndOfTurn = %q, %v, %v; want %q, %v", tc.src, got, ok, err, tc.want, tc.ok)
+		}
+	}
+	// The real templates of the fixtures end an assistant turn with their end-of-turn token.
+	for dir, want := range map[string]string{"qwen2.5": "<|im_end|>\n", "llama3": "<|eot_id|>"} {
+		tok, err := tokenizer.LoadConfig(filepath.Join("../../../shared/fixtures/real", dir))
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal(err)
+			}
+			t.Skip(err)
+		}
+		tmpl, err := Compile(tok.ChatTemplate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok, err := tmpl.EndOfTurn(Options{BOSToken: tok.BOSToken, EOSToken: tok.EOSToken}); err != nil || !ok || got != want {
+			t.Errorf("%s: EndOfTurn = %q, %v, %v; want %q", dir, got, ok, err, want)
+		}
+	}
+}
