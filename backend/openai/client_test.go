@@ -175,3 +175,23 @@ func TestEmbed(t *testing.T) {
 		t.Fatalf("%v %v", v, err)
 	}
 }
+
+func TestKeyFromEnv(t *testing.T) {
+	t.Setenv(DefaultKeyEnv, "default-key")
+	t.Setenv("CRUCIBLE_TEST_KEY", "named-key")
+	t.Setenv("CRUCIBLE_TEST_EMPTY", "")
+	for _, tc := range []struct {
+		name, want string
+		err        bool
+	}{
+		{"", "default-key", false},
+		{"CRUCIBLE_TEST_KEY", "named-key", false},
+		{"CRUCIBLE_TEST_EMPTY", "", true},
+		{"CRUCIBLE_TEST_UNSET", "", true},
+	} {
+		got, err := KeyFromEnv(tc.name)
+		if got != tc.want || (err != nil) != tc.err {
+			t.Errorf("KeyFromEnv(%q) = %q, %v", tc.name, got, err)
+		}
+	}
+}

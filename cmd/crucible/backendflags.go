@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -65,15 +64,9 @@ func (f *backendFlags) open() (backend.Backend, error) {
 		if len(f.baseURLs) == 0 {
 			return nil, errors.New("--backend openai needs --base-url")
 		}
-		key := ""
-		switch {
-		case f.apiKeyEnv != "":
-			key = os.Getenv(f.apiKeyEnv)
-			if key == "" {
-				return nil, fmt.Errorf("--api-key-env %s: the variable is empty or unset", f.apiKeyEnv)
-			}
-		default:
-			key = os.Getenv("OPENAI_API_KEY")
+		key, err := f.apiKey()
+		if err != nil {
+			return nil, err
 		}
 		retries := f.maxRetries
 		if retries == 0 {
@@ -89,6 +82,9 @@ func (f *backendFlags) open() (backend.Backend, error) {
 		return nil, fmt.Errorf("--backend %q: want openai or local", kind)
 	}
 }
+
+// apiKey is the key of --api-key-env, else of OPENAI_API_KEY.
+func (f *backendFlags) apiKey() (string, error) { return openai.KeyFromEnv(f.apiKeyEnv) }
 
 // openLocalBackend loads --model (a folder, or org/name from the Hugging
 // Face hub) into the built-in engine.

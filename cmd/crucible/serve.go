@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/crucible-ml/crucible/backend/local"
+	"github.com/crucible-ml/crucible/backend/openai"
 	"github.com/crucible-ml/crucible/serve"
 )
 
@@ -36,7 +37,11 @@ requests finish (--shutdown-grace).`,
 				return fmt.Errorf("--model is required (a model folder or org/name)")
 			}
 			if apiKey == "" && apiKeyEnv != "" {
-				apiKey = os.Getenv(apiKeyEnv)
+				key, err := openai.KeyFromEnv(apiKeyEnv)
+				if err != nil {
+					return err
+				}
+				apiKey = key
 			}
 			b, err := local.Open(local.Options{Model: model, MaxBatch: maxBatch, Threads: threads, Quantize: quantize, Matmul: matmul, KVCache: kvCache})
 			if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -476,11 +475,9 @@ verbosity); --reward-api scalar posts {"model","messages"} to --reward-path (vLL
 			if err != nil {
 				return err
 			}
-			key := os.Getenv("OPENAI_API_KEY")
-			if f.b.apiKeyEnv != "" {
-				if key = os.Getenv(f.b.apiKeyEnv); key == "" {
-					return fmt.Errorf("--api-key-env %s: the variable is empty or unset", f.b.apiKeyEnv)
-				}
+			key, err := f.b.apiKey()
+			if err != nil {
+				return err
 			}
 			base := strings.TrimRight(f.b.baseURLs[0], "/")
 			if !strings.HasSuffix(base, "/v1") {

@@ -1,0 +1,216 @@
+package curate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/crucible-ml/crucible/backend"
+	"github.com/crucible-ml/crucible/engine/chat"
+	"github.com/crucible-ml/crucible/engine/tokenizer"
+	"github.com/crucible-ml/crucible/progress"
+	"github.com/crucible-ml/crucible/record"
+)
+
+// LoadPipeline reads and parses a config file; errors name the file.
+func LoadPipeline(path string) (*Pipeline, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p, err := ParsePipeline(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// NeedsModel reports whether a step asks a model (the llm decontamination),
+// so that Env.Backend must be set.
+func (p *Pipeline) NeedsModel() bool {
+	for _, s := range p.Steps {
+		if s.Kind == "decontaminate" && s.Args["method"] == "llm" {
+			return true
+		}
+	}
+	return false
+}
+
+// FileOptions configure RunFile.
+type FileOptions struct {
+	Input  string // rows: JSONL or Parquet, a file, glob, comma list or -
+	Output string // the training set: .jsonl, or .parquet
+	// Removed receives the removed rows with removed_by and removed_reason
+	// (default OUTPUT.removed.jsonl; "-": nowhere).
+	Removed string
+	// Report receives the report as JSON and Markdown beside it (default
+	// OUTPUT.report.json; "-": nowhere).
+	Report string
+	Export ExportOptions
+	// Env is what the steps need; CacheDir defaults to OUTPUT.cache.
+	Env Env
+	// Version and Config are recorded in the output's manifest.
+	Version string
+	Config  any
+	// Funnel, when set, receives the funnel as a table.
+	Funnel io.Writer
+}
+
+// RunFile curates one file into a training set: it reads every input row,
+// runs the pipeline, exports what is left, writes the removed rows, the
+// report and the output's manifest, and returns the report.
+func RunFile(ctx context.Context, p *Pipeline, o FileOptions) (*Report, error) {
+	start := time.Now()
+	base := strings.TrimSuffix(strings.TrimSuffix(o.Output, ".jsonl"), ".parquet")
+	if o.Removed == "" {
+		o.Removed = base + ".removed.jsonl"
+	}
+	if o.Report == "" {
+		o.Report = base + ".report.json"
+	}
+	if o.Env.CacheDir == "" {
+		o.Env.CacheDir = o.Output + ".cache"
+	}
+	if p.NeedsModel() && o.Env.Backend == nil {
+		return nil, fmt.Errorf("an llm decontaminate step needs a model")
+	}
+	rows, err := readAll(o.Input)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.Env.CacheDir, 0o755); err != nil {
+		return nil, err
+	}
+	d := NewDataset(rows)
+	if err := p.Run(ctx, d, o.Env); err != nil {
+		return nil, err
+	}
+	n, err := d.Export(o.Output, o.Export)
+	if err != nil {
+		return nil, err
+	}
+	if o.Removed != "-" {
+		if err := writeRowsFile(o.Removed, d.Removed); err != nil {
+			return nil, err
+		}
+	}
+	rep := NewReport(d)
+	if o.Report != "-" {
+		jb, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(o.Report, append(jb, '\n'), 0o644); err != nil {
+			return nil, err
+		}
+		md := strings.TrimSuffix(o.Report, filepath.Ext(o.Report)) + ".md"
+		if err := os.WriteFile(md, []byte(rep.Markdown()), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if o.Funnel != nil {
+		io.WriteString(o.Funnel, rep.FunnelTable())
+	}
+	return rep, record.WriteManifest(&record.Manifest{
+		Output: o.Output, Command: "curate", Version: o.Version, Rows: n, Written: n,
+		Counts: map[string]int{"rows_in": rep.RowsIn, "removed": len(d.Removed)}, Config: o.Config,
+		Started: start.UTC(), Finished: time.Now().UTC(), WallSeconds: time.Since(start).Seconds(),
+	})
+}
+
+// FunnelTable is the funnel as a plain-text table: step, rows in, removed,
+// rows out.
+func (r *Report) FunnelTable() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-24s %9s %9s %9s\n", "step", "in", "removed", "out")
+	for _, f := range r.Funnel {
+		fmt.Fprintf(&b, "%-24s %9d %9d %9d\n", f.Step, f.In, f.Removed, f.Out)
+	}
+	return b.String()
+}
+
+// readAll reads every row of spec, with progress.
+func readAll(spec string) ([]*record.Row, error) {
+	in, err := record.Open(spec)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	bar := progress.New("read "+spec, record.CountRows(spec))
+	defer bar.Finish()
+	var rows []*record.Row
+	for in.Next() {
+		rows = append(rows, in.Row())
+		bar.Add(1)
+	}
+	return rows, in.Err()
+}
+
+func writeRowsFile(path string, rows []*record.Row) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := WriteJSONL(f, rows); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// TokenCounter loads the tokenizer of a model folder as a token counter
+// for Env.Tokens.
+func TokenCounter(dir string) (func(string) int, error) {
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	return func(s string) int { return len(tok.Encode(s, false)) }, nil
+}
+
+// LoadChatTemplate loads the chat template of a model folder for
+// ExportOptions.Template. Its end of turn is what the template writes after
+// an assistant message, else the EOS token.
+func LoadChatTemplate(dir string) (ChatTemplate, error) {
+	cfg, err := tokenizer.LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	t, err := chat.Compile(cfg.ChatTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	ct := &modelTemplate{t: t, opt: chat.Options{BOSToken: cfg.BOSToken, EOSToken: cfg.EOSToken}}
+	eot, ok, err := t.EndOfTurn(ct.opt)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	if !ok {
+		slog.Warn("cannot find the end-of-turn text of the chat template; using the EOS token", "dir", dir)
+		eot = cfg.EOSToken
+	}
+	ct.endOfTurn = eot
+	return ct, nil
+}
+
+// modelTemplate adapts a model's Jinja chat template to ChatTemplate.
+type modelTemplate struct {
+	t         *chat.Template
+	opt       chat.Options
+	endOfTurn string
+}
+
+func (c *modelTemplate) Render(msgs []backend.Message, gen bool) (string, error) {
+	ms := make([]chat.Message, len(msgs))
+	for i, m := range msgs {
+		ms[i] = chat.Message{Role: m.Role, Content: m.Content}
+	}
+	opt := c.opt
+	opt.AddGenerationPrompt = gen
+	return c.t.Render(ms, opt)
+}
+
+func (c *modelTemplate) EndOfTurn() string { return c.endOfTurn }
