@@ -68,19 +68,24 @@ func (f *backendFlags) open() (backend.Backend, error) {
 		if err != nil {
 			return nil, err
 		}
-		retries := f.maxRetries
-		if retries == 0 {
-			retries = -1 // openai.Options: 0 means the default
-		}
 		return openai.New(openai.Options{
 			BaseURLs: f.baseURLs, APIKey: key, Model: f.model,
-			Concurrency: f.concurrency, Timeout: f.timeout, MaxRetries: retries,
+			Concurrency: f.concurrency, Timeout: f.timeout, MaxRetries: f.retries(),
 		})
 	case "local":
 		return openLocalBackend(f)
 	default:
 		return nil, fmt.Errorf("--backend %q: want openai or local", kind)
 	}
+}
+
+// retries is --max-retries for a client's options, where 0 means the
+// default and a negative count none.
+func (f *backendFlags) retries() int {
+	if f.maxRetries == 0 {
+		return -1
+	}
+	return f.maxRetries
 }
 
 // apiKey is the key of --api-key-env, else of OPENAI_API_KEY.

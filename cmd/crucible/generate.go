@@ -38,7 +38,7 @@ type genFlags struct {
 
 func (g *genFlags) register(cmd *cobra.Command, defaultPrompt string) {
 	fl := cmd.Flags()
-	fl.StringVar(&g.prompt, "prompt", defaultPrompt, "built-in prompt name or prompt YAML file (see `crucible prompt list`)")
+	fl.StringVar(&g.prompt, "prompt", defaultPrompt, "built-in prompt name or prompt YAML file (see crucible prompt list)")
 	fl.BoolVar(&g.completion, "completion", false, "send the prompt as one string to /v1/completions instead of chat messages")
 	fl.IntVar(&g.samples, "samples", 1, "solutions per row")
 	fl.Float64Var(&g.temperature, "temperature", 0, "sampling temperature (0: greedy)")

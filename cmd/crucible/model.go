@@ -69,8 +69,8 @@ func newModelCheckCmd() *cobra.Command {
 position with prefill_logits, then decodes greedily as many tokens as gen_ids holds, comparing
 each step's logits with gen_logits and each chosen id with gen_ids. It prints the largest error
 and exits with status 1 when max|Δ| / max(1, max|ref|) > 1e-4 or any id differs.`,
-		Example: `  crucible model check ../shared/fixtures/models/nemotron_h_tiny
-  crucible model check ./my-model --reference ./my-model/reference.safetensors`,
+		Example: `  crucible model check ./my-model
+  crucible model check ./my-model --reference ./reference.safetensors --matmul bf16`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, dir, err := loadModel(cmd.Context(), args[0], opts)
@@ -116,7 +116,8 @@ func newModelInfoCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "info DIR|org/name",
 		Short:   "Show a model's architecture, size and memory per sequence",
-		Example: `  crucible model info ../shared/fixtures/models/nemotron_h_wide_bf16`,
+		Example: `  crucible model info ./my-model
+  crucible model info Qwen/Qwen2.5-0.5B-Instruct`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, _, err := loadModel(cmd.Context(), args[0], engine.Options{})

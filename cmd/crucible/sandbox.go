@@ -169,7 +169,7 @@ type codeExecFlags struct {
 func (f *codeExecFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.BoolVar(&f.enabled, "code-execution", false, "run the Python blocks the model writes and feed their output back (code-interpreter solutions)")
-	fl.StringVar(&f.sandboxURL, "sandbox-url", "", "a running `crucible sandbox serve` (or NeMo-Skills sandbox), e.g. http://127.0.0.1:6000; default: an in-process sandbox")
+	fl.StringVar(&f.sandboxURL, "sandbox-url", "", "a running crucible sandbox serve (or NeMo-Skills sandbox), e.g. http://127.0.0.1:6000; default: an in-process sandbox")
 	fl.IntVar(&f.maxExec, "max-code-executions", 8, "code blocks run per solution (OpenMathInstruct-1: 3)")
 	fl.BoolVar(&f.stopOnError, "stop-on-code-error", false, "end a solution at its first failing block (OpenMathInstruct-1) instead of showing the error to the model")
 	fl.DurationVar(&f.timeout, "code-execution-timeout", 10*time.Second, "time limit of one block")

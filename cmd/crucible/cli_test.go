@@ -1,0 +1,79 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/crucible-ml/crucible/record"
+)
+
+// eachCommand calls fn on every command of the CLI.
+func eachCommand(c *cobra.Command, fn func(*cobra.Command)) {
+	fn(c)
+	for _, s := range c.Commands() {
+		eachCommand(s, fn)
+	}
+}
+
+// TestHelpText checks what --help shows on every command: no backticks in
+// flag usages (pflag would show the quoted word as the argument's name), no
+// default or example pointing outside the module, and no flag of the
+// built-in engine on a command that does not run it.
+func TestHelpText(t *testing.T) {
+	engineFlags := []string{"threads", "matmul", "kv-cache", "quantize", "max-batch"}
+	noEngine := map[string]bool{"crucible synth reward": true}
+	eachCommand(newRootCmd(), func(c *cobra.Command) {
+		if strings.Contains(c.Example, "../shared") || strings.Contains(c.Long, "../shared") {
+			t.Errorf("%s: help points at ../shared", c.CommandPath())
+		}
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if strings.Contains(f.Usage, "`") {
+				t.Errorf("%s --%s: usage has a backtick: %q", c.CommandPath(), f.Name, f.Usage)
+			}
+			if strings.Contains(f.DefValue, "../shared") {
+				t.Errorf("%s --%s: default %q points outside the module", c.CommandPath(), f.Name, f.DefValue)
+			}
+		})
+		if noEngine[c.CommandPath()] {
+			for _, name := range engineFlags {
+				if f := c.Flags().Lookup(name); f != nil && !f.Hidden {
+					t.Errorf("%s shows --%s, which it ignores", c.CommandPath(), name)
+				}
+			}
+		}
+	})
+}
+
+// TestSynthWithoutModel runs a recipe that needs no model through the CLI.
+func TestSynthWithoutModel(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	os.WriteFile(in, []byte(`{"id":"a","sample":0,"prompt":"Answer in lowercase.","generation":"all lowercase","instruction_id_list":["change_case:english_lowercase"],"kwargs":[{}]}
+{"id":"b","sample":0,"prompt":"Answer in lowercase.","generation":"Not Lowercase","instruction_id_list":["change_case:english_lowercase"],"kwargs":[{}]}
+`), 0o644)
+	out := filepath.Join(dir, "out.jsonl")
+	if _, stderr, err := run(t, "synth", "judge", "--mode", "instructions", "--input", in, "--output", out); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	got := map[string]bool{}
+	r, err := record.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r.Next() {
+		v, _ := r.Row().Bool("follow_all_instructions")
+		got[r.Row().ID()] = v
+	}
+	r.Close()
+	if !got["a"] || got["b"] || len(got) != 2 {
+		t.Fatalf("verdicts %v", got)
+	}
+	if _, stderr, err := run(t, "synth", "judge", "--mode", "instructions", "--output", out); err == nil || !strings.Contains(stderr, "--input and --output are required") {
+		t.Fatalf("no --input: %v %s", err, stderr)
+	}
+}
