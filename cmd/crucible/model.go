@@ -114,11 +114,11 @@ and exits with status 1 when max|Δ| / max(1, max|ref|) > 1e-4 or any id differs
 
 func newModelInfoCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:     "info DIR|org/name",
-		Short:   "Show a model's architecture, size and memory per sequence",
+		Use:   "info DIR|org/name",
+		Short: "Show a model's architecture, size and memory per sequence",
 		Example: `  crucible model info ./my-model
   crucible model info Qwen/Qwen2.5-0.5B-Instruct`,
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, _, err := loadModel(cmd.Context(), args[0], engine.Options{})
 			if err != nil {
