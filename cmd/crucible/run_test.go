@@ -270,3 +270,14 @@ stages:
 		t.Errorf("%d rows", got)
 	}
 }
+
+// TestGradeShardsInPipelines: grade has --shard, so a pipeline may split it.
+func TestGradeShardsInPipelines(t *testing.T) {
+	dir := t.TempDir()
+	in := writeInput(t, dir, 2)
+	p := filepath.Join(dir, "p.yaml")
+	os.WriteFile(p, []byte("name: g\nstages:\n  graded:\n    command: grade\n    input: "+in+"\n    shards: 4\n"), 0o644)
+	if _, err := pipeline.Load(p, resolveCommand); err != nil {
+		t.Fatal(err)
+	}
+}
