@@ -35,6 +35,9 @@ func TestHelpText(t *testing.T) {
 			if strings.Contains(f.Usage, "`") {
 				t.Errorf("%s --%s: usage has a backtick: %q", c.CommandPath(), f.Name, f.Usage)
 			}
+			if f.Name == "out" && f.Deprecated == "" {
+				t.Errorf("%s --out: the output flag is --output on every command", c.CommandPath())
+			}
 			if strings.Contains(f.DefValue, "../shared") {
 				t.Errorf("%s --%s: default %q points outside the module", c.CommandPath(), f.Name, f.DefValue)
 			}
