@@ -142,23 +142,11 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	workers.Start(o.Concurrency, jobs, cancel, out, bar, func(j job) (*record.Row, bool, bool) { return o.one(ctx, j) })
 
 	inputErr := o.feed(ctx, in, out, jobs, &st, bar)
-	close(jobs)
-	errs, firstErr, writeErr := workers.Wait()
-	bar.Finish()
-	cerr := out.Close()
+	st.Errors, st.FirstError, err = workers.Finish(ctx, jobs, inputErr, out, bar)
 	st.Written = out.Written()
-	st.Errors, st.FirstError = errs, firstErr
 	st.Wall = time.Since(start)
-
-	switch {
-	case inputErr != nil:
-		return st, inputErr
-	case writeErr != nil:
-		return st, writeErr
-	case cerr != nil:
-		return st, cerr
-	case ctx.Err() != nil:
-		return st, context.Cause(ctx)
+	if err != nil {
+		return st, err
 	}
 	m := &record.Manifest{
 		Output: o.Output, Command: o.Command, Version: o.Version,

@@ -104,20 +104,7 @@ feed:
 	if inputErr == nil {
 		inputErr = in.Err()
 	}
-	close(jobs)
-	errs, first, writeErr := workers.Wait()
-	bar.Finish()
-	cerr := w.Close()
-	st.Written, st.Errors, st.FirstError = w.Written(), errs, first
-	switch {
-	case inputErr != nil:
-		return st, inputErr
-	case writeErr != nil:
-		return st, writeErr
-	case cerr != nil:
-		return st, cerr
-	case ctx.Err() != nil:
-		return st, context.Cause(ctx)
-	}
-	return st, nil
+	st.Errors, st.FirstError, err = workers.Finish(ctx, jobs, inputErr, w, bar)
+	st.Written = w.Written()
+	return st, err
 }

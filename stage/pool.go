@@ -62,6 +62,28 @@ func (p *Pool[T]) Wait() (errs int, first string, writeErr error) {
 	return int(p.errs.Load()), first, p.writeErr
 }
 
+// Finish ends a run once the input is read: it closes jobs, waits for the
+// workers, finishes bar and closes out. err is the run's outcome, first
+// of: the input's error, a write error, out's close error, ctx's cause
+// (a cancelled run, left for the rerun).
+func (p *Pool[T]) Finish(ctx context.Context, jobs chan T, inputErr error, out *record.Writer, bar *progress.Bar) (errs int, first string, err error) {
+	close(jobs)
+	errs, first, writeErr := p.Wait()
+	bar.Finish()
+	cerr := out.Close()
+	switch {
+	case inputErr != nil:
+		err = inputErr
+	case writeErr != nil:
+		err = writeErr
+	case cerr != nil:
+		err = cerr
+	case ctx.Err() != nil:
+		err = context.Cause(ctx)
+	}
+	return errs, first, err
+}
+
 // Open opens a stage's input and its resumable output, and marks the
 // output incomplete (removes its manifest) until the stage finishes. A torn
 // last line cut from the output (what a crash leaves) is logged.
