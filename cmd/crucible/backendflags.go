@@ -14,12 +14,6 @@ import (
 
 // backendFlags are the flags that choose and configure a backend; every
 // command that talks to a model shares them.
-// matmulHelp documents --matmul (generate, eval, serve, bench engine).
-const matmulHelp = "built-in engine: bf16 multiplies bf16 weights with inputs rounded to bf16 (VDPBF16PS, llama.cpp's arithmetic; ~2x faster batched decode and prefill, not exact); f32 (default) is exact"
-
-// kvCacheHelp documents --kv-cache (generate, eval, serve, bench engine).
-const kvCacheHelp = "built-in engine: bf16 keeps attention keys and values in bf16 (half the memory per sequence, faster long contexts, not exact); f32 (default) is exact"
-
 type backendFlags struct {
 	kind        string
 	baseURLs    []string
@@ -28,11 +22,7 @@ type backendFlags struct {
 	concurrency int
 	timeout     time.Duration
 	maxRetries  int
-	threads     int
-	quantize    string
-	matmul      string
-	kvCache     string
-	maxBatch    int
+	engine      engineFlags
 }
 
 func (f *backendFlags) register(cmd *cobra.Command) {
@@ -44,11 +34,8 @@ func (f *backendFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.concurrency, "concurrency", 256, "requests in flight")
 	fl.DurationVar(&f.timeout, "request-timeout", 10*time.Minute, "time limit of one attempt of one request")
 	fl.IntVar(&f.maxRetries, "max-retries", 6, "retries of a request after 429, 5xx or connection errors")
-	fl.IntVar(&f.threads, "threads", 0, "built-in engine: threads per forward pass (0: all cores)")
-	fl.StringVar(&f.matmul, "matmul", "", matmulHelp)
-	fl.StringVar(&f.kvCache, "kv-cache", "", kvCacheHelp)
-	fl.StringVar(&f.quantize, "quantize", "", "built-in engine: int8 stores the weights as int8 with block scales at load (faster single-sequence decode)")
-	fl.IntVar(&f.maxBatch, "max-batch", 32, "built-in engine: sequences decoded together (capped by --concurrency)")
+	f.engine.register(fl, true)
+	fl.Lookup("max-batch").Usage += " (capped by --concurrency)"
 }
 
 func (f *backendFlags) open() (backend.Backend, error) {
@@ -97,12 +84,10 @@ func openLocalBackend(f *backendFlags) (backend.Backend, error) {
 	if f.model == "" {
 		return nil, errors.New("no --base-url and no --model: give --base-url for an OpenAI-compatible server, or --model DIR|org/name for the built-in engine")
 	}
-	batch := max(f.maxBatch, 1)
-	if f.concurrency > 0 && f.concurrency < batch {
-		batch = f.concurrency
-	}
+	o := f.engine.localOptions(f.model, f.concurrency)
 	ho := hubOptions()
-	return local.Open(local.Options{Model: f.model, MaxBatch: batch, Hub: &ho, Threads: f.threads, Quantize: f.quantize, Matmul: f.matmul, KVCache: f.kvCache})
+	o.Hub = &ho
+	return local.Open(o)
 }
 
 // flagConfig records every flag's value, for manifests.

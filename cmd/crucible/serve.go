@@ -18,8 +18,8 @@ import (
 func init() { commands = append(commands, newServeCmd) }
 
 func newServeCmd() *cobra.Command {
-	var model, addr, apiKey, apiKeyEnv, name, quantize, matmul, kvCache string
-	var threads, maxBatch int
+	var model, addr, apiKey, apiKeyEnv, name string
+	var e engineFlags
 	var grace time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -43,7 +43,7 @@ requests finish (--shutdown-grace).`,
 				}
 				apiKey = key
 			}
-			b, err := local.Open(local.Options{Model: model, MaxBatch: maxBatch, Threads: threads, Quantize: quantize, Matmul: matmul, KVCache: kvCache})
+			b, err := local.Open(e.localOptions(model, 0))
 			if err != nil {
 				return err
 			}
@@ -55,7 +55,7 @@ requests finish (--shutdown-grace).`,
 				}
 			}
 			srv := serve.New(b, serve.Options{ModelName: name, APIKey: apiKey, ShutdownGrace: grace})
-			slog.Info("serving", "model", name, "addr", addr, "auth", apiKey != "", "max_batch", maxBatch)
+			slog.Info("serving", "model", name, "addr", addr, "auth", apiKey != "", "max_batch", e.maxBatch)
 			return srv.ListenAndServe(cmd.Context(), addr)
 		},
 	}
@@ -65,11 +65,7 @@ requests finish (--shutdown-grace).`,
 	f.StringVar(&name, "model-name", "", "model id to serve under (default: the folder's name, or org/name)")
 	f.StringVar(&apiKey, "api-key", "", "require this Bearer token on /v1/")
 	f.StringVar(&apiKeyEnv, "api-key-env", "", "read the API key from this environment variable")
-	f.IntVar(&threads, "threads", 0, "threads per forward pass (0: GOMAXPROCS)")
-	f.StringVar(&matmul, "matmul", "", matmulHelp)
-	f.StringVar(&kvCache, "kv-cache", "", kvCacheHelp)
-	f.StringVar(&quantize, "quantize", "", "quantize the matrices at load: int8 (faster, not exact)")
-	f.IntVar(&maxBatch, "max-batch", 64, "sequences decoded together")
+	e.register(f, true)
 	f.DurationVar(&grace, "shutdown-grace", 30*time.Second, "how long in-flight requests may finish after SIGINT/SIGTERM")
 	return cmd
 }
