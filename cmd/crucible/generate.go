@@ -67,18 +67,27 @@ func (g *genFlags) options() (solve.Options, error) {
 	if err != nil {
 		return solve.Options{}, fmt.Errorf("--shard: %w", err)
 	}
+	params, err := g.params()
+	if err != nil {
+		return solve.Options{}, err
+	}
+	return solve.Options{
+		Prompt: p, MessagesField: g.messages, Completion: g.completion, RetryErrors: g.retryErrors, Samples: g.samples,
+		Seed: g.seed, Limit: g.limit, Shard: shard, Params: params,
+	}, nil
+}
+
+// params checks --samples and returns the sampling parameters of a request.
+func (g *genFlags) params() (backend.Request, error) {
 	if g.samples < 1 {
-		return solve.Options{}, fmt.Errorf("--samples %d: want at least 1", g.samples)
+		return backend.Request{}, fmt.Errorf("--samples %d: want at least 1", g.samples)
 	}
 	if g.temperature == 0 && g.samples > 1 {
 		slog.Warn("--samples > 1 with --temperature 0: every sample is greedy")
 	}
-	return solve.Options{
-		Prompt: p, MessagesField: g.messages, Completion: g.completion, RetryErrors: g.retryErrors, Samples: g.samples, Seed: g.seed, Limit: g.limit, Shard: shard,
-		Params: backend.Request{
-			MaxTokens: g.maxTokens, Temperature: g.temperature, TopP: g.topP, TopK: g.topK,
-			MinP: g.minP, RepetitionPenalty: g.repPenalty, Stop: g.stop,
-		},
+	return backend.Request{
+		MaxTokens: g.maxTokens, Temperature: g.temperature, TopP: g.topP, TopK: g.topK,
+		MinP: g.minP, RepetitionPenalty: g.repPenalty, Stop: g.stop,
 	}, nil
 }
 

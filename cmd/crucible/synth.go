@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/crucible-ml/crucible/backend"
 	"github.com/crucible-ml/crucible/prompt"
 	"github.com/crucible-ml/crucible/record"
 	"github.com/crucible-ml/crucible/synth"
@@ -167,20 +166,13 @@ func (f *synthFlags) common(cmd *cobra.Command, needInput, model bool) (synth.Co
 	if !model {
 		return c, nil
 	}
-	if f.g.samples < 1 {
-		return synth.Common{}, fmt.Errorf("--samples %d: want at least 1", f.g.samples)
-	}
-	if f.g.temperature == 0 && f.g.samples > 1 {
-		slog.Warn("--samples > 1 with --temperature 0: every sample is greedy")
+	if c.Params, err = f.g.params(); err != nil {
+		return synth.Common{}, err
 	}
 	if c.Backend, err = f.b.open(); err != nil {
 		return synth.Common{}, err
 	}
 	c.Completion, c.Seed, c.WorkDir = f.g.completion, f.g.seed, f.workDir
-	c.Params = backend.Request{
-		MaxTokens: f.g.maxTokens, Temperature: f.g.temperature, TopP: f.g.topP, TopK: f.g.topK,
-		MinP: f.g.minP, RepetitionPenalty: f.g.repPenalty, Stop: f.g.stop,
-	}
 	return c, nil
 }
 
