@@ -99,7 +99,8 @@ func resolve(ctx context.Context, o Options) (path, name string, err error) {
 }
 
 // GradeRow sets `predicted_answer` (null when none) and `is_correct` from a
-// row's `generation` and `expected_answer`.
+// row's `generation` and `expected_answer`, and `grade_policy` when the
+// grader names its policy (as grade.Grader does).
 func GradeRow(g Grader, row *record.Row) {
 	gen, _ := row.String("generation")
 	gold, _ := row.Text("expected_answer")
@@ -107,10 +108,13 @@ func GradeRow(g Grader, row *record.Row) {
 	if !ok || row.Has("error") {
 		row.SetRaw("predicted_answer", json.RawMessage("null"))
 		row.Set("is_correct", false)
-		return
+	} else {
+		row.Set("predicted_answer", pred)
+		row.Set("is_correct", g.Equal(gold, pred))
 	}
-	row.Set("predicted_answer", pred)
-	row.Set("is_correct", g.Equal(gold, pred))
+	if p, ok := g.(policyNamer); ok && p.Policy() != "" {
+		row.Set("grade_policy", p.Policy())
+	}
 }
 
 var levelRE = regexp.MustCompile(`(\d+)`)

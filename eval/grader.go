@@ -3,7 +3,7 @@ package eval
 import "github.com/crucible-ml/crucible/grade"
 
 // Grader extracts answers from responses and decides whether two answers
-// are the same.
+// are the same. grade.Grader is the math grader under a named policy.
 type Grader interface {
 	// Extract returns the final answer of a response.
 	Extract(response string) (string, bool)
@@ -14,24 +14,12 @@ type Grader interface {
 	Same(a, b string) bool
 }
 
-// MathGrader is the grade package's grader as evaluation uses it: a response
-// has an answer only when it states one (a box, an answer phrase, "#### N",
-// or a bare short answer — see grade.ExtractStated), and the reference goes
-// through extraction too, so "$9$" and "\boxed{9}" work on either side.
-type MathGrader struct {
-	Opts grade.Options
-}
+// policyNamer is a Grader that names its grading policy, which GradeRow
+// records on the row.
+type policyNamer interface{ Policy() string }
 
-// NewMathGrader returns a MathGrader with the grader's default policies.
-func NewMathGrader() MathGrader { return MathGrader{Opts: grade.DefaultOptions()} }
-
-// Extract implements Grader.
-func (g MathGrader) Extract(response string) (string, bool) {
-	return grade.ExtractStated(response, g.Opts)
-}
-
-// Equal implements Grader.
-func (g MathGrader) Equal(gold, pred string) bool { return grade.Check(gold, pred, g.Opts).Equal }
-
-// Same implements Grader.
-func (g MathGrader) Same(a, b string) bool { return grade.Equal(a, b, g.Opts).Equal }
+// NewMathGrader returns the math grader under the default policy: a
+// response has an answer only when it states one (a box, an answer phrase,
+// "#### N", or a bare short answer — see grade.ExtractStated), and the
+// reference goes through extraction too.
+func NewMathGrader() Grader { return grade.NewGrader() }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/crucible-ml/crucible/record"
 )
 
 // labelledCase is one row of ../shared/grader/cases.jsonl.
@@ -66,23 +68,32 @@ func loadCases(t *testing.T) []labelledCase {
 	return cases
 }
 
-// grade applies the grader the way the case's mode says.
-func (c labelledCase) grade(opts Options) Verdict {
-	if c.Mode == "answer_strings" {
-		g, p := c.Gold, c.Pred
-		ok := true
-		if c.GoldExtract {
-			g, ok = Extract(g)
-		}
-		if c.Extract && ok {
-			p, ok = Extract(p)
-		}
-		if !ok {
-			return Verdict{Rule: "no answer extracted"}
-		}
-		return Equal(g, p, opts)
+// modePolicy is the policy a user grades each kind of case with: pairs of
+// answer strings (or texts with answers in them, on both sides) with
+// grade check; a reference answer against a whole response with grade on
+// a row, under math-verify, whose cases these are.
+var modePolicy = map[string]string{
+	"answer_strings":              "default",
+	"both_sides_parsed_from_text": "default",
+	"gold_answer_vs_response":     "math-verify",
+}
+
+// grade grades the case through what the CLI runs for its mode under the
+// named policy (per-case options would be ones a user cannot know to set).
+func (c labelledCase) grade(policy string) Verdict {
+	p, err := LookupPolicy(policy)
+	if err != nil {
+		panic(err)
 	}
-	return Check(c.Gold, c.Pred, opts)
+	if c.Mode == "gold_answer_vs_response" { // crucible grade --policy P
+		r := &record.Row{}
+		r.Set("expected_answer", c.Gold)
+		r.Set("generation", c.Pred)
+		_, ok := Row(r, RowOptions{Options: p.Options})
+		pred, _ := r.String("predicted_answer")
+		return Verdict{Equal: ok, Rule: "grade (row)", Pred: pred}
+	}
+	return Check(c.Gold, c.Pred, p.Options) // crucible grade check --policy P
 }
 
 func TestLabelledCases(t *testing.T) {
@@ -92,7 +103,11 @@ func TestLabelledCases(t *testing.T) {
 	agree := 0
 	seen := map[string]bool{}
 	for i, c := range cases {
-		v := c.grade(DefaultOptions())
+		policy, known := modePolicy[c.Mode]
+		if !known {
+			t.Fatalf("case %d: unknown mode %q", i+1, c.Mode)
+		}
+		v := c.grade(policy)
 		key := c.Gold + "\x00" + c.Pred
 		reason, listed := knownDisagreements[key]
 		ok := v.Equal == c.Equal
@@ -130,6 +145,16 @@ func TestLabelledCases(t *testing.T) {
 	}
 	if pct < 97 {
 		t.Errorf("agreement %.1f%% below 97%%", pct)
+	}
+	// Every policy over every case, for the record.
+	for _, p := range Policies {
+		n := 0
+		for _, c := range cases {
+			if c.grade(p.Name).Equal == c.Equal {
+				n++
+			}
+		}
+		t.Logf("policy %-12s %d/%d", p.Name, n, len(cases))
 	}
 	for k, reason := range knownDisagreements {
 		if !seen[k] {

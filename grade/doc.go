@@ -20,8 +20,13 @@
 //
 // # Policies
 //
-// Graders disagree on a few questions; Options holds the choices and
-// DefaultOptions documents the defaults:
+// Graders disagree on a few questions; Options holds the choices,
+// DefaultOptions documents the defaults, and Policies names bundles of them
+// that every grading command takes as --policy: default; math-verify (a
+// response that states no answer is read for its last math or number);
+// nemo-skills (only the last \boxed{} answers); strict (no tolerance,
+// fractions in lowest terms, bare lists in order). A graded row records
+// its policy (grade_policy). The defaults:
 //
 //   - Tolerance: exact values (integers, fractions, radicals, π, factorials)
 //     compare exactly, so 1/2004! ≠ 1/2006!. Only when either side holds a

@@ -84,12 +84,19 @@ type Options struct {
 	// lowest terms (as an LLM judge told "no simplification" would). Default
 	// false: 3245/5 = 649.
 	ReducedFractions bool `json:"reduced_fractions"`
+	// Answer is how a response's final answer is found (ExtractAnswer).
+	// Default AnswerStated.
+	Answer AnswerRule `json:"answer"`
+	// Policy names the Policy these options come from, recorded on graded
+	// rows; DefaultOptions says "default".
+	Policy string `json:"policy"`
 }
 
-// DefaultOptions returns the default policies: RTol 1e-4, MinDigits 4,
-// PercentEither, unordered bare lists, BoxJoin, unreduced fractions allowed.
+// DefaultOptions returns the default policy: RTol 1e-4, MinDigits 4,
+// PercentEither, unordered bare lists, BoxJoin, unreduced fractions allowed,
+// stated answers only.
 func DefaultOptions() Options {
-	return Options{RTol: 1e-4, MinDigits: 4}
+	return Options{RTol: 1e-4, MinDigits: 4, Policy: "default"}
 }
 
 // Verdict is the result of a comparison: whether the answers are equal, the

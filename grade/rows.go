@@ -15,10 +15,8 @@ import (
 type RowOptions struct {
 	GenerationField string // default "generation"
 	AnswerField     string // default "expected_answer"
-	// Guess takes the last math or number of a response that states no
-	// answer (ExtractWith) instead of counting it as no answer
-	// (ExtractStated).
-	Guess   bool
+	// Options are the grading policy; Options.Answer says how the
+	// response's answer is found.
 	Options Options
 }
 
@@ -32,26 +30,26 @@ func (o *RowOptions) defaults() {
 }
 
 // Row grades one solution row: it sets `predicted_answer` (null when the
-// response states none) and `is_correct`. A row whose generation failed
-// (it carries `error`) has no answer. Row returns what it set.
+// response has none), `is_correct` and `grade_policy` (Options.Policy). A
+// row whose generation failed (it carries `error`) has no answer. Row
+// returns what it set.
 func Row(row *record.Row, o RowOptions) (answered, correct bool) {
 	o.defaults()
 	gen, _ := row.Text(o.GenerationField)
 	gold, _ := row.Text(o.AnswerField)
-	extract := ExtractStated
-	if o.Guess {
-		extract = ExtractWith
-	}
-	pred, ok := extract(gen, o.Options)
-	if !ok || row.Has("error") {
+	pred, ok := ExtractAnswer(gen, o.Options)
+	answered = ok && !row.Has("error")
+	if answered {
+		correct = Check(gold, pred, o.Options).Equal
+		row.Set("predicted_answer", pred)
+	} else {
 		row.SetRaw("predicted_answer", json.RawMessage("null"))
-		row.Set("is_correct", false)
-		return false, false
 	}
-	correct = Check(gold, pred, o.Options).Equal
-	row.Set("predicted_answer", pred)
 	row.Set("is_correct", correct)
-	return true, correct
+	if o.Options.Policy != "" {
+		row.Set("grade_policy", o.Options.Policy)
+	}
+	return answered, correct
 }
 
 // RowsOptions configure Rows.

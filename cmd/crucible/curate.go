@@ -9,7 +9,6 @@ import (
 	"github.com/crucible-ml/crucible/backend/openai"
 	"github.com/crucible-ml/crucible/curate"
 	"github.com/crucible-ml/crucible/data"
-	"github.com/crucible-ml/crucible/grade"
 	"github.com/crucible-ml/crucible/prompt"
 )
 
@@ -19,6 +18,7 @@ func newCurateCmd() *cobra.Command {
 	var config, tokDir, promptName, embedURL, embedModel string
 	var o curate.FileOptions
 	var b backendFlags
+	var gf gradeFlags
 	cmd := &cobra.Command{
 		Use:   "curate --input FILE --output FILE --config STEPS.yaml",
 		Short: "Filter, deduplicate, decontaminate and downsample solutions into a training set",
@@ -38,7 +38,10 @@ goes to --removed with removed_by and removed_reason; --report writes the funnel
 			if err != nil {
 				return err
 			}
-			o.Env.Concurrency, o.Env.Grade = b.concurrency, grade.DefaultOptions()
+			if o.Env.Grade, err = gf.options(); err != nil {
+				return err
+			}
+			o.Env.Concurrency = b.concurrency
 			if promptName != "" {
 				if o.Export.Prompt, err = prompt.Load(promptName); err != nil {
 					return err
@@ -89,5 +92,6 @@ goes to --removed with removed_by and removed_reason; --report writes the funnel
 	fl.StringVar(&embedURL, "embeddings-url", "", "OpenAI-compatible /v1/embeddings server for the llm decontamination's retrieval (default: a built-in TF-IDF index)")
 	fl.StringVar(&embedModel, "embeddings-model", "", "embedding model name")
 	b.register(cmd)
+	gf.register(cmd, false)
 	return cmd
 }

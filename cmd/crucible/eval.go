@@ -9,6 +9,7 @@ import (
 
 	"github.com/crucible-ml/crucible/data"
 	"github.com/crucible-ml/crucible/eval"
+	"github.com/crucible-ml/crucible/grade"
 )
 
 func init() { commands = append(commands, newEvalCmd, newDataCmd) }
@@ -17,6 +18,7 @@ func newEvalCmd() *cobra.Command {
 	var g genFlags
 	var b backendFlags
 	var ce codeExecFlags
+	var gf gradeFlags
 	var bench, dataDir, outDir string
 	cmd := &cobra.Command{
 		Use:   "eval --benchmark NAME|FILE --output DIR",
@@ -34,13 +36,17 @@ it resumes from what DIR already holds.`,
 			if bench == "" || outDir == "" {
 				return fmt.Errorf("--benchmark and --output are required")
 			}
+			gopts, err := gf.options()
+			if err != nil {
+				return err
+			}
 			o, release, err := generation(cmd, &g, &b, &ce)
 			if err != nil {
 				return err
 			}
 			defer release()
 			res, err := eval.Run(cmd.Context(), eval.Options{
-				Benchmark: bench, DataDir: dataDir, OutDir: outDir, Gen: o, Grader: eval.NewMathGrader(),
+				Benchmark: bench, DataDir: dataDir, OutDir: outDir, Gen: o, Grader: grade.Grader{Opts: gopts},
 			})
 			if res != nil {
 				logStats(res.Stats)
@@ -62,6 +68,7 @@ it resumes from what DIR already holds.`,
 	g.register(cmd, "math/cot")
 	b.register(cmd)
 	ce.register(cmd)
+	gf.register(cmd, false)
 	return cmd
 }
 

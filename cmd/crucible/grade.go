@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/crucible-ml/crucible/grade"
 	"github.com/crucible-ml/crucible/record"
@@ -15,50 +17,91 @@ func init() {
 	commands = append(commands, newGradeCmd)
 }
 
-// gradeFlags are the grading policies shared by `grade` and `grade check`.
+// gradeFlags choose the grading policy: --policy names a bundle, and on
+// grade and grade check the other flags override its parts.
 type gradeFlags struct {
+	fs        *pflag.FlagSet
+	policy    string
 	rtol      float64
 	minDigits int
 	percent   string
 	ordered   bool
 	boxes     string
 	reduced   bool
+	guess     bool
 }
 
-func (f *gradeFlags) register(cmd *cobra.Command) {
-	d := grade.DefaultOptions()
+// register adds --policy and, with overrides, the flags that change one
+// part of it.
+func (f *gradeFlags) register(cmd *cobra.Command, overrides bool) {
+	f.fs = cmd.Flags()
 	fl := cmd.Flags()
-	fl.Float64Var(&f.rtol, "rtol", d.RTol, "relative tolerance when either answer has a decimal literal (exact values always compare exactly)")
-	fl.IntVar(&f.minDigits, "min-digits", d.MinDigits, "a decimal with at least this many significant digits also equals a value that rounds or truncates to it (0: off)")
-	fl.StringVar(&f.percent, "percent", "either", "percent policy: either (10% = 10 = 0.1), value (10% = 0.1), ignore (10% = 10)")
-	fl.BoolVar(&f.ordered, "ordered-lists", false, "compare bare comma lists in order (default: as multisets)")
-	fl.StringVar(&f.boxes, "boxes", "join", "several \\boxed{}: join (adjacent boxes joined by connectors form a list) or last")
-	fl.BoolVar(&f.reduced, "reduced-fractions", false, "require predicted fraction literals in lowest terms")
+	var help strings.Builder
+	help.WriteString("grading policy:")
+	for _, p := range grade.Policies {
+		fmt.Fprintf(&help, " %s (%s);", p.Name, p.Description)
+	}
+	fl.StringVar(&f.policy, "policy", grade.Policies[0].Name, strings.TrimSuffix(help.String(), ";"))
+	if !overrides {
+		return
+	}
+	d := grade.DefaultOptions()
+	fl.Float64Var(&f.rtol, "rtol", d.RTol, "relative tolerance when either answer has a decimal literal (exact values always compare exactly; default: the policy's)")
+	fl.IntVar(&f.minDigits, "min-digits", d.MinDigits, "a decimal with at least this many significant digits also equals a value that rounds or truncates to it (0: off; default: the policy's)")
+	fl.StringVar(&f.percent, "percent", d.Percent.String(), "percent policy: either (10% = 10 = 0.1), value (10% = 0.1), ignore (10% = 10)")
+	fl.BoolVar(&f.ordered, "ordered-lists", d.OrderedLists, "compare bare comma lists in order (default: as multisets; strict: in order)")
+	fl.StringVar(&f.boxes, "boxes", d.Boxes.String(), "several \\boxed{}: join (adjacent boxes joined by connectors form a list) or last")
+	fl.BoolVar(&f.reduced, "reduced-fractions", d.ReducedFractions, "require predicted fraction literals in lowest terms (strict: yes)")
+	fl.BoolVar(&f.guess, "guess-answer", false, "when a response states no answer (no box, no answer phrase), take the last math or number in it instead of counting no answer (math-verify: yes)")
 }
 
+// options are the named policy with the overrides given on the command line.
 func (f *gradeFlags) options() (grade.Options, error) {
-	o := grade.DefaultOptions()
-	o.RTol, o.MinDigits, o.OrderedLists, o.ReducedFractions = f.rtol, f.minDigits, f.ordered, f.reduced
-	switch f.percent {
-	case "either":
-		o.Percent = grade.PercentEither
-	case "value":
-		o.Percent = grade.PercentValue
-	case "ignore":
-		o.Percent = grade.PercentIgnore
-	default:
-		return o, fmt.Errorf("--percent %q: want either, value or ignore", f.percent)
+	p, err := grade.LookupPolicy(f.policy)
+	if err != nil {
+		return grade.Options{}, fmt.Errorf("--policy: %w", err)
 	}
-	switch f.boxes {
-	case "join":
-		o.Boxes = grade.BoxJoin
-	case "last":
-		o.Boxes = grade.BoxLast
-	default:
-		return o, fmt.Errorf("--boxes %q: want join or last", f.boxes)
+	o := p.Options
+	changed := func(name string) bool { return f.fs != nil && f.fs.Changed(name) }
+	if changed("rtol") {
+		if f.rtol < 0 {
+			return o, errors.New("--rtol must be >= 0")
+		}
+		o.RTol = f.rtol
 	}
-	if o.RTol < 0 {
-		return o, errors.New("--rtol must be >= 0")
+	if changed("min-digits") {
+		o.MinDigits = f.minDigits
+	}
+	if changed("ordered-lists") {
+		o.OrderedLists = f.ordered
+	}
+	if changed("reduced-fractions") {
+		o.ReducedFractions = f.reduced
+	}
+	if changed("guess-answer") && f.guess {
+		o.Answer = grade.AnswerGuess
+	}
+	if changed("percent") {
+		switch f.percent {
+		case "either":
+			o.Percent = grade.PercentEither
+		case "value":
+			o.Percent = grade.PercentValue
+		case "ignore":
+			o.Percent = grade.PercentIgnore
+		default:
+			return o, fmt.Errorf("--percent %q: want either, value or ignore", f.percent)
+		}
+	}
+	if changed("boxes") {
+		switch f.boxes {
+		case "join":
+			o.Boxes = grade.BoxJoin
+		case "last":
+			o.Boxes = grade.BoxLast
+		default:
+			return o, fmt.Errorf("--boxes %q: want join or last", f.boxes)
+		}
 	}
 	return o, nil
 }
@@ -111,8 +154,7 @@ error field) has no answer. A rerun skips the rows the output holds.`,
 	cmd.Flags().IntVar(&concurrency, "concurrency", runtime.NumCPU(), "rows graded at once (grading is CPU-bound)")
 	cmd.Flags().StringVar(&ro.GenerationField, "generation-field", "generation", "field holding the model response")
 	cmd.Flags().StringVar(&ro.AnswerField, "answer-field", "expected_answer", "field holding the reference answer")
-	cmd.Flags().BoolVar(&ro.Guess, "guess-answer", false, "when a response states no answer (no box, no answer phrase), take the last math or number in it instead of counting no answer")
-	gf.register(cmd)
+	gf.register(cmd, true)
 	cmd.AddCommand(newGradeCheckCmd())
 	return cmd
 }
@@ -147,6 +189,6 @@ func newGradeCheckCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&explain, "explain", false, "show both parsed answers and the rule that decided")
-	gf.register(cmd)
+	gf.register(cmd, true)
 	return cmd
 }

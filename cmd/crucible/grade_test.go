@@ -41,6 +41,27 @@ func TestGradeCommand(t *testing.T) {
 	if r := rowsByID(t, out2)["c"]; !strings.Contains(r, `"predicted_answer":"4","is_correct":true`) {
 		t.Errorf("guess: %s", r)
 	}
+	// A named policy does the same and is recorded on the row; a flag
+	// overrides one part of it; an unknown policy is refused.
+	out3 := filepath.Join(dir, "out3.jsonl")
+	if _, stderr, err := run(t, "grade", "--input", in, "--output", out3, "--policy", "math-verify"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if r := rowsByID(t, out3)["c"]; !strings.Contains(r, `"predicted_answer":"4","is_correct":true,"grade_policy":"math-verify"`) {
+		t.Errorf("math-verify: %s", r)
+	}
+	if _, stderr, err := run(t, "grade", "check", "--policy", "strict", "0.5", "1/2"); err != nil {
+		t.Errorf("strict 0.5 = 1/2 (exact): %v %s", err, stderr)
+	}
+	if _, _, err := run(t, "grade", "check", "--policy", "strict", "--reduced-fractions=false", "649", "3245/5"); err != nil {
+		t.Errorf("strict with --reduced-fractions=false: %v", err)
+	}
+	if _, _, err := run(t, "grade", "check", "--policy", "strict", "649", "3245/5"); err == nil {
+		t.Error("strict accepted an unreduced fraction")
+	}
+	if _, stderr, err := run(t, "grade", "check", "--policy", "lenient", "1", "1"); err == nil || !strings.Contains(stderr, "want default, math-verify, nemo-skills, strict") {
+		t.Errorf("unknown policy: %v %s", err, stderr)
+	}
 	// A rerun skips what the output holds; a shard takes its slice.
 	if _, stderr, err := run(t, "grade", "--input", in, "--output", out); err != nil || !strings.Contains(stderr, "graded 0 rows") {
 		t.Errorf("rerun: %v %s", err, stderr)
