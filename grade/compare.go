@@ -117,6 +117,10 @@ func (c *comparer) eqColl(a, b *node) bool {
 		return c.eqMatrix(a, b)
 	}
 	a, b = c.setAlgebra(a), c.setAlgebra(b)
+	if a.k == nUnion || b.k == nUnion {
+		// "x < 1 or x > 3" is the union (-∞, 1) ∪ (3, ∞).
+		a, b = relUnion(a), relUnion(b)
+	}
 	if isEmptySet(a) || isEmptySet(b) {
 		return c.decide("empty set", isEmptySet(a) && isEmptySet(b))
 	}
@@ -141,6 +145,25 @@ func (c *comparer) eqColl(a, b *node) bool {
 
 // eqSeqs compares two bracketed or bare sequences.
 func (c *comparer) eqSeqs(a, b *node) bool {
+	if ma, ok := assignments(a); ok {
+		if mb, ok := assignments(b); ok && len(ma) == len(mb) {
+			// A system's solution in any order: "x = 1, y = 2" and "y = 2; x = 1".
+			same := true
+			for name, va := range ma {
+				vb, ok := mb[name]
+				if !ok {
+					same = false
+					break
+				}
+				if !c.sub(va, vb) {
+					return c.decide("system (by variable)", false)
+				}
+			}
+			if same {
+				return c.decide("system (by variable)", true)
+			}
+		}
+	}
 	a, b = assignTuple(a), assignTuple(b)
 	ao, bo := a.open, b.open
 	switch {
@@ -253,6 +276,44 @@ func assignTuple(n *node) *node {
 		vals = append(vals, a.args[1])
 	}
 	return &node{k: nSeq, open: "(", close: ")", args: vals}
+}
+
+// relUnion reads a bare list of inequalities in one variable ("x < 1 or
+// x > 3") as the union of their intervals; other nodes are returned as
+// they are.
+func relUnion(n *node) *node {
+	if n.k != nSeq || n.open != "" || len(n.args) < 2 {
+		return n
+	}
+	u := &node{k: nUnion}
+	for _, a := range n.args {
+		iv := toInterval(a)
+		if iv == nil || iv.k != nSeq {
+			return n
+		}
+		u.args = append(u.args, iv)
+	}
+	u.ops = make([]string, len(u.args)-1)
+	for i := range u.ops {
+		u.ops[i] = "cup"
+	}
+	return u
+}
+
+// assignments reads a bare list of "name = value" with distinct names (a
+// system's solution) as the value of each name.
+func assignments(n *node) (map[string]*node, bool) {
+	if n.k != nSeq || (n.open != "" && n.open != "cases") || len(n.args) < 2 {
+		return nil, false
+	}
+	m := make(map[string]*node, len(n.args))
+	for _, a := range n.args {
+		if a.k != nRel || len(a.ops) != 1 || a.ops[0] != "=" || a.args[0].k != nSym || m[a.args[0].name] != nil {
+			return nil, false
+		}
+		m[a.args[0].name] = a.args[1]
+	}
+	return m, true
 }
 
 // trimZeros drops trailing zero parts of a time: 20:34:00 is 20:34.
@@ -508,6 +569,13 @@ func (c *comparer) eqNumeric(a, b *node) bool {
 			return c.decide("numeric (256-bit)", eq)
 		}
 	}
+	if len(vs) > 0 && !dec {
+		// Polynomial and rational identities exactly, at rational points:
+		// float64 loses (x+y+1)^8 against its expansion to cancellation.
+		if eq, ok := exactIdentity(a, b, vs); ok {
+			return c.decide("symbolic (exact at random points)", eq)
+		}
+	}
 	for i := range pts {
 		e := point(vs, i)
 		x, ok1 := numeric(a, e)
@@ -655,4 +723,42 @@ func (c *comparer) digitsMatchF(n *node, v complex128) bool {
 		return false
 	}
 	return c.digitsMatch(n, r)
+}
+
+// exactIdentity compares a and b at numPoints rational points in exact
+// arithmetic; ok is false when either side cannot be evaluated exactly
+// there (a radical, a function, a pole), leaving the float comparison.
+func exactIdentity(a, b *node, vs []string) (eq, ok bool) {
+	for i := range numPoints {
+		pa, pb := a, b
+		for j, v := range vs {
+			x := &node{k: nNum, val: ratPoint(v, i, j)}
+			pa, pb = substitute(pa, v, x), substitute(pb, v, x)
+		}
+		x, ok1 := exact(pa)
+		y, ok2 := exact(pb)
+		if !ok1 || !ok2 {
+			return false, false
+		}
+		if x.Cmp(y) != 0 {
+			return false, true
+		}
+	}
+	return true, true
+}
+
+// ratPoint is the value of variable v (the j-th) at point i: a positive
+// rational with a small numerator and denominator, different per variable
+// and point.
+func ratPoint(v string, i, j int) *big.Rat {
+	h := uint64(14695981039346656037)
+	for k := 0; k < len(v); k++ {
+		h ^= uint64(v[k])
+		h *= 1099511628211
+	}
+	h ^= uint64(i+1)*0x9E3779B97F4A7C15 + uint64(j)*0xC2B2AE3D27D4EB4F
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return big.NewRat(int64(h%89)+3, int64(h>>32%13)+2)
 }

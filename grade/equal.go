@@ -479,6 +479,9 @@ func toInterval(n *node) *node {
 			{k: nSeq, open: "(", close: ")", args: []*node{a, inf}},
 		}}
 	}
+	if iv := absInterval(r); iv != nil {
+		return iv
+	}
 	if len(r.ops) >= 1 && (r.ops[0] == ">" || r.ops[0] == ">=") {
 		r = flip(r)
 		if r == nil {
@@ -512,6 +515,91 @@ func toInterval(n *node) *node {
 		return &node{k: nSeq, open: br(r.ops[0], true), close: ")", args: []*node{r.args[0], inf}}
 	}
 	return nil
+}
+
+// absInterval reads |ax + b| op c, with a linear inside of one variable
+// and rational a, b, c, as the interval or union it means: |x-2| > 1 is
+// (-∞, 1) ∪ (3, ∞), |2x| <= 4 is [-2, 2].
+func absInterval(r *node) *node {
+	if len(r.ops) != 1 || len(r.args) != 2 {
+		return nil
+	}
+	abs, rhs, op := r.args[0], r.args[1], r.ops[0]
+	if abs.k != nFunc || abs.name != "abs" {
+		abs, rhs = rhs, abs
+		op = flipOp[op]
+	}
+	if abs.k != nFunc || abs.name != "abs" || op == "" || len(abs.args) != 1 {
+		return nil
+	}
+	vs := vars(abs.args[0], map[string]bool{}, nil)
+	c, ok := exact(rhs)
+	if len(vs) != 1 || !ok || c.Sign() <= 0 {
+		return nil
+	}
+	at := func(x int64) (*big.Rat, bool) {
+		return exact(substitute(abs.args[0], vs[0], &node{k: nNum, val: big.NewRat(x, 1)}))
+	}
+	f0, ok0 := at(0)
+	f1, ok1 := at(1)
+	f2, ok2 := at(2)
+	if !ok0 || !ok1 || !ok2 {
+		return nil
+	}
+	a := new(big.Rat).Sub(f1, f0)
+	if a.Sign() == 0 || new(big.Rat).Sub(f2, f1).Cmp(a) != 0 {
+		return nil // constant or not linear
+	}
+	// |ax + b| = c at x = (±c - b) / a.
+	lo := new(big.Rat).Quo(new(big.Rat).Sub(new(big.Rat).Neg(c), f0), a)
+	hi := new(big.Rat).Quo(new(big.Rat).Sub(c, f0), a)
+	if lo.Cmp(hi) > 0 {
+		lo, hi = hi, lo
+	}
+	num := func(v *big.Rat) *node { return &node{k: nNum, val: v} }
+	inf := &node{k: nConst, name: "infty"}
+	ninf := &node{k: nNeg, args: []*node{inf}}
+	switch op {
+	case "<":
+		return &node{k: nSeq, open: "(", close: ")", args: []*node{num(lo), num(hi)}}
+	case "<=":
+		return &node{k: nSeq, open: "[", close: "]", args: []*node{num(lo), num(hi)}}
+	case ">", ">=":
+		o, cl := "(", ")"
+		if op == ">=" {
+			o, cl = "[", "]"
+		}
+		return &node{k: nUnion, ops: []string{"cup"}, args: []*node{
+			{k: nSeq, open: "(", close: cl, args: []*node{ninf, num(lo)}},
+			{k: nSeq, open: o, close: ")", args: []*node{num(hi), inf}},
+		}}
+	}
+	return nil
+}
+
+// substitute returns a copy of n with the variable name replaced by v.
+func substitute(n *node, name string, v *node) *node {
+	if n.k == nSym && n.name == name {
+		return v
+	}
+	if len(n.args) == 0 && len(n.rows) == 0 {
+		return n
+	}
+	c := *n
+	c.args = make([]*node, len(n.args))
+	for i, a := range n.args {
+		c.args[i] = substitute(a, name, v)
+	}
+	if len(n.rows) > 0 {
+		c.rows = make([][]*node, len(n.rows))
+		for i, row := range n.rows {
+			c.rows[i] = make([]*node, len(row))
+			for j, x := range row {
+				c.rows[i][j] = substitute(x, name, v)
+			}
+		}
+	}
+	return &c
 }
 
 // proportional reports whether a1-a2 = k(b1-b2) for a constant k (k > 0 when

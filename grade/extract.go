@@ -25,7 +25,7 @@ func Extract(response string) (answer string, ok bool) {
 // finally the last number of prose. ok is false when nothing is found.
 func ExtractWith(response string, opts Options) (string, bool) {
 	return extract(response, opts, []func(string, Options) (string, bool){
-		fromBoxes, fromPhrase, fromGSM8K, fromMath, fromBare, fromProse,
+		fromFinalBox, fromPhrase, fromGSM8K, fromMath, fromBare, fromProse,
 	})
 }
 
@@ -36,7 +36,7 @@ func ExtractWith(response string, opts Options) (string, bool) {
 // gives its answer has none — what evaluation counts as no_answer.
 func ExtractStated(response string, opts Options) (string, bool) {
 	return extract(response, opts, []func(string, Options) (string, bool){
-		fromBoxes, fromPhrase, fromGSM8K, fromShortMath, fromMathOnly,
+		fromFinalBox, fromPhrase, fromGSM8K, fromShortMath, fromMathOnly,
 	})
 }
 
@@ -247,6 +247,33 @@ func findBoxes(s string) []box {
 
 // maxJoin caps how many boxes BoxJoin joins into one list answer.
 const maxJoin = 12
+
+// fromFinalBox extracts the last box, unless an answer phrase after it
+// states another answer in math ("we get \boxed{2}; the final answer is
+// $3$": the box held an intermediate result).
+func fromFinalBox(s string, opts Options) (string, bool) {
+	bs := findBoxes(s)
+	if len(bs) == 0 {
+		return "", false
+	}
+	if after := s[bs[len(bs)-1].end:]; hasAnswerPhrase(after) {
+		if a, ok := fromPhrase(after, opts); ok && !notMath(a, ok) {
+			return a, true
+		}
+	}
+	return fromBoxes(s, opts)
+}
+
+// hasAnswerPhrase reports whether s holds an answer phrase.
+func hasAnswerPhrase(s string) bool {
+	low := lowerASCII(s)
+	for _, p := range answerPhrases {
+		if strings.Contains(low, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // fromBoxes extracts the last box, joined with earlier ones under BoxJoin.
 func fromBoxes(s string, opts Options) (string, bool) {
@@ -605,6 +632,12 @@ func connectorOnly(g string) bool {
 // fromBare returns s itself when it is a short answer rather than prose.
 func fromBare(s string, _ Options) (string, bool) {
 	t := strings.TrimSpace(s)
+	if len(t) > 400 && len(t) <= maxAnswer && proseWords(t) == 0 && !isProse(withoutText(t)) {
+		// A long bare answer (an expanded polynomial) when it is all math.
+		if _, err := parse(clean(t)); err == nil {
+			return t, true
+		}
+	}
 	if t == "" || len(t) > 400 || isProse(withoutText(t)) || proseWords(t) > 0 && strings.ContainsAny(t, "0123456789") && !strings.Contains(t, `\text`) {
 		return "", false
 	}

@@ -57,7 +57,49 @@ func lex(s string) ([]token, bool) {
 	if l.fail || len(l.toks) > maxTokens {
 		return nil, false
 	}
-	return l.toks, true
+	return quads(l.toks), true
+}
+
+// quads keeps a \quad as a separator where it stands between relations
+// ("x = 1 \quad y = 2", a system) and makes it a space elsewhere ("5 \quad
+// \text{cm}").
+func quads(toks []token) []token {
+	hasRel := func(ts []token) bool {
+		for _, t := range ts {
+			if t.k == tOp && relOps[t.s] {
+				return true
+			}
+		}
+		return false
+	}
+	// segment returns the tokens from i in direction d up to a separator.
+	segment := func(i, d int) []token {
+		j := i
+		for j >= 0 && j < len(toks) && !(toks[j].k == tSep) {
+			j += d
+		}
+		if d < 0 {
+			return toks[j+1 : i+1]
+		}
+		return toks[i:j]
+	}
+	out := toks[:0:0]
+	sp := false
+	for i, t := range toks {
+		if t.k == tSep && t.s == "quad" {
+			if i > 0 && i+1 < len(toks) && hasRel(segment(i-1, -1)) && hasRel(segment(i+1, 1)) {
+				out = append(out, token{k: tSep, s: ";", sp: t.sp})
+			} else {
+				sp = true
+			}
+			continue
+		}
+		if sp {
+			t.sp, sp = true, false
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 func (l *lexer) emit(k tokKind, s string) {
@@ -503,7 +545,9 @@ func (l *lexer) command() {
 		} else {
 			l.emit(tEnd, env)
 		}
-	case name == "quad" || name == "qquad" || name == "space":
+	case name == "quad" || name == "qquad":
+		l.emit(tSep, "quad") // a space, or a separator between equations (see quads)
+	case name == "space":
 		l.sp = true
 	case skipCmds[name]:
 	case funcCmds[name] != "":
@@ -658,6 +702,10 @@ func (l *lexer) mathrm() {
 	}
 	if f, ok := plainFuncs[strings.ToLower(c)]; ok {
 		l.emitCmd(f)
+		return
+	}
+	if lc := strings.ToLower(c); units[lc] && len(c) > 1 && len(l.toks) > 0 && quantityEnd(l.toks[len(l.toks)-1]) {
+		l.emit(tUnit, lc) // "12 \mathrm{cm}": upright letters after a quantity are its unit
 		return
 	}
 	sub := &lexer{src: c, comma: l.comma, nest: l.nest + 1}

@@ -220,19 +220,7 @@ func (p *parser) item() *node {
 	if t := p.peek(); t.k == tOp && relOps[t.s] && p.pos == 0 {
 		p.next()
 	}
-	first := p.union()
-	if p.is(tOp, ":") {
-		r := &node{k: nSeq, open: ":", args: []*node{first}}
-		for p.err == nil && p.is(tOp, ":") {
-			p.next()
-			r.args = append(r.args, p.union())
-		}
-		if t := p.peek(); t.k == tUnit && (t.s == "pm" || t.s == "am") {
-			p.next()
-			r.args[0] = clock12(r.args[0], t.s == "pm")
-		}
-		first = p.mk(r)
-	}
+	first := p.ratio()
 	t := p.peek()
 	if t.k != tOp || !relOps[t.s] {
 		return first
@@ -249,9 +237,28 @@ func (p *parser) item() *node {
 			rel.args = append(rel.args, &node{k: nText, name: ""})
 			break
 		}
-		rel.args = append(rel.args, p.union())
+		rel.args = append(rel.args, p.ratio())
 	}
 	return p.mk(rel)
+}
+
+// ratio parses a ratio or a time, "3:5", "A:B", "8:34 pm", on either side
+// of a relation ("A:B = 3:5").
+func (p *parser) ratio() *node {
+	first := p.union()
+	if !p.is(tOp, ":") {
+		return first
+	}
+	r := &node{k: nSeq, open: ":", args: []*node{first}}
+	for p.err == nil && p.is(tOp, ":") {
+		p.next()
+		r.args = append(r.args, p.union())
+	}
+	if t := p.peek(); t.k == tUnit && (t.s == "pm" || t.s == "am") {
+		p.next()
+		r.args[0] = clock12(r.args[0], t.s == "pm")
+	}
+	return p.mk(r)
 }
 
 // union parses sets joined by \cup.
