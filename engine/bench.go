@@ -2,109 +2,17 @@ package engine
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
+	"github.com/crucible-ml/crucible/engine/internal/kernel"
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
-
-// readSumGo is the portable bandwidth probe: it adds b as 64-bit words.
-func readSumGo(b []byte) uint32 {
-	var s0, s1, s2, s3 uint64
-	for i := 0; i+32 <= len(b); i += 32 {
-		s0 += binary.LittleEndian.Uint64(b[i:])
-		s1 += binary.LittleEndian.Uint64(b[i+8:])
-		s2 += binary.LittleEndian.Uint64(b[i+16:])
-		s3 += binary.LittleEndian.Uint64(b[i+24:])
-	}
-	s := s0 + s1 + s2 + s3
-	return uint32(s ^ s>>32)
-}
-
-// ReadBandwidth measures the machine's streaming-read bandwidth in bytes/s:
-// threads goroutines each read their own buffer of size/threads bytes
-// (far larger than the caches) reps times; the best of the reps counts.
-func ReadBandwidth(threads int, size int, reps int) float64 {
-	threads = max(threads, 1)
-	per := max(size/threads, 1<<20) &^ 255
-	bufs := make([][]byte, threads)
-	for i := range bufs {
-		// On huge pages where the kernel offers them, as the packed weights
-		// are (pack.go): the same TLB cost, so the ratio is fair.
-		bufs[i] = unsafe.Slice((*byte)(alignedBytes(per)), per)
-		for j := 0; j < per; j += 4096 {
-			bufs[i][j] = byte(j) // touch every page
-		}
-	}
-	best := 0.0
-	var sink uint32
-	var mu sync.Mutex
-	for r := 0; r < max(reps, 1); r++ {
-		var wg sync.WaitGroup
-		start := time.Now()
-		for i := range bufs {
-			wg.Add(1)
-			go func(b []byte) {
-				defer wg.Done()
-				s := readSum(b)
-				mu.Lock()
-				sink += s
-				mu.Unlock()
-			}(bufs[i])
-		}
-		wg.Wait()
-		if bw := float64(per*threads) / time.Since(start).Seconds(); bw > best {
-			best = bw
-		}
-	}
-	_ = sink
-	return best
-}
-
-// GEMMPeak measures the matrix kernels' arithmetic rate in FLOP/s on
-// threads threads: a [rows, 1024] f32 matrix (in cache) times MaxChunk
-// tokens, the shape of a prefill chunk; with matmul "bf16", a bf16 matrix
-// multiplied with bf16 products (Options.Matmul).
-func GEMMPeak(threads int, reps int, matmul string) float64 {
-	const rows, cols = 512, 1024
-	w := &Mat{Rows: rows, Cols: cols, DType: safetensors.F32, f32: make([]float32, rows*cols)}
-	for i := range w.f32 {
-		w.f32[i] = float32(i%7) * 0.01
-	}
-	if matmul == "bf16" {
-		w = &Mat{Rows: rows, Cols: cols, DType: safetensors.BF16, u16: make([]uint16, rows*cols)}
-		for i := range w.u16 {
-			w.u16[i] = uint16(math.Float32bits(float32(i%7)*0.01) >> 16)
-		}
-		w.packPairs()
-	} else {
-		w.pack()
-	}
-	x := newRows(MaxChunk, cols)
-	out := newRows(MaxChunk, rows)
-	p := newWorkers(threads)
-	defer p.close()
-	best := 0.0
-	for r := 0; r < max(reps, 1); r++ {
-		start := time.Now()
-		for i := 0; i < 4; i++ {
-			p.matmul(out.v, Linear{W: w}, x.v)
-		}
-		if f := 4 * 2 * float64(rows*cols*MaxChunk) / time.Since(start).Seconds(); f > best {
-			best = f
-		}
-	}
-	return best
-}
 
 // BenchOptions configure BenchEngine.
 type BenchOptions struct {
@@ -218,18 +126,18 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 	}
 	if opts.Quantize == "int8" {
 		dtype += "->int8"
-		embBytes = int64(cfg.VocabSize) * int64(cfg.HiddenSize) * (Q8Block + 4) / Q8Block
+		embBytes = int64(cfg.VocabSize) * int64(cfg.HiddenSize) * (kernel.Q8Block + 4) / kernel.Q8Block
 	}
 	res := &BenchResult{Model: opts.Name, Architecture: cfg.Architecture, Parameters: info.Parameters,
-		DType: dtype, Threads: threads, Kernel: Kernel(), WeightBytes: info.WeightBytes,
+		DType: dtype, Threads: threads, Kernel: kernel.Active(), WeightBytes: info.WeightBytes,
 		KVPerToken: info.KVBytesPerToken, StateBytes: info.StateBytes, LoadAverage: loadAverage()}
 	res.BytesPerToken = info.WeightBytes
 	if !cfg.TieEmbeddings {
 		res.BytesPerToken -= embBytes
 	}
 	const probe = 512 << 20
-	res.ReadGBs = ReadBandwidth(threads, probe, 3) / 1e9
-	res.GEMMGFLOPs = GEMMPeak(threads, 3, opts.Matmul) / 1e9
+	res.ReadGBs = kernel.ReadBandwidth(threads, probe, 3) / 1e9
+	res.GEMMGFLOPs = kernel.GEMMPeak(threads, 3, opts.Matmul) / 1e9
 	say("read bandwidth %.1f GB/s, GEMM peak %.0f GFLOP/s (%d threads, %s)", res.ReadGBs, res.GEMMGFLOPs, threads, res.Kernel)
 
 	rng := rand.New(rand.NewPCG(opts.Seed, 7))
@@ -277,7 +185,7 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			d.ReadGBs = ReadBandwidth(threads, probe, 2) / 1e9
+			d.ReadGBs = kernel.ReadBandwidth(threads, probe, 2) / 1e9
 			res.ReadGBs = max(res.ReadGBs, d.ReadGBs)
 			d.CPUTokS *= float64(threads)
 			d.WeightGBs = float64(res.BytesPerToken) * d.TokS / float64(b) / 1e9

@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"slices"
+
+	"github.com/crucible-ml/crucible/engine/internal/kernel"
 )
 
 // CopyState makes dst continue exactly where src is: same position, KV
@@ -49,7 +51,7 @@ func CopyState(dst, src State) error {
 	return nil
 }
 
-func copyKV(dst, src *kvCache, n int) { dst.copyFrom(src, n) }
+func copyKV(dst, src *kernel.KVCache, n int) { dst.CopyFrom(src, n) }
 
 // StateBytes is the memory a state holds now (its KV caches' capacity
 // plus its constant Mamba state), in bytes.
@@ -58,11 +60,11 @@ func StateBytes(st State) int64 {
 	switch s := st.(type) {
 	case *llamaState:
 		for i := range s.kv {
-			n += s.kv[i].bytes()
+			n += s.kv[i].Bytes()
 		}
 	case *nemotronHState:
 		for i := range s.kv {
-			n += s.kv[i].bytes()
+			n += s.kv[i].Bytes()
 		}
 		for i := range s.mamba {
 			n += 4 * int64(len(s.mamba[i].conv)+len(s.mamba[i].ssm))

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"unsafe"
 
+	"github.com/crucible-ml/crucible/engine/internal/kernel"
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
@@ -213,23 +214,7 @@ func FillRandom(st State, context int, seed uint64) {
 			v[i] = (rng.Float32()*2 - 1) * a
 		}
 	}
-	kv := func(c *kvCache) {
-		if context == 0 {
-			return
-		}
-		c.ensure(context - 1)
-		if c.bf {
-			for i := range c.k16[:c.used(context)] {
-				c.k16[i] = bf16Bits(rng.Float32()*2 - 1)
-			}
-			for i := range c.v16[:context*c.stride] {
-				c.v16[i] = bf16Bits(rng.Float32()*2 - 1)
-			}
-			return
-		}
-		fill(c.k[:c.used(context)], 1)
-		fill(c.v[:context*c.stride], 1)
-	}
+	kv := func(c *kernel.KVCache) { c.Fill(context, func() float32 { return rng.Float32()*2 - 1 }) }
 	switch s := st.(type) {
 	case *llamaState:
 		s.pos = context

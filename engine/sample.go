@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/crucible-ml/crucible/engine/internal/kernel"
 )
 
 // SamplingParams choose the next token from logits. The zero value is
@@ -92,7 +94,7 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 		chunk := logits[c0:min(c0+expChunk, len(logits))]
 		es := s.e[:len(chunk)]
 		for i := 0; i < len(chunk); { // the vector kernel, math.Exp where it stops
-			i += expShifted(chunk[i:], mx, invT, es[i:])
+			i += kernel.ExpShifted(chunk[i:], mx, invT, es[i:])
 			if i < len(chunk) {
 				es[i] = math.Exp(float64((chunk[i] - mx) * invT))
 				i++
