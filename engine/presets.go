@@ -7,7 +7,6 @@ import (
 	"sort"
 	"unsafe"
 
-	"github.com/crucible-ml/crucible/engine/internal/kernel"
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
@@ -201,40 +200,4 @@ func f32Bytes(v []float32) []byte {
 		return []byte{}
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
-}
-
-// FillRandom sets st as if it had been fed context tokens: its position
-// becomes context, its KV caches hold random keys and values there, its
-// Mamba states random values. Decode benchmarks use it instead of a long
-// prefill.
-func FillRandom(st State, context int, seed uint64) {
-	rng := rand.New(rand.NewPCG(seed, 0xf111))
-	fill := func(v []float32, a float32) {
-		for i := range v {
-			v[i] = (rng.Float32()*2 - 1) * a
-		}
-	}
-	kv := func(c *kernel.KVCache) { c.Fill(context, func() float32 { return rng.Float32()*2 - 1 }) }
-	switch s := st.(type) {
-	case *llamaState:
-		s.pos = context
-		for i := range s.kv {
-			kv(&s.kv[i])
-		}
-	case *nemotronHState:
-		s.pos = context
-		for i := range s.kv {
-			kv(&s.kv[i])
-		}
-		for i := range s.mamba {
-			fill(s.mamba[i].conv, 1)
-			fill(s.mamba[i].ssm, 0.1)
-		}
-	case *mamba2State:
-		s.pos = context
-		for i := range s.layers {
-			fill(s.layers[i].conv, 1)
-			fill(s.layers[i].ssm, 0.1)
-		}
-	}
 }
