@@ -106,11 +106,11 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 			opts.Progress(fmt.Sprintf(format, a...))
 		}
 	}
-	ck, err := RandomCheckpoint(cfg, opts.DType, opts.Seed)
+	ck, err := randomCheckpoint(cfg, opts.DType, opts.Seed)
 	if err != nil {
 		return nil, err
 	}
-	m, err := New(cfg, ck, Options{Threads: threads, Quantize: opts.Quantize, Matmul: opts.Matmul, KVCache: opts.KVCache})
+	m, err := newModel(cfg, ck, Options{Threads: threads, Quantize: opts.Quantize, Matmul: opts.Matmul, KVCache: opts.KVCache})
 	if err != nil {
 		return nil, err
 	}
@@ -146,15 +146,15 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 		for i := range prompt {
 			prompt[i] = rng.IntN(cfg.VocabSize)
 		}
-		st := m.NewState(opts.Prefill)
+		st := m.newState(opts.Prefill)
 		last := make([]float32, cfg.VocabSize)
 		// Warm up (workspace, pages of the weights), then time.
-		if err := Prefill(ctx, m, st, prompt[:min(len(prompt), MaxChunk)], nil, last); err != nil {
+		if err := prefill(ctx, m, st, prompt[:min(len(prompt), maxChunk)], nil, last); err != nil {
 			return nil, err
 		}
 		st.Reset()
 		c0, t0 := cpuTime(), time.Now()
-		if err := Prefill(ctx, m, st, prompt, nil, last); err != nil {
+		if err := prefill(ctx, m, st, prompt, nil, last); err != nil {
 			return nil, err
 		}
 		wall, cpu := time.Since(t0).Seconds(), cpuTime()-c0
@@ -209,7 +209,7 @@ func benchFork(ctx context.Context, m Model, opts BenchOptions, rng *rand.Rand) 
 	}
 	f := &BenchFork{Samples: opts.Samples, PromptTokens: len(prompt), NewTokens: max(opts.SamplesTokens, 1)}
 	run := func(k int) (wall, cpu float64, prefilled int64, err error) {
-		b := NewBatcherWith(m, nil, max(k, 1), BatcherOptions{PrefixCacheBytes: -1})
+		b := newBatcherWith(m, nil, max(k, 1), batcherOptions{PrefixCacheBytes: -1})
 		defer b.Close()
 		errs := make(chan error, k)
 		c0, t0 := cpuTime(), time.Now()
@@ -243,12 +243,12 @@ func benchFork(ctx context.Context, m Model, opts BenchOptions, rng *rand.Rand) 
 // ctxLen random positions.
 func benchDecode(ctx context.Context, m Model, b, ctxLen, steps int, rng *rand.Rand) (BenchDecode, error) {
 	cfg := m.Config()
-	states := make([]State, b)
+	states := make([]state, b)
 	var mem int64
 	for i := range states {
-		states[i] = m.NewState(ctxLen + steps + 2)
-		FillRandom(states[i], ctxLen, uint64(i))
-		mem += StateBytes(states[i])
+		states[i] = m.newState(ctxLen + steps + 2)
+		fillRandom(states[i], ctxLen, uint64(i))
+		mem += stateBytes(states[i])
 	}
 	d := BenchDecode{Batch: b, Context: ctxLen, MemPerSeq: mem / int64(b)}
 	tokens := make([]int, b)
@@ -257,12 +257,12 @@ func benchDecode(ctx context.Context, m Model, b, ctxLen, steps int, rng *rand.R
 		logits[i] = make([]float32, cfg.VocabSize)
 		tokens[i] = rng.IntN(cfg.VocabSize)
 	}
-	if err := DecodeStep(ctx, m, states, tokens, logits); err != nil { // warm up
+	if err := decodeStep(ctx, m, states, tokens, logits); err != nil { // warm up
 		return d, err
 	}
 	c0, t0 := cpuTime(), time.Now()
 	for s := 0; s < steps; s++ {
-		if err := DecodeStep(ctx, m, states, tokens, logits); err != nil {
+		if err := decodeStep(ctx, m, states, tokens, logits); err != nil {
 			return d, err
 		}
 	}

@@ -14,23 +14,23 @@ func BenchmarkDecodePreset(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ck, err := RandomCheckpoint(cfg, "BF16", 1)
+			ck, err := randomCheckpoint(cfg, "BF16", 1)
 			if err != nil {
 				b.Fatal(err)
 			}
-			m, err := New(cfg, ck, Options{})
+			m, err := newModel(cfg, ck, Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer m.Close()
-			st := []State{m.NewState(b.N + 2)}
+			st := []state{m.newState(b.N + 2)}
 			logits := [][]float32{make([]float32, cfg.VocabSize)}
-			m.Forward(st, []int{5}, logits)
+			m.forward(st, []int{5}, logits)
 			b.ResetTimer()
 			b.ReportAllocs()
 			c0 := cpuTime()
 			for i := 0; i < b.N; i++ {
-				m.Forward(st, []int{5}, logits)
+				m.forward(st, []int{5}, logits)
 			}
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			bytes := float64(m.Info().WeightBytes)
@@ -53,11 +53,11 @@ func BenchmarkPrefillPreset(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ck, err := RandomCheckpoint(cfg, "BF16", 1)
+	ck, err := randomCheckpoint(cfg, "BF16", 1)
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := New(cfg, ck, Options{})
+	m, err := newModel(cfg, ck, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -70,8 +70,8 @@ func BenchmarkPrefillPreset(b *testing.B) {
 	last := make([]float32, cfg.VocabSize)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		st := m.NewState(n)
-		if err := Prefill(b.Context(), m, st, prompt, nil, last); err != nil {
+		st := m.newState(n)
+		if err := prefill(b.Context(), m, st, prompt, nil, last); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -120,21 +120,21 @@ func TestForwardAllocs(t *testing.T) {
 			}
 			defer m.Close()
 			// One sequence, one token at a time; and four sequences at once.
-			st := []State{m.NewState(256)}
+			st := []state{m.newState(256)}
 			logits := [][]float32{make([]float32, m.Config().VocabSize)}
 			tok := []int{5}
-			m.Forward(st, tok, logits) // warm the workspace pool
-			if allocs := testing.AllocsPerRun(100, func() { m.Forward(st, tok, logits) }); allocs != 0 {
+			m.forward(st, tok, logits) // warm the workspace pool
+			if allocs := testing.AllocsPerRun(100, func() { m.forward(st, tok, logits) }); allocs != 0 {
 				t.Errorf("Forward allocates %v times per token", allocs)
 			}
-			var sts []State
+			var sts []state
 			var lg [][]float32
 			for i := 0; i < 4; i++ {
-				sts = append(sts, m.NewState(256))
+				sts = append(sts, m.newState(256))
 				lg = append(lg, make([]float32, m.Config().VocabSize))
 			}
 			toks := []int{5, 6, 7, 8}
-			if allocs := testing.AllocsPerRun(50, func() { m.Forward(sts, toks, lg) }); allocs != 0 {
+			if allocs := testing.AllocsPerRun(50, func() { m.forward(sts, toks, lg) }); allocs != 0 {
 				t.Errorf("batched Forward allocates %v times per step", allocs)
 			}
 		})
@@ -151,16 +151,16 @@ func TestResetReproduces(t *testing.T) {
 	defer m.Close()
 	V := m.Config().VocabSize
 	prompt := []int{1, 17, 300, 42, 9, 9, 100}
-	run := func(st State) []float32 {
+	run := func(st state) []float32 {
 		out := make([]float32, V)
-		if err := Prefill(context.Background(), m, st, prompt, nil, out); err != nil {
+		if err := prefill(context.Background(), m, st, prompt, nil, out); err != nil {
 			t.Fatal(err)
 		}
 		return out
 	}
-	a := m.NewState(4) // smaller than the prompt: the KV cache must grow
+	a := m.newState(4) // smaller than the prompt: the KV cache must grow
 	first := run(a)
-	b := m.NewState(64)
+	b := m.newState(64)
 	other := run(b)
 	a.Reset()
 	again := run(a)
@@ -179,11 +179,11 @@ func BenchmarkForward(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer m.Close()
-			st := []State{m.NewState(b.N + 1)}
+			st := []state{m.newState(b.N + 1)}
 			logits := [][]float32{make([]float32, m.Config().VocabSize)}
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				m.Forward(st, []int{5}, logits)
+				m.forward(st, []int{5}, logits)
 			}
 		})
 	}
@@ -205,14 +205,14 @@ func testBatchingIsExact(t *testing.T) {
 				prompt[i] = (i*37 + 11) % V
 			}
 			all := make([]float32, len(prompt)*V)
-			if err := Prefill(context.Background(), m, m.NewState(8), prompt, all, nil); err != nil {
+			if err := prefill(context.Background(), m, m.newState(8), prompt, all, nil); err != nil {
 				t.Fatal(err)
 			}
-			one, other := m.NewState(8), m.NewState(8)
+			one, other := m.newState(8), m.newState(8)
 			lg := [][]float32{make([]float32, V), make([]float32, V)}
 			for i, tok := range prompt {
 				// Sequence "one" decodes the prompt next to an unrelated sequence.
-				m.Forward([]State{other, one}, []int{(tok + 1) % V, tok}, [][]float32{lg[1], lg[0]})
+				m.forward([]state{other, one}, []int{(tok + 1) % V, tok}, [][]float32{lg[1], lg[0]})
 				for j := 0; j < V; j++ {
 					if lg[0][j] != all[i*V+j] {
 						t.Fatalf("position %d, logit %d: step by step %v, prefill %v", i, j, lg[0][j], all[i*V+j])

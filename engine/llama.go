@@ -120,7 +120,7 @@ type llamaState struct {
 func (s *llamaState) Pos() int { return s.pos }
 func (s *llamaState) Reset()   { s.pos = 0 }
 
-func (m *llama) NewState(capTokens int) State {
+func (m *llama) newState(capTokens int) state {
 	c := m.cfg
 	s := &llamaState{kv: make([]kernel.KVCache, c.NumLayers)}
 	for i := range s.kv {
@@ -154,15 +154,10 @@ func rope(x, cos, sin []float32, n, hd int) {
 	}
 }
 
-// Forward feeds tokens[i] to states[i] (see Model.Forward).
-func (m *llama) Forward(states []State, tokens []int, logits [][]float32) {
-	forEachChunk(states, tokens, logits, m.forward)
-}
-
-// forward runs one micro-batch of n <= MaxChunk tokens through the network.
+// forward runs one micro-batch of n <= maxChunk tokens through the network.
 // Matmuls run over all n tokens at once; attention runs token by token, in
 // order, against each token's own sequence cache.
-func (m *llama) forward(states []State, tokens []int, logits [][]float32) {
+func (m *llama) forward(states []state, tokens []int, logits [][]float32) {
 	c := m.cfg
 	hd, nq, nkv := c.HeadDim, c.NumHeads, c.NumKVHeads
 	n := len(tokens)

@@ -323,8 +323,8 @@ func (s *mamba2State) Reset() {
 	}
 }
 
-// NewState allocates a sequence state; its size does not depend on capTokens.
-func (m *mamba2) NewState(capTokens int) State {
+// newState allocates a sequence state; its size does not depend on capTokens.
+func (m *mamba2) newState(capTokens int) state {
 	s := &mamba2State{layers: make([]mambaState, m.cfg.NumLayers)}
 	for i := range s.layers {
 		s.layers[i] = newMambaState(m.cfg)
@@ -344,13 +344,8 @@ func (m *mamba2) Info() Info {
 	}
 }
 
-// Forward feeds tokens[i] to states[i] (see Model.Forward).
-func (m *mamba2) Forward(states []State, tokens []int, logits [][]float32) {
-	forEachChunk(states, tokens, logits, m.forward)
-}
-
-// forward runs one micro-batch of n <= MaxChunk tokens through the network.
-func (m *mamba2) forward(states []State, tokens []int, logits [][]float32) {
+// forward runs one micro-batch of n <= maxChunk tokens through the network.
+func (m *mamba2) forward(states []state, tokens []int, logits [][]float32) {
 	c := m.cfg
 	n := len(tokens)
 	ws := m.getWS()

@@ -25,12 +25,13 @@
 // chunked prefill, forks of one prompt's state and a prefix cache;
 // BenchEngine measures all of it on random weights of a real shape.
 //
-//	m, err := engine.Load("models/nemotron-h-8b")
+//	m, err := engine.Load("models/Qwen2.5-0.5B")
 //	if err != nil { ... }
 //	defer m.Close()
-//	st := m.NewState(4096)
-//	logits := make([]float32, m.Config().VocabSize)
-//	err = engine.Prefill(ctx, m, st, prompt, nil, logits)
+//	tok, err := tokenizer.Load("models/Qwen2.5-0.5B")
+//	b := engine.NewBatcher(m, tok, 32) // then, from any number of goroutines:
+//	res, err := b.Generate(ctx, engine.GenRequest{Prompt: tok.Encode(text, true), MaxTokens: 256,
+//		Sampling: engine.SamplingParams{Temperature: 0.7, Seed: 1}})
 package engine
 
 import (
@@ -41,30 +42,33 @@ import (
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
-// Model is a loaded checkpoint of one architecture. Its methods are safe for
-// concurrent use with distinct States.
+// Model is a loaded checkpoint of one architecture (see Load). It is
+// immutable, and safe for concurrent use: generate with GenerateBatch, or
+// serve many requests at once with a Batcher.
 type Model interface {
 	// Config is the model's parsed config.json.
 	Config() *Config
-	// NewState allocates one sequence's state with room for capTokens
-	// positions of KV cache (it grows past that if needed).
-	NewState(capTokens int) State
-	// Forward feeds tokens[i] to the sequence states[i] at its next
-	// position and advances it. The tokens of one sequence (a prompt chunk)
-	// must appear in order; tokens of many sequences (a decode step) run
-	// together, reading each weight row once per micro-batch of MaxChunk.
-	// When logits is non-nil, each non-nil logits[i] receives token i's
-	// next-token logits [VocabSize].
-	Forward(states []State, tokens []int, logits [][]float32)
 	// Info describes the model's size and memory costs.
 	Info() Info
 	// Close releases the mapped weights.
 	Close() error
+
+	// newState allocates one sequence's state with room for capTokens
+	// positions of KV cache (it grows past that if needed).
+	newState(capTokens int) state
+	// forward feeds tokens[i] to the sequence states[i] at its next
+	// position and advances it: one micro-batch of at most maxChunk tokens
+	// (forwardAll takes any number). The tokens of one sequence (a prompt
+	// chunk) must appear in order; tokens of many sequences (a decode step)
+	// run together, reading each weight row once. When logits is non-nil,
+	// each non-nil logits[i] receives token i's next-token logits
+	// [VocabSize].
+	forward(states []state, tokens []int, logits [][]float32)
 }
 
-// State is one sequence's decoding state: KV caches of attention layers,
+// state is one sequence's decoding state: KV caches of attention layers,
 // conv and SSM state of Mamba layers, and scratch buffers.
-type State interface {
+type state interface {
 	// Pos is the number of tokens fed so far.
 	Pos() int
 	// Reset empties the state for a new sequence, keeping its memory.
@@ -97,7 +101,7 @@ func LoadWith(dir string, opts Options) (Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", dir, err)
 	}
-	m, err := New(cfg, ck, opts)
+	m, err := newModel(cfg, ck, opts)
 	if err != nil {
 		ck.Close()
 		return nil, fmt.Errorf("load %s: %w", dir, err)
@@ -105,19 +109,19 @@ func LoadWith(dir string, opts Options) (Model, error) {
 	return m, nil
 }
 
-// New builds a model of cfg's architecture over the weights in ck (which
+// newModel builds a model of cfg's architecture over the weights in ck (which
 // may be mapped files or tensors in memory, see safetensors.FromTensors).
 // The model's Close closes ck; on error the caller still owns ck.
-func New(cfg *Config, ck *safetensors.Checkpoint, opts Options) (Model, error) {
-	q, err := ParseQuantize(opts.Quantize)
+func newModel(cfg *Config, ck *safetensors.Checkpoint, opts Options) (Model, error) {
+	q, err := parseQuantize(opts.Quantize)
 	if err != nil {
 		return nil, err
 	}
 	opts.Quantize = q
-	if opts.Matmul, err = ParseMatmul(opts.Matmul); err != nil {
+	if opts.Matmul, err = parseMatmul(opts.Matmul); err != nil {
 		return nil, err
 	}
-	if opts.KVCache, err = ParseKVCache(opts.KVCache); err != nil {
+	if opts.KVCache, err = parseKVCache(opts.KVCache); err != nil {
 		return nil, err
 	}
 	switch cfg.Architecture {
@@ -131,11 +135,11 @@ func New(cfg *Config, ck *safetensors.Checkpoint, opts Options) (Model, error) {
 	return nil, fmt.Errorf("%w: %s", ErrUnsupported, cfg.Architecture)
 }
 
-// Prefill feeds a prompt into st, MaxChunk tokens per forward pass. When
+// prefill feeds a prompt into st, maxChunk tokens per forward pass. When
 // all is non-nil it receives the logits at every prompt position
 // ([len(tokens), VocabSize]); when last is non-nil it receives those of the
 // final position. It stops early with ctx's error.
-func Prefill(ctx context.Context, m Model, st State, tokens []int, all, last []float32) error {
+func prefill(ctx context.Context, m Model, st state, tokens []int, all, last []float32) error {
 	v := m.Config().VocabSize
 	if all != nil && len(all) < len(tokens)*v {
 		return fmt.Errorf("prefill: logits buffer of %d for %d tokens x %d", len(all), len(tokens), v)
@@ -145,13 +149,13 @@ func Prefill(ctx context.Context, m Model, st State, tokens []int, all, last []f
 			return err
 		}
 	}
-	var states [MaxChunk]State
-	var logits [MaxChunk][]float32
-	for a := 0; a < len(tokens); a += MaxChunk {
+	var states [maxChunk]state
+	var logits [maxChunk][]float32
+	for a := 0; a < len(tokens); a += maxChunk {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b := min(a+MaxChunk, len(tokens))
+		b := min(a+maxChunk, len(tokens))
 		n := b - a
 		for i := 0; i < n; i++ {
 			states[i] = st
@@ -163,7 +167,7 @@ func Prefill(ctx context.Context, m Model, st State, tokens []int, all, last []f
 		if b == len(tokens) && all == nil {
 			logits[n-1] = last
 		}
-		m.Forward(states[:n], tokens[a:b], logits[:n])
+		m.forward(states[:n], tokens[a:b], logits[:n])
 	}
 	if all != nil && last != nil && len(tokens) > 0 {
 		copy(last, all[(len(tokens)-1)*v:len(tokens)*v])
@@ -171,9 +175,9 @@ func Prefill(ctx context.Context, m Model, st State, tokens []int, all, last []f
 	return nil
 }
 
-// DecodeStep feeds one token to each of several sequences, all in the same
+// decodeStep feeds one token to each of several sequences, all in the same
 // forward passes, and writes each one's next-token logits.
-func DecodeStep(ctx context.Context, m Model, states []State, tokens []int, logits [][]float32) error {
+func decodeStep(ctx context.Context, m Model, states []state, tokens []int, logits [][]float32) error {
 	if len(states) != len(tokens) || len(states) != len(logits) {
 		return fmt.Errorf("decode step: %d states, %d tokens, %d logits", len(states), len(tokens), len(logits))
 	}
@@ -190,7 +194,7 @@ func DecodeStep(ctx context.Context, m Model, states []State, tokens []int, logi
 			}
 		}
 	}
-	m.Forward(states, tokens, logits)
+	forwardAll(m, states, tokens, logits)
 	return nil
 }
 

@@ -103,7 +103,7 @@ func (s *nemotronHState) Reset() {
 	}
 }
 
-func (m *nemotronH) NewState(capTokens int) State {
+func (m *nemotronH) newState(capTokens int) state {
 	c := m.cfg
 	s := &nemotronHState{kv: make([]kernel.KVCache, m.nAttn), mamba: make([]mambaState, m.nMamba)}
 	for i := range s.mamba {
@@ -128,15 +128,10 @@ func (m *nemotronH) Info() Info {
 	}
 }
 
-// Forward feeds tokens[i] to states[i] (see Model.Forward).
-func (m *nemotronH) Forward(states []State, tokens []int, logits [][]float32) {
-	forEachChunk(states, tokens, logits, m.forward)
-}
-
-// forward runs one micro-batch of n <= MaxChunk tokens through the network.
+// forward runs one micro-batch of n <= maxChunk tokens through the network.
 // Matmuls run over all n tokens at once; attention and the Mamba scan run
 // token by token, in order, on each token's own sequence state.
-func (m *nemotronH) forward(states []State, tokens []int, logits [][]float32) {
+func (m *nemotronH) forward(states []state, tokens []int, logits [][]float32) {
 	c := m.cfg
 	hd, nq, nkv := c.HeadDim, c.NumHeads, c.NumKVHeads
 	n := len(tokens)

@@ -11,9 +11,10 @@ type Options struct {
 	// Threads is the number of threads that share the matrix products and
 	// the attention of a forward pass (0: GOMAXPROCS).
 	Threads int
-	// Quantize "int8" stores the matrices as Q8 (int8 in blocks of 32 with
-	// a scale each) at load: half the bytes of bf16 per token, at the cost
-	// of exactness (no reference check holds then). "" keeps the dtype.
+	// Quantize "int8" stores the matrices as int8 in blocks of 32 with a
+	// scale each (llama.cpp's q8_0) at load: half the bytes of bf16 per
+	// token, at the cost of exactness (no reference check holds then). ""
+	// keeps the dtype.
 	Quantize string
 	// Matmul "bf16" multiplies bf16 matrices with the inputs rounded to
 	// bf16, two columns per instruction (VDPBF16PS, as llama.cpp does for
@@ -38,8 +39,8 @@ func Kernels() []string { return kernel.Kernels() }
 // is meant for tests and benchmarks: call it while no forward pass runs.
 func SetKernel(name string) error { return kernel.Set(name) }
 
-// ParseMatmul checks an Options.Matmul value.
-func ParseMatmul(s string) (string, error) {
+// parseMatmul checks an Options.Matmul value.
+func parseMatmul(s string) (string, error) {
 	switch s {
 	case "", "f32", "float32":
 		return "", nil
@@ -49,8 +50,8 @@ func ParseMatmul(s string) (string, error) {
 	return "", fmt.Errorf("matmul %q: want f32 or bf16", s)
 }
 
-// ParseKVCache checks an Options.KVCache value.
-func ParseKVCache(s string) (string, error) {
+// parseKVCache checks an Options.KVCache value.
+func parseKVCache(s string) (string, error) {
 	switch s {
 	case "", "f32", "float32":
 		return "", nil
@@ -60,8 +61,8 @@ func ParseKVCache(s string) (string, error) {
 	return "", fmt.Errorf("kv cache %q: want f32 or bf16", s)
 }
 
-// ParseQuantize checks an Options.Quantize value.
-func ParseQuantize(s string) (string, error) {
+// parseQuantize checks an Options.Quantize value.
+func parseQuantize(s string) (string, error) {
 	switch s {
 	case "", "none":
 		return "", nil

@@ -28,11 +28,11 @@ func TestQuantizeInt8Model(t *testing.T) {
 		prompt := []int{1, 17, 300, 42, 9, 9, 100}
 		V := ref.Config().VocabSize
 		a, b := make([]float32, V), make([]float32, V)
-		if err := Prefill(context.Background(), ref, ref.NewState(8), prompt, nil, a); err != nil {
+		if err := prefill(context.Background(), ref, ref.newState(8), prompt, nil, a); err != nil {
 			t.Fatal(err)
 		}
 		withKernels(t, func(tb testing.TB, kern string) {
-			if err := Prefill(context.Background(), q, q.NewState(8), prompt, nil, b); err != nil {
+			if err := prefill(context.Background(), q, q.newState(8), prompt, nil, b); err != nil {
 				tb.Fatal(err)
 			}
 			var maxErr, maxAbs float64

@@ -18,7 +18,7 @@ type prefixCache struct {
 
 type prefixEntry struct {
 	tokens []int
-	st     State
+	st     state
 	logits []float32 // next-token logits after tokens (nil if not kept)
 	bytes  int64
 }
@@ -73,7 +73,7 @@ func (c *prefixCache) sharedPrefix(prompt []int) int {
 
 // store snapshots st (which has been fed exactly tokens) with its logits
 // (may be nil), unless that prefix is already cached or too large.
-func (c *prefixCache) store(tokens []int, st State, logits []float32) {
+func (c *prefixCache) store(tokens []int, st state, logits []float32) {
 	if c.budget <= 0 {
 		return
 	}
@@ -85,11 +85,11 @@ func (c *prefixCache) store(tokens []int, st State, logits []float32) {
 			return
 		}
 	}
-	snap := c.m.NewState(len(tokens))
-	if err := CopyState(snap, st); err != nil {
+	snap := c.m.newState(len(tokens))
+	if err := copyState(snap, st); err != nil {
 		return
 	}
-	e := &prefixEntry{tokens: slices.Clone(tokens), st: snap, bytes: StateBytes(snap) + 4*int64(len(logits))}
+	e := &prefixEntry{tokens: slices.Clone(tokens), st: snap, bytes: stateBytes(snap) + 4*int64(len(logits))}
 	if logits != nil {
 		e.logits = slices.Clone(logits)
 	}

@@ -51,20 +51,11 @@ func PresetConfig(name string) (*Config, error) {
 	return ParseConfig([]byte(js))
 }
 
-// PresetConfigJSON returns a preset's config.json text.
-func PresetConfigJSON(name string) ([]byte, error) {
-	js, ok := presets[name]
-	if !ok {
-		return nil, fmt.Errorf("engine: no preset %q (have %v)", name, Presets())
-	}
-	return []byte(js), nil
-}
-
-// RandomCheckpoint makes random weights of cfg's shape, held in memory, in
+// randomCheckpoint makes random weights of cfg's shape, held in memory, in
 // dtype (F32 or BF16) for the matrices: values uniform in ±1/√cols, norms
 // 1, Mamba-2's A_log, D and dt_bias in their usual ranges. It is for
 // benchmarks: the model computes garbage at the real model's cost.
-func RandomCheckpoint(cfg *Config, dtype safetensors.DType, seed uint64) (*safetensors.Checkpoint, error) {
+func randomCheckpoint(cfg *Config, dtype safetensors.DType, seed uint64) (*safetensors.Checkpoint, error) {
 	if dtype != safetensors.F32 && dtype != safetensors.BF16 {
 		return nil, fmt.Errorf("random weights: dtype %s: want F32 or BF16", dtype)
 	}

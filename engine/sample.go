@@ -35,9 +35,9 @@ func (p SamplingParams) Validate() error {
 	return nil
 }
 
-// Sampler draws tokens for one sequence. It keeps its scratch buffers, so
+// sampler draws tokens for one sequence. It keeps its scratch buffers, so
 // sampling allocates nothing after the first call.
-type Sampler struct {
+type sampler struct {
 	p     SamplingParams
 	rng   *rand.Rand
 	cand  []int     // candidate token ids
@@ -51,16 +51,16 @@ type Sampler struct {
 // expChunk is how many exponentials Sample computes at a time.
 const expChunk = 2048
 
-// NewSampler starts a sampler; the same params (seed included) and logits
+// newSampler starts a sampler; the same params (seed included) and logits
 // give the same tokens.
-func NewSampler(p SamplingParams) *Sampler {
-	return &Sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, 0x9e3779b97f4a7c15)), seen: map[int]struct{}{}}
+func newSampler(p SamplingParams) *sampler {
+	return &sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, 0x9e3779b97f4a7c15)), seen: map[int]struct{}{}}
 }
 
 // Sample picks the next token. history holds the tokens seen so far
 // (prompt and generated) for the repetition penalty; logits are modified
 // in place when a penalty applies.
-func (s *Sampler) Sample(logits []float32, history []int) int {
+func (s *sampler) Sample(logits []float32, history []int) int {
 	p := s.p
 	if p.RepetitionPenalty > 0 && p.RepetitionPenalty != 1 {
 		// As HF's RepetitionPenaltyLogitsProcessor: each distinct seen token once.
@@ -182,7 +182,7 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 // the first τ it passes, found from the exponents), then the estimate is
 // checked, and moved if need be, with exact sums: the result is that of
 // trying every τ in turn, in two or three passes instead of one per τ.
-func (s *Sampler) topPThreshold(top float32, target float64) float32 {
+func (s *sampler) topPThreshold(top float32, target float64) float32 {
 	const maxJ = 127
 	taus := make([]float32, 0, maxJ+1) // τ_j = taus[j-1]
 	stop := maxJ                       // the first j with τ_j < 1e-30
@@ -238,7 +238,7 @@ func firstHalving(pr, top float32) int {
 	return max(j, 1)
 }
 
-func (s *Sampler) filter(keep func(float32) bool) {
+func (s *sampler) filter(keep func(float32) bool) {
 	n := 0
 	for i, pr := range s.probs {
 		if keep(pr) {
@@ -250,7 +250,7 @@ func (s *Sampler) filter(keep func(float32) bool) {
 }
 
 // keepLargest keeps the k most probable candidates (sorted, ties by id).
-func (s *Sampler) keepLargest(k int) {
+func (s *sampler) keepLargest(k int) {
 	// A threshold from a partial selection would do; k is small and the
 	// candidates many, so find the k-th largest with a bounded min-heap.
 	h := s.heap[:0]
@@ -301,7 +301,7 @@ func (s *Sampler) keepLargest(k int) {
 
 // worse reports whether candidate a ranks below b (lower probability, or
 // equal probability and higher id).
-func (s *Sampler) worse(a, b int) bool {
+func (s *sampler) worse(a, b int) bool {
 	if s.probs[a] != s.probs[b] {
 		return s.probs[a] < s.probs[b]
 	}
@@ -314,7 +314,7 @@ type candProb struct {
 }
 
 // sortByProb orders candidates by decreasing probability (ties by id).
-func (s *Sampler) sortByProb() {
+func (s *sampler) sortByProb() {
 	s.tmp = s.tmp[:0]
 	for i := range s.cand {
 		s.tmp = append(s.tmp, candProb{s.cand[i], s.probs[i]})

@@ -9,11 +9,11 @@ import (
 
 // Operations on the sequence state of every architecture.
 
-// CopyState makes dst continue exactly where src is: same position, KV
+// copyState makes dst continue exactly where src is: same position, KV
 // caches copied up to it, Mamba conv and SSM states copied. dst and src
 // must come from the same model. Sampling k continuations of one prompt
 // prefills it once and copies the state k-1 times.
-func CopyState(dst, src State) error {
+func copyState(dst, src state) error {
 	switch s := src.(type) {
 	case *llamaState:
 		d, ok := dst.(*llamaState)
@@ -55,9 +55,9 @@ func CopyState(dst, src State) error {
 
 func copyKV(dst, src *kernel.KVCache, n int) { dst.CopyFrom(src, n) }
 
-// StateBytes is the memory a state holds now (its KV caches' capacity
+// stateBytes is the memory a state holds now (its KV caches' capacity
 // plus its constant Mamba state), in bytes.
-func StateBytes(st State) int64 {
+func stateBytes(st state) int64 {
 	var n int64
 	switch s := st.(type) {
 	case *llamaState:
@@ -79,11 +79,11 @@ func StateBytes(st State) int64 {
 	return n
 }
 
-// FillRandom sets st as if it had been fed context tokens: its position
+// fillRandom sets st as if it had been fed context tokens: its position
 // becomes context, its KV caches hold random keys and values there, its
 // Mamba states random values. Decode benchmarks use it instead of a long
 // prefill.
-func FillRandom(st State, context int, seed uint64) {
+func fillRandom(st state, context int, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0xf111))
 	fill := func(v []float32, a float32) {
 		for i := range v {

@@ -8,11 +8,11 @@ import (
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
-// MaxChunk is the number of tokens one forward micro-batch holds: a prompt
+// maxChunk is the number of tokens one forward micro-batch holds: a prompt
 // is prefilled in chunks of this many tokens, and a decode step over more
 // sequences runs in groups of this size. Every weight row is read once per
 // micro-batch, so batching divides the memory traffic of the weights.
-const MaxChunk = kernel.MaxTokens
+const maxChunk = kernel.MaxTokens
 
 // rows is a [n, width] buffer with a per-token view of each row.
 type rows struct {
@@ -45,11 +45,11 @@ type workspace struct {
 	scan       scanTask
 	conv       convTask
 	gate       gateTask
-	ms         [MaxChunk]*mambaState // the micro-batch's states of one Mamba layer
+	ms         [maxChunk]*mambaState // the micro-batch's states of one Mamba layer
 }
 
 func newWorkspace(c *Config) *workspace {
-	n := MaxChunk
+	n := maxChunk
 	ws := &workspace{
 		x: newRows(n, c.HiddenSize), xb: newRows(n, c.HiddenSize), xb2: newRows(n, c.HiddenSize),
 		q: newRows(n, c.NumHeads*c.HeadDim), ao: newRows(n, c.NumHeads*c.HeadDim),
@@ -105,21 +105,22 @@ func (b *base) getWS() *workspace {
 
 func (b *base) putWS(ws *workspace) { b.wsPool.Put(ws) }
 
-// forEachChunk calls f on successive micro-batches of at most MaxChunk tokens.
-func forEachChunk(states []State, tokens []int, logits [][]float32, f func([]State, []int, [][]float32)) {
-	for a := 0; a < len(tokens); a += MaxChunk {
-		b := min(a+MaxChunk, len(tokens))
+// forwardAll feeds tokens[i] to states[i] (see Model.forward), in
+// successive micro-batches of at most maxChunk tokens.
+func forwardAll(m Model, states []state, tokens []int, logits [][]float32) {
+	for a := 0; a < len(tokens); a += maxChunk {
+		b := min(a+maxChunk, len(tokens))
 		var lg [][]float32
 		if logits != nil {
 			lg = logits[a:b]
 		}
-		f(states[a:b], tokens[a:b], lg)
+		m.forward(states[a:b], tokens[a:b], lg)
 	}
 }
 
 // positions sets pos[i] to the position of token i in its sequence: the
 // state's length plus the earlier tokens of the same state in the batch.
-func positions(pos []int, states []State) {
+func positions(pos []int, states []state) {
 	for i, s := range states {
 		p := s.Pos()
 		for j := 0; j < i; j++ {
