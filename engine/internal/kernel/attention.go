@@ -68,7 +68,7 @@ func scoresKV(p [][]float32, kv *KVCache, n, hd, kvh int, q []float32, sc *attnS
 	}
 	for j0 := 0; j0 < len(p); j0 += 8 {
 		g := min(8, len(p)-j0)
-		if activeKernel == KernelGo {
+		if activeKernel == kernelGo {
 			for j := j0; j < j0+g; j++ {
 				qj := q[j*hd : (j+1)*hd]
 				for b := 0; b < nb; b++ {

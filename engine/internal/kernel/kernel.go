@@ -26,29 +26,29 @@ import (
 	"slices"
 )
 
-// KernelGo is the portable kernel path (plain Go, any CPU).
-const KernelGo = "go"
+// kernelGo is the portable kernel path (plain Go, any CPU).
+const kernelGo = "go"
 
 // activeKernel is the kernel path in use: an assembly path from
-// cpuKernels, or KernelGo. CRUCIBLE_KERNELS=go|avx2|avx512 picks one.
+// cpuKernels, or kernelGo. CRUCIBLE_KERNELS=go|avx2|avx512 picks one.
 var activeKernel = defaultKernel()
 
 func defaultKernel() string {
 	ks := cpuKernels()
 	if want := os.Getenv("CRUCIBLE_KERNELS"); want != "" {
-		if want == KernelGo || slices.Contains(ks, want) {
+		if want == kernelGo || slices.Contains(ks, want) {
 			return want
 		}
 	}
 	if len(ks) > 0 {
 		return ks[0]
 	}
-	return KernelGo
+	return kernelGo
 }
 
 // Kernels lists the kernel paths this build and CPU can run, fastest
-// first; the last is always KernelGo.
-func Kernels() []string { return append(cpuKernels(), KernelGo) }
+// first; the last is always "go", the portable path (plain Go, any CPU).
+func Kernels() []string { return append(cpuKernels(), kernelGo) }
 
 // Active reports the kernel path in use.
 func Active() string { return activeKernel }

@@ -23,7 +23,7 @@ func (m *Mat) mulRowsX(out, x [][]float32, xp *xPack, r0, r1 int) {
 	case !m.packed:
 		m.mulRowsGo(out, x, r0, r1)
 		return
-	case activeKernel == KernelGo || (m.pairs && !hasDot()):
+	case activeKernel == kernelGo || (m.pairs && !hasDot()):
 		m.mulRowsPackedGo(out, x, r0, r1)
 		return
 	}

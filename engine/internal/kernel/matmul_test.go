@@ -148,7 +148,7 @@ func TestPairsSamePaths(t *testing.T) {
 			asm, emu := newRows(n, shape[0]), newRows(n, shape[0])
 			activeKernel = "avx512"
 			w.mulRows(asm, x, 0, shape[0])
-			activeKernel = KernelGo
+			activeKernel = kernelGo
 			w.mulRows(emu, x, 0, shape[0])
 			for ti := range asm {
 				for r := range asm[ti] {
@@ -176,7 +176,7 @@ func BenchmarkMatVec(b *testing.B) {
 				p := NewWorkers(threads)
 				withKernels(b, func(tb testing.TB, kern string) {
 					b.Run(fmt.Sprintf("%s/%s/n=%d/threads=%d", dt, kern, n, threads), func(b *testing.B) {
-						if kern == KernelGo && n > 8 {
+						if kern == kernelGo && n > 8 {
 							b.Skip("slow")
 						}
 						cpu0 := cpuSeconds()

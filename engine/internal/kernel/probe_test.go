@@ -8,7 +8,7 @@ func TestProbes(t *testing.T) {
 		for i := range b {
 			b[i] = byte(i)
 		}
-		if got, want := readSum(b), readSumRef(b); got != want && kern != KernelGo {
+		if got, want := readSum(b), readSumRef(b); got != want && kern != kernelGo {
 			tb.Errorf("%s: readSum %d, want %d", kern, got, want)
 		}
 		if bw := ReadBandwidth(2, 8<<20, 1); bw <= 0 {

@@ -306,7 +306,7 @@ func packFor(x [][]float32, w *Mat) *xPack {
 	switch {
 	case w.pairs && hasDot():
 	case w.DType == Q8 && hasQ8() && len(x) > 1:
-	case w.packed && !w.pairs && w.DType != Q8 && activeKernel != KernelGo && len(x) > 1:
+	case w.packed && !w.pairs && w.DType != Q8 && activeKernel != kernelGo && len(x) > 1:
 	default:
 		return nil
 	}
