@@ -16,7 +16,7 @@ var ErrClosed = errors.New("engine: batcher closed")
 // stepTokens bounds the tokens of one batcher step (decode tokens plus
 // prompt chunks), so that a long prompt never stalls the running
 // sequences for more than a few micro-batches.
-const stepTokens = 4 * MaxChunk
+const stepTokens = 4 * maxChunk
 
 // Batcher runs many generation requests over one model with continuous
 // batching: requests join the running batch as soon as a slot is free, and
@@ -50,8 +50,8 @@ type BatcherStats struct {
 	Forks           atomic.Int64 // sequences started from another's prefill
 }
 
-// BatcherOptions tune a Batcher; the zero value is the default.
-type BatcherOptions struct {
+// batcherOptions tune a Batcher; the zero value is the default.
+type batcherOptions struct {
 	// PrefixCacheBytes bounds the memory of the prefix cache (0: 256 MiB;
 	// negative: no cache).
 	PrefixCacheBytes int64
@@ -71,11 +71,11 @@ type jobResult struct {
 // NewBatcher starts a batcher that runs up to maxBatch sequences at once.
 // tok may be nil (then results carry no text and stop strings never match).
 func NewBatcher(m Model, tok *tokenizer.Tokenizer, maxBatch int) *Batcher {
-	return NewBatcherWith(m, tok, maxBatch, BatcherOptions{})
+	return newBatcherWith(m, tok, maxBatch, batcherOptions{})
 }
 
-// NewBatcherWith is NewBatcher with options.
-func NewBatcherWith(m Model, tok *tokenizer.Tokenizer, maxBatch int, opts BatcherOptions) *Batcher {
+// newBatcherWith is NewBatcher with options.
+func newBatcherWith(m Model, tok *tokenizer.Tokenizer, maxBatch int, opts batcherOptions) *Batcher {
 	budget := opts.PrefixCacheBytes
 	if budget == 0 {
 		budget = 256 << 20
@@ -133,7 +133,7 @@ func (b *Batcher) loop() {
 	defer close(b.done)
 	var active []*running
 	var decoding []*seq // the sequences sampled after a step
-	var pool []State    // states of finished sequences, reused
+	var pool []state    // states of finished sequences, reused
 	release := func(r *running, res *GenResult, err error) {
 		r.gone = true
 		r.j.out <- jobResult{res: res, err: err}
@@ -143,7 +143,7 @@ func (b *Batcher) loop() {
 		}
 		r.followers = nil
 	}
-	var states []State
+	var states []state
 	var tokens []int
 	var logits [][]float32
 	var chunked []*running
@@ -203,7 +203,7 @@ func (b *Batcher) loop() {
 				logits = append(logits, r.s.logits)
 			}
 		}
-		budget := max(stepTokens-len(tokens), MaxChunk)
+		budget := max(stepTokens-len(tokens), maxChunk)
 		for _, r := range active {
 			if r.decoding || r.leader != nil || budget == 0 {
 				continue
@@ -224,7 +224,7 @@ func (b *Batcher) loop() {
 			budget -= r.end - r.fed
 			chunked = append(chunked, r)
 		}
-		b.m.Forward(states, tokens, logits)
+		forwardAll(b.m, states, tokens, logits)
 		b.stats.Steps.Add(1)
 		decoding = decoding[:0]
 		for _, r := range active {
@@ -264,7 +264,7 @@ func (b *Batcher) fork(r *running) {
 			continue
 		}
 		f.leader = nil
-		if err := CopyState(f.s.st, r.s.st); err != nil {
+		if err := copyState(f.s.st, r.s.st); err != nil {
 			f.s.st.Reset()
 			continue
 		}
@@ -303,8 +303,8 @@ func (b *Batcher) prefilled(r *running) {
 // invalid). Its prompt comes from the prefix cache as far as possible; a
 // prompt that a sequence in the batch is already prefilling waits for that
 // prefill and forks it.
-func (b *Batcher) admit(active []*running, j *job, pool *[]State) []*running {
-	var st State
+func (b *Batcher) admit(active []*running, j *job, pool *[]state) []*running {
+	var st state
 	if n := len(*pool); n > 0 {
 		st, *pool = (*pool)[n-1], (*pool)[:n-1]
 	}
@@ -320,7 +320,7 @@ func (b *Batcher) admit(active []*running, j *job, pool *[]State) []*running {
 	prompt := j.req.Prompt
 	shared := b.cache.sharedPrefix(prompt)
 	if e := b.cache.lookup(prompt); e != nil && (len(e.tokens) < len(prompt) || e.logits != nil) {
-		if err := CopyState(s.st, e.st); err == nil {
+		if err := copyState(s.st, e.st); err == nil {
 			r.fed = len(e.tokens)
 			b.stats.CachedTokens.Add(int64(r.fed))
 			if r.fed == len(prompt) {

@@ -2,109 +2,17 @@ package engine
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
+	"github.com/crucible-ml/crucible/engine/internal/kernel"
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
-
-// readSumGo is the portable bandwidth probe: it adds b as 64-bit words.
-func readSumGo(b []byte) uint32 {
-	var s0, s1, s2, s3 uint64
-	for i := 0; i+32 <= len(b); i += 32 {
-		s0 += binary.LittleEndian.Uint64(b[i:])
-		s1 += binary.LittleEndian.Uint64(b[i+8:])
-		s2 += binary.LittleEndian.Uint64(b[i+16:])
-		s3 += binary.LittleEndian.Uint64(b[i+24:])
-	}
-	s := s0 + s1 + s2 + s3
-	return uint32(s ^ s>>32)
-}
-
-// ReadBandwidth measures the machine's streaming-read bandwidth in bytes/s:
-// threads goroutines each read their own buffer of size/threads bytes
-// (far larger than the caches) reps times; the best of the reps counts.
-func ReadBandwidth(threads int, size int, reps int) float64 {
-	threads = max(threads, 1)
-	per := max(size/threads, 1<<20) &^ 255
-	bufs := make([][]byte, threads)
-	for i := range bufs {
-		// On huge pages where the kernel offers them, as the packed weights
-		// are (pack.go): the same TLB cost, so the ratio is fair.
-		bufs[i] = unsafe.Slice((*byte)(alignedBytes(per)), per)
-		for j := 0; j < per; j += 4096 {
-			bufs[i][j] = byte(j) // touch every page
-		}
-	}
-	best := 0.0
-	var sink uint32
-	var mu sync.Mutex
-	for r := 0; r < max(reps, 1); r++ {
-		var wg sync.WaitGroup
-		start := time.Now()
-		for i := range bufs {
-			wg.Add(1)
-			go func(b []byte) {
-				defer wg.Done()
-				s := readSum(b)
-				mu.Lock()
-				sink += s
-				mu.Unlock()
-			}(bufs[i])
-		}
-		wg.Wait()
-		if bw := float64(per*threads) / time.Since(start).Seconds(); bw > best {
-			best = bw
-		}
-	}
-	_ = sink
-	return best
-}
-
-// GEMMPeak measures the matrix kernels' arithmetic rate in FLOP/s on
-// threads threads: a [rows, 1024] f32 matrix (in cache) times MaxChunk
-// tokens, the shape of a prefill chunk; with matmul "bf16", a bf16 matrix
-// multiplied with bf16 products (Options.Matmul).
-func GEMMPeak(threads int, reps int, matmul string) float64 {
-	const rows, cols = 512, 1024
-	w := &Mat{Rows: rows, Cols: cols, DType: safetensors.F32, f32: make([]float32, rows*cols)}
-	for i := range w.f32 {
-		w.f32[i] = float32(i%7) * 0.01
-	}
-	if matmul == "bf16" {
-		w = &Mat{Rows: rows, Cols: cols, DType: safetensors.BF16, u16: make([]uint16, rows*cols)}
-		for i := range w.u16 {
-			w.u16[i] = uint16(math.Float32bits(float32(i%7)*0.01) >> 16)
-		}
-		w.packPairs()
-	} else {
-		w.pack()
-	}
-	x := newRows(MaxChunk, cols)
-	out := newRows(MaxChunk, rows)
-	p := newWorkers(threads)
-	defer p.close()
-	best := 0.0
-	for r := 0; r < max(reps, 1); r++ {
-		start := time.Now()
-		for i := 0; i < 4; i++ {
-			p.matmul(out.v, Linear{W: w}, x.v)
-		}
-		if f := 4 * 2 * float64(rows*cols*MaxChunk) / time.Since(start).Seconds(); f > best {
-			best = f
-		}
-	}
-	return best
-}
 
 // BenchOptions configure BenchEngine.
 type BenchOptions struct {
@@ -198,11 +106,11 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 			opts.Progress(fmt.Sprintf(format, a...))
 		}
 	}
-	ck, err := RandomCheckpoint(cfg, opts.DType, opts.Seed)
+	ck, err := randomCheckpoint(cfg, opts.DType, opts.Seed)
 	if err != nil {
 		return nil, err
 	}
-	m, err := New(cfg, ck, Options{Threads: threads, Quantize: opts.Quantize, Matmul: opts.Matmul, KVCache: opts.KVCache})
+	m, err := newModel(cfg, ck, Options{Threads: threads, Quantize: opts.Quantize, Matmul: opts.Matmul, KVCache: opts.KVCache})
 	if err != nil {
 		return nil, err
 	}
@@ -218,18 +126,18 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 	}
 	if opts.Quantize == "int8" {
 		dtype += "->int8"
-		embBytes = int64(cfg.VocabSize) * int64(cfg.HiddenSize) * (Q8Block + 4) / Q8Block
+		embBytes = int64(cfg.VocabSize) * int64(cfg.HiddenSize) * (kernel.Q8Block + 4) / kernel.Q8Block
 	}
 	res := &BenchResult{Model: opts.Name, Architecture: cfg.Architecture, Parameters: info.Parameters,
-		DType: dtype, Threads: threads, Kernel: Kernel(), WeightBytes: info.WeightBytes,
+		DType: dtype, Threads: threads, Kernel: kernel.Active(), WeightBytes: info.WeightBytes,
 		KVPerToken: info.KVBytesPerToken, StateBytes: info.StateBytes, LoadAverage: loadAverage()}
 	res.BytesPerToken = info.WeightBytes
 	if !cfg.TieEmbeddings {
 		res.BytesPerToken -= embBytes
 	}
 	const probe = 512 << 20
-	res.ReadGBs = ReadBandwidth(threads, probe, 3) / 1e9
-	res.GEMMGFLOPs = GEMMPeak(threads, 3, opts.Matmul) / 1e9
+	res.ReadGBs = kernel.ReadBandwidth(threads, probe, 3) / 1e9
+	res.GEMMGFLOPs = kernel.GEMMPeak(threads, 3, opts.Matmul) / 1e9
 	say("read bandwidth %.1f GB/s, GEMM peak %.0f GFLOP/s (%d threads, %s)", res.ReadGBs, res.GEMMGFLOPs, threads, res.Kernel)
 
 	rng := rand.New(rand.NewPCG(opts.Seed, 7))
@@ -238,15 +146,15 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 		for i := range prompt {
 			prompt[i] = rng.IntN(cfg.VocabSize)
 		}
-		st := m.NewState(opts.Prefill)
+		st := m.newState(opts.Prefill)
 		last := make([]float32, cfg.VocabSize)
 		// Warm up (workspace, pages of the weights), then time.
-		if err := Prefill(ctx, m, st, prompt[:min(len(prompt), MaxChunk)], nil, last); err != nil {
+		if err := prefill(ctx, m, st, prompt[:min(len(prompt), maxChunk)], nil, last); err != nil {
 			return nil, err
 		}
 		st.Reset()
 		c0, t0 := cpuTime(), time.Now()
-		if err := Prefill(ctx, m, st, prompt, nil, last); err != nil {
+		if err := prefill(ctx, m, st, prompt, nil, last); err != nil {
 			return nil, err
 		}
 		wall, cpu := time.Since(t0).Seconds(), cpuTime()-c0
@@ -277,7 +185,7 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			d.ReadGBs = ReadBandwidth(threads, probe, 2) / 1e9
+			d.ReadGBs = kernel.ReadBandwidth(threads, probe, 2) / 1e9
 			res.ReadGBs = max(res.ReadGBs, d.ReadGBs)
 			d.CPUTokS *= float64(threads)
 			d.WeightGBs = float64(res.BytesPerToken) * d.TokS / float64(b) / 1e9
@@ -301,7 +209,7 @@ func benchFork(ctx context.Context, m Model, opts BenchOptions, rng *rand.Rand) 
 	}
 	f := &BenchFork{Samples: opts.Samples, PromptTokens: len(prompt), NewTokens: max(opts.SamplesTokens, 1)}
 	run := func(k int) (wall, cpu float64, prefilled int64, err error) {
-		b := NewBatcherWith(m, nil, max(k, 1), BatcherOptions{PrefixCacheBytes: -1})
+		b := newBatcherWith(m, nil, max(k, 1), batcherOptions{PrefixCacheBytes: -1})
 		defer b.Close()
 		errs := make(chan error, k)
 		c0, t0 := cpuTime(), time.Now()
@@ -335,12 +243,12 @@ func benchFork(ctx context.Context, m Model, opts BenchOptions, rng *rand.Rand) 
 // ctxLen random positions.
 func benchDecode(ctx context.Context, m Model, b, ctxLen, steps int, rng *rand.Rand) (BenchDecode, error) {
 	cfg := m.Config()
-	states := make([]State, b)
+	states := make([]state, b)
 	var mem int64
 	for i := range states {
-		states[i] = m.NewState(ctxLen + steps + 2)
-		FillRandom(states[i], ctxLen, uint64(i))
-		mem += StateBytes(states[i])
+		states[i] = m.newState(ctxLen + steps + 2)
+		fillRandom(states[i], ctxLen, uint64(i))
+		mem += stateBytes(states[i])
 	}
 	d := BenchDecode{Batch: b, Context: ctxLen, MemPerSeq: mem / int64(b)}
 	tokens := make([]int, b)
@@ -349,12 +257,12 @@ func benchDecode(ctx context.Context, m Model, b, ctxLen, steps int, rng *rand.R
 		logits[i] = make([]float32, cfg.VocabSize)
 		tokens[i] = rng.IntN(cfg.VocabSize)
 	}
-	if err := DecodeStep(ctx, m, states, tokens, logits); err != nil { // warm up
+	if err := decodeStep(ctx, m, states, tokens, logits); err != nil { // warm up
 		return d, err
 	}
 	c0, t0 := cpuTime(), time.Now()
 	for s := 0; s < steps; s++ {
-		if err := DecodeStep(ctx, m, states, tokens, logits); err != nil {
+		if err := decodeStep(ctx, m, states, tokens, logits); err != nil {
 			return d, err
 		}
 	}

@@ -41,7 +41,7 @@ func Check(ctx context.Context, m Model, ref *safetensors.File) (*CheckResult, e
 		return t, nil
 	}
 	var prompt, gen []int64
-	var prefill, genLogits []float32
+	var prefillRef, genLogits []float32
 	for _, step := range []func() error{
 		func() error {
 			t, err := get("prompt_ids")
@@ -60,7 +60,7 @@ func Check(ctx context.Context, m Model, ref *safetensors.File) (*CheckResult, e
 		func() error {
 			t, err := get("prefill_logits")
 			if err == nil {
-				prefill, err = Float32s(t)
+				prefillRef, err = Float32s(t)
 			}
 			return err
 		},
@@ -77,9 +77,9 @@ func Check(ctx context.Context, m Model, ref *safetensors.File) (*CheckResult, e
 		}
 	}
 	V := m.Config().VocabSize
-	if len(prompt) == 0 || len(prefill) != len(prompt)*V || len(genLogits) != len(gen)*V {
+	if len(prompt) == 0 || len(prefillRef) != len(prompt)*V || len(genLogits) != len(gen)*V {
 		return nil, fmt.Errorf("reference: %d prompt ids, %d prefill logits, %d gen ids, %d gen logits for vocabulary %d",
-			len(prompt), len(prefill), len(gen), len(genLogits), V)
+			len(prompt), len(prefillRef), len(gen), len(genLogits), V)
 	}
 	res := &CheckResult{PromptTokens: len(prompt), GenTokens: len(gen), FirstMismatchAt: -1}
 	toInts := func(x []int64) []int {
@@ -89,9 +89,9 @@ func Check(ctx context.Context, m Model, ref *safetensors.File) (*CheckResult, e
 		}
 		return out
 	}
-	st := m.NewState(len(prompt) + len(gen))
+	st := m.newState(len(prompt) + len(gen))
 	all := make([]float32, len(prompt)*V)
-	if err := Prefill(ctx, m, st, toInts(prompt), all, nil); err != nil {
+	if err := prefill(ctx, m, st, toInts(prompt), all, nil); err != nil {
 		return nil, fmt.Errorf("prefill: %w", err)
 	}
 	maxDiff := func(a, b []float32) (d, r float64) {
@@ -105,7 +105,7 @@ func Check(ctx context.Context, m Model, ref *safetensors.File) (*CheckResult, e
 		return d, r
 	}
 	var refMax float64
-	res.PrefillMaxErr, refMax = maxDiff(all, prefill)
+	res.PrefillMaxErr, refMax = maxDiff(all, prefillRef)
 	res.RefMaxAbs = refMax
 
 	logits := make([]float32, V)
@@ -123,7 +123,7 @@ func Check(ctx context.Context, m Model, ref *safetensors.File) (*CheckResult, e
 		if i == len(gen)-1 {
 			break
 		}
-		if err := DecodeStep(ctx, m, []State{st}, []int{int(want)}, [][]float32{logits}); err != nil {
+		if err := decodeStep(ctx, m, []state{st}, []int{int(want)}, [][]float32{logits}); err != nil {
 			return nil, fmt.Errorf("decode step %d: %w", i, err)
 		}
 	}

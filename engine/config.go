@@ -25,14 +25,17 @@ const (
 	LayerMamba     = 'M'
 	LayerAttention = '*'
 	LayerMLP       = '-'
-	LayerMoE       = 'E'
 )
+
+// layerMoE is a mixture-of-experts layer, which the engine does not run
+// (a config with one is ErrUnsupported).
+const layerMoE = 'E'
 
 // ErrUnsupported marks a checkpoint the engine cannot run.
 var ErrUnsupported = errors.New("engine: unsupported model")
 
-// ErrConfig marks a config.json that is malformed or inconsistent.
-var ErrConfig = errors.New("engine: bad config")
+// errConfig marks a config.json that is malformed or inconsistent.
+var errConfig = errors.New("engine: bad config")
 
 // RopeScaling describes how RoPE frequencies are rescaled (rope_scaling or
 // rope_parameters in config.json).
@@ -166,7 +169,7 @@ func (r rawConfig) int(def int, keys ...string) (int, error) {
 	}
 	var f float64
 	if err := json.Unmarshal(v, &f); err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<40 {
-		return 0, fmt.Errorf("%w: %s: want an integer, have %s", ErrConfig, k, v)
+		return 0, fmt.Errorf("%w: %s: want an integer, have %s", errConfig, k, v)
 	}
 	return int(f), nil
 }
@@ -178,7 +181,7 @@ func (r rawConfig) float(def float64, keys ...string) (float64, error) {
 	}
 	var f float64
 	if err := json.Unmarshal(v, &f); err != nil {
-		return 0, fmt.Errorf("%w: %s: want a number, have %s", ErrConfig, k, v)
+		return 0, fmt.Errorf("%w: %s: want a number, have %s", errConfig, k, v)
 	}
 	return f, nil
 }
@@ -190,7 +193,7 @@ func (r rawConfig) bool(def bool, keys ...string) (bool, error) {
 	}
 	var b bool
 	if err := json.Unmarshal(v, &b); err != nil {
-		return false, fmt.Errorf("%w: %s: want true or false, have %s", ErrConfig, k, v)
+		return false, fmt.Errorf("%w: %s: want true or false, have %s", errConfig, k, v)
 	}
 	return b, nil
 }
@@ -207,7 +210,7 @@ func (r rawConfig) ids(keys ...string) ([]int, error) {
 	}
 	var many []int
 	if err := json.Unmarshal(v, &many); err != nil {
-		return nil, fmt.Errorf("%w: %s: want a token id or a list, have %s", ErrConfig, k, v)
+		return nil, fmt.Errorf("%w: %s: want a token id or a list, have %s", errConfig, k, v)
 	}
 	return many, nil
 }
@@ -216,13 +219,13 @@ func (r rawConfig) ids(keys ...string) ([]int, error) {
 func ParseConfig(b []byte) (*Config, error) {
 	var r rawConfig
 	if err := json.Unmarshal(SanitizeJSON(b), &r); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %v", errConfig, err)
 	}
 	c := &Config{}
 	var archs []string
 	if v, _, ok := r.has("architectures"); ok {
 		if err := json.Unmarshal(v, &archs); err != nil {
-			return nil, fmt.Errorf("%w: architectures: %v", ErrConfig, err)
+			return nil, fmt.Errorf("%w: architectures: %v", errConfig, err)
 		}
 	}
 	if v, _, ok := r.has("model_type"); ok {
@@ -341,7 +344,7 @@ func (c *Config) parseRope(r rawConfig) error {
 		PartialFactor *float64 `json:"partial_rotary_factor"`
 	}
 	if err := json.Unmarshal(v, &rp); err != nil {
-		return fmt.Errorf("%w: rope parameters: %v", ErrConfig, err)
+		return fmt.Errorf("%w: rope parameters: %v", errConfig, err)
 	}
 	if rp.Theta != nil {
 		c.RopeTheta = *rp.Theta
@@ -362,11 +365,11 @@ func (c *Config) parseRope(r rawConfig) error {
 	case "default":
 	case "linear":
 		if rp.Factor <= 0 {
-			return fmt.Errorf("%w: linear rope scaling factor %v", ErrConfig, rp.Factor)
+			return fmt.Errorf("%w: linear rope scaling factor %v", errConfig, rp.Factor)
 		}
 	case "llama3":
 		if rp.Factor <= 0 || rp.Low <= 0 || rp.High <= rp.Low || rp.OrigMax <= 0 {
-			return fmt.Errorf("%w: llama3 rope scaling %+v", ErrConfig, rp)
+			return fmt.Errorf("%w: llama3 rope scaling %+v", errConfig, rp)
 		}
 	default:
 		return fmt.Errorf("%w: rope scaling type %q", ErrUnsupported, t)
@@ -385,7 +388,7 @@ func (c *Config) parseDtLimit(r rawConfig) error {
 	}
 	var pair []json.RawMessage
 	if err := json.Unmarshal(v, &pair); err != nil || len(pair) != 2 {
-		return fmt.Errorf("%w: %s: want a pair, have %s", ErrConfig, k, v)
+		return fmt.Errorf("%w: %s: want a pair, have %s", errConfig, k, v)
 	}
 	bound := func(m json.RawMessage, def float64) float64 {
 		var f float64
@@ -407,7 +410,7 @@ func (c *Config) parseDtLimit(r rawConfig) error {
 	}
 	c.DtMin, c.DtMax = bound(pair[0], 0), bound(pair[1], math.Inf(1))
 	if math.IsNaN(c.DtMin) || math.IsNaN(c.DtMax) || c.DtMin > c.DtMax {
-		return fmt.Errorf("%w: %s = %s", ErrConfig, k, v)
+		return fmt.Errorf("%w: %s = %s", errConfig, k, v)
 	}
 	return nil
 }
@@ -415,12 +418,12 @@ func (c *Config) parseDtLimit(r rawConfig) error {
 func (c *Config) parsePattern(r rawConfig) error {
 	if v, _, ok := r.has("hybrid_override_pattern"); ok {
 		if err := json.Unmarshal(v, &c.Pattern); err != nil {
-			return fmt.Errorf("%w: hybrid_override_pattern: %v", ErrConfig, err)
+			return fmt.Errorf("%w: hybrid_override_pattern: %v", errConfig, err)
 		}
 	} else if v, _, ok := r.has("layers_block_type"); ok {
 		var kinds []string
 		if err := json.Unmarshal(v, &kinds); err != nil {
-			return fmt.Errorf("%w: layers_block_type: %v", ErrConfig, err)
+			return fmt.Errorf("%w: layers_block_type: %v", errConfig, err)
 		}
 		var sb strings.Builder
 		for _, k := range kinds {
@@ -432,28 +435,28 @@ func (c *Config) parsePattern(r rawConfig) error {
 			case "mlp", "-":
 				sb.WriteByte(LayerMLP)
 			case "moe", "E":
-				sb.WriteByte(LayerMoE)
+				sb.WriteByte(layerMoE)
 			default:
-				return fmt.Errorf("%w: layers_block_type: unknown kind %q", ErrConfig, k)
+				return fmt.Errorf("%w: layers_block_type: unknown kind %q", errConfig, k)
 			}
 		}
 		c.Pattern = sb.String()
 	} else {
-		return fmt.Errorf("%w: neither hybrid_override_pattern nor layers_block_type", ErrConfig)
+		return fmt.Errorf("%w: neither hybrid_override_pattern nor layers_block_type", errConfig)
 	}
 	if c.NumLayers == 0 {
 		c.NumLayers = len(c.Pattern)
 	}
 	if len(c.Pattern) != c.NumLayers {
-		return fmt.Errorf("%w: layer pattern %q has %d layers, num_hidden_layers is %d", ErrConfig, c.Pattern, len(c.Pattern), c.NumLayers)
+		return fmt.Errorf("%w: layer pattern %q has %d layers, num_hidden_layers is %d", errConfig, c.Pattern, len(c.Pattern), c.NumLayers)
 	}
 	for _, ch := range []byte(c.Pattern) {
 		switch ch {
 		case LayerMamba, LayerAttention, LayerMLP:
-		case LayerMoE:
+		case layerMoE:
 			return fmt.Errorf("%w: MoE layers (pattern %q)", ErrUnsupported, c.Pattern)
 		default:
-			return fmt.Errorf("%w: layer pattern %q: unknown layer %q", ErrConfig, c.Pattern, ch)
+			return fmt.Errorf("%w: layer pattern %q: unknown layer %q", errConfig, c.Pattern, ch)
 		}
 	}
 	return nil
@@ -466,7 +469,7 @@ const maxDim = 1 << 24
 func (c *Config) validate() error {
 	pos := func(name string, v int) error {
 		if v <= 0 || v > maxDim {
-			return fmt.Errorf("%w: %s = %d", ErrConfig, name, v)
+			return fmt.Errorf("%w: %s = %d", errConfig, name, v)
 		}
 		return nil
 	}
@@ -475,10 +478,10 @@ func (c *Config) validate() error {
 		return err
 	}
 	if c.NumLayers > 4096 {
-		return fmt.Errorf("%w: %d layers", ErrConfig, c.NumLayers)
+		return fmt.Errorf("%w: %d layers", errConfig, c.NumLayers)
 	}
 	if !(c.NormEps >= 0) || math.IsInf(c.NormEps, 0) {
-		return fmt.Errorf("%w: norm epsilon %v", ErrConfig, c.NormEps)
+		return fmt.Errorf("%w: norm epsilon %v", errConfig, c.NormEps)
 	}
 	hasAttn := c.Architecture == ArchLlama || c.Architecture == ArchQwen2 || strings.ContainsRune(c.Pattern, LayerAttention)
 	hasMLP := c.Architecture == ArchLlama || c.Architecture == ArchQwen2 || strings.ContainsRune(c.Pattern, LayerMLP)
@@ -489,10 +492,10 @@ func (c *Config) validate() error {
 			return err
 		}
 		if c.NumHeads%c.NumKVHeads != 0 {
-			return fmt.Errorf("%w: %d heads not a multiple of %d kv heads", ErrConfig, c.NumHeads, c.NumKVHeads)
+			return fmt.Errorf("%w: %d heads not a multiple of %d kv heads", errConfig, c.NumHeads, c.NumKVHeads)
 		}
 		if c.Architecture != ArchNemotronH && c.HeadDim%2 != 0 {
-			return fmt.Errorf("%w: odd head_dim %d with RoPE", ErrConfig, c.HeadDim)
+			return fmt.Errorf("%w: odd head_dim %d with RoPE", errConfig, c.HeadDim)
 		}
 	}
 	if hasMLP {
@@ -506,10 +509,10 @@ func (c *Config) validate() error {
 			return err
 		}
 		if c.MambaHeads%c.NGroups != 0 {
-			return fmt.Errorf("%w: %d mamba heads not a multiple of %d groups", ErrConfig, c.MambaHeads, c.NGroups)
+			return fmt.Errorf("%w: %d mamba heads not a multiple of %d groups", errConfig, c.MambaHeads, c.NGroups)
 		}
 		if c.ConvKernel > 64 {
-			return fmt.Errorf("%w: conv_kernel %d", ErrConfig, c.ConvKernel)
+			return fmt.Errorf("%w: conv_kernel %d", errConfig, c.ConvKernel)
 		}
 	}
 	return nil
@@ -541,18 +544,18 @@ func LoadGenerationConfig(dir string) (*GenerationConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load generation config: %w", err)
 	}
-	g, err := ParseGenerationConfig(b)
+	g, err := parseGenerationConfig(b)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	return g, nil
 }
 
-// ParseGenerationConfig parses the bytes of a generation_config.json.
-func ParseGenerationConfig(b []byte) (*GenerationConfig, error) {
+// parseGenerationConfig parses the bytes of a generation_config.json.
+func parseGenerationConfig(b []byte) (*GenerationConfig, error) {
 	var r rawConfig
 	if err := json.Unmarshal(SanitizeJSON(b), &r); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %v", errConfig, err)
 	}
 	g := &GenerationConfig{}
 	var errs []error

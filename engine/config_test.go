@@ -95,17 +95,17 @@ func TestParseConfigErrors(t *testing.T) {
 		name, json string
 		want       error
 	}{
-		{"not json", `{`, ErrConfig},
+		{"not json", `{`, errConfig},
 		{"unknown architecture", `{"architectures": ["GPT2LMHeadModel"], "vocab_size": 1, "hidden_size": 1}`, ErrUnsupported},
 		{"moe layer", `{` + nemotronBase + `, "hybrid_override_pattern": "ME"}`, ErrUnsupported},
-		{"bad pattern char", `{` + nemotronBase + `, "hybrid_override_pattern": "MX"}`, ErrConfig},
-		{"pattern length", `{` + nemotronBase + `, "hybrid_override_pattern": "MM", "num_hidden_layers": 3}`, ErrConfig},
-		{"no pattern", `{` + nemotronBase + `}`, ErrConfig},
-		{"heads not multiple of groups", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "n_groups": 3}`, ErrConfig},
-		{"huge size", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "ssm_state_size": 1e15}`, ErrConfig},
-		{"string for int", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "hidden_size": "64"}`, ErrConfig},
-		{"fractional int", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "hidden_size": 64.5}`, ErrConfig},
-		{"bad dt limit", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "n_groups": 1, "time_step_limit": [1, 0]}`, ErrConfig},
+		{"bad pattern char", `{` + nemotronBase + `, "hybrid_override_pattern": "MX"}`, errConfig},
+		{"pattern length", `{` + nemotronBase + `, "hybrid_override_pattern": "MM", "num_hidden_layers": 3}`, errConfig},
+		{"no pattern", `{` + nemotronBase + `}`, errConfig},
+		{"heads not multiple of groups", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "n_groups": 3}`, errConfig},
+		{"huge size", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "ssm_state_size": 1e15}`, errConfig},
+		{"string for int", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "hidden_size": "64"}`, errConfig},
+		{"fractional int", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "hidden_size": 64.5}`, errConfig},
+		{"bad dt limit", `{` + nemotronBase + `, "hybrid_override_pattern": "M", "n_groups": 1, "time_step_limit": [1, 0]}`, errConfig},
 		{"yarn rope", `{"architectures": ["LlamaForCausalLM"], "vocab_size": 10, "hidden_size": 8, "intermediate_size": 16,
 			"num_hidden_layers": 1, "num_attention_heads": 2, "rope_scaling": {"type": "yarn", "factor": 4}}`, ErrUnsupported},
 	}
@@ -128,7 +128,7 @@ func TestSanitizeJSON(t *testing.T) {
 }
 
 func TestGenerationConfig(t *testing.T) {
-	g, err := ParseGenerationConfig([]byte(`{"bos_token_id": 1, "eos_token_id": [2, 7], "temperature": 0.6, "top_p": 0.95, "do_sample": true}`))
+	g, err := parseGenerationConfig([]byte(`{"bos_token_id": 1, "eos_token_id": [2, 7], "temperature": 0.6, "top_p": 0.95, "do_sample": true}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +154,6 @@ func FuzzParseConfig(f *testing.F) {
 		if strings.ContainsRune(c.Pattern, LayerMamba) && (c.MambaHeads%c.NGroups != 0 || c.ConvKernel < 1) {
 			t.Fatalf("accepted bad mamba config: %+v", c)
 		}
-		_, _ = ParseGenerationConfig(data)
+		_, _ = parseGenerationConfig(data)
 	})
 }

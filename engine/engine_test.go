@@ -8,6 +8,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/crucible-ml/crucible/engine/internal/kernel"
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
@@ -48,11 +49,18 @@ func modelDirs(t *testing.T) map[string]string {
 // TestModelCheck runs every fixture's reference check on every kernel path
 // this CPU has (AVX-512, AVX2, plain Go).
 func TestModelCheck(t *testing.T) {
-	saved := activeKernel
-	defer func() { activeKernel = saved }()
+	withKernels(t, func(_ testing.TB, kern string) { t.Run(kern, testModelCheck) })
+}
+
+// withKernels runs f once per kernel path, restoring the default after.
+func withKernels(t testing.TB, f func(t testing.TB, kern string)) {
+	saved := kernel.Active()
+	defer kernel.Set(saved)
 	for _, kern := range Kernels() {
-		activeKernel = kern
-		t.Run(kern, testModelCheck)
+		if err := SetKernel(kern); err != nil {
+			t.Fatal(err)
+		}
+		f(t, kern)
 	}
 }
 
@@ -112,21 +120,21 @@ func TestForwardAllocs(t *testing.T) {
 			}
 			defer m.Close()
 			// One sequence, one token at a time; and four sequences at once.
-			st := []State{m.NewState(256)}
+			st := []state{m.newState(256)}
 			logits := [][]float32{make([]float32, m.Config().VocabSize)}
 			tok := []int{5}
-			m.Forward(st, tok, logits) // warm the workspace pool
-			if allocs := testing.AllocsPerRun(100, func() { m.Forward(st, tok, logits) }); allocs != 0 {
+			m.forward(st, tok, logits) // warm the workspace pool
+			if allocs := testing.AllocsPerRun(100, func() { m.forward(st, tok, logits) }); allocs != 0 {
 				t.Errorf("Forward allocates %v times per token", allocs)
 			}
-			var sts []State
+			var sts []state
 			var lg [][]float32
 			for i := 0; i < 4; i++ {
-				sts = append(sts, m.NewState(256))
+				sts = append(sts, m.newState(256))
 				lg = append(lg, make([]float32, m.Config().VocabSize))
 			}
 			toks := []int{5, 6, 7, 8}
-			if allocs := testing.AllocsPerRun(50, func() { m.Forward(sts, toks, lg) }); allocs != 0 {
+			if allocs := testing.AllocsPerRun(50, func() { m.forward(sts, toks, lg) }); allocs != 0 {
 				t.Errorf("batched Forward allocates %v times per step", allocs)
 			}
 		})
@@ -143,16 +151,16 @@ func TestResetReproduces(t *testing.T) {
 	defer m.Close()
 	V := m.Config().VocabSize
 	prompt := []int{1, 17, 300, 42, 9, 9, 100}
-	run := func(st State) []float32 {
+	run := func(st state) []float32 {
 		out := make([]float32, V)
-		if err := Prefill(context.Background(), m, st, prompt, nil, out); err != nil {
+		if err := prefill(context.Background(), m, st, prompt, nil, out); err != nil {
 			t.Fatal(err)
 		}
 		return out
 	}
-	a := m.NewState(4) // smaller than the prompt: the KV cache must grow
+	a := m.newState(4) // smaller than the prompt: the KV cache must grow
 	first := run(a)
-	b := m.NewState(64)
+	b := m.newState(64)
 	other := run(b)
 	a.Reset()
 	again := run(a)
@@ -171,11 +179,11 @@ func BenchmarkForward(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer m.Close()
-			st := []State{m.NewState(b.N + 1)}
+			st := []state{m.newState(b.N + 1)}
 			logits := [][]float32{make([]float32, m.Config().VocabSize)}
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				m.Forward(st, []int{5}, logits)
+				m.forward(st, []int{5}, logits)
 			}
 		})
 	}
@@ -184,12 +192,7 @@ func BenchmarkForward(b *testing.B) {
 // TestBatchingIsExact: a prompt fed in chunks (Prefill), token by token, or
 // interleaved with another sequence gives bit-identical logits.
 func TestBatchingIsExact(t *testing.T) {
-	saved := activeKernel
-	defer func() { activeKernel = saved }()
-	for _, kern := range Kernels() {
-		activeKernel = kern
-		t.Run(kern, testBatchingIsExact)
-	}
+	withKernels(t, func(_ testing.TB, kern string) { t.Run(kern, testBatchingIsExact) })
 }
 
 func testBatchingIsExact(t *testing.T) {
@@ -202,14 +205,14 @@ func testBatchingIsExact(t *testing.T) {
 				prompt[i] = (i*37 + 11) % V
 			}
 			all := make([]float32, len(prompt)*V)
-			if err := Prefill(context.Background(), m, m.NewState(8), prompt, all, nil); err != nil {
+			if err := prefill(context.Background(), m, m.newState(8), prompt, all, nil); err != nil {
 				t.Fatal(err)
 			}
-			one, other := m.NewState(8), m.NewState(8)
+			one, other := m.newState(8), m.newState(8)
 			lg := [][]float32{make([]float32, V), make([]float32, V)}
 			for i, tok := range prompt {
 				// Sequence "one" decodes the prompt next to an unrelated sequence.
-				m.Forward([]State{other, one}, []int{(tok + 1) % V, tok}, [][]float32{lg[1], lg[0]})
+				m.forward([]state{other, one}, []int{(tok + 1) % V, tok}, [][]float32{lg[1], lg[0]})
 				for j := 0; j < V; j++ {
 					if lg[0][j] != all[i*V+j] {
 						t.Fatalf("position %d, logit %d: step by step %v, prefill %v", i, j, lg[0][j], all[i*V+j])
@@ -251,7 +254,9 @@ func TestModelCheckBF16Options(t *testing.T) {
 					t.Fatal(err)
 				}
 				t.Logf("%s: relative error %.3g, id mismatches %d of %d", name, res.RelErr, res.IDMismatches, res.GenTokens)
-				exact := opts.Matmul == "bf16" && !headOf(m).pairs
+				// bf16 products pack bf16 matrices (the head among them) in
+				// pairs and leave the others exact.
+				exact := opts.Matmul == "bf16" && headOf(m).DType != kernel.BF16
 				if _, mamba := m.(*mamba2); opts.KVCache == "bf16" && mamba {
 					exact = true // no attention
 				}
@@ -269,7 +274,7 @@ func TestModelCheckBF16Options(t *testing.T) {
 }
 
 // headOf returns a model's output head matrix.
-func headOf(m Model) *Mat {
+func headOf(m Model) *kernel.Mat {
 	switch m := m.(type) {
 	case *llama:
 		return m.lmHead.W

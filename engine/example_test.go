@@ -26,3 +26,22 @@ func Example() {
 	fmt.Println(res[0].Tokens, res[0].FinishReason)
 	// Output: [281 422 255 311 412 166] length
 }
+
+// Requests from many goroutines share the forward passes of one Batcher.
+func ExampleBatcher() {
+	m, err := engine.Load("testdata/models/llama_tiny")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close()
+	b := engine.NewBatcher(m, nil, 8) // up to 8 sequences at once
+	defer b.Close()
+	res, err := b.Generate(context.Background(), engine.GenRequest{Prompt: []int{1, 17, 42}, MaxTokens: 6})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(res.Tokens, res.FinishReason, b.Stats().GeneratedTokens.Load())
+	// Output: [281 422 255 311 412 166] length 6
+}

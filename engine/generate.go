@@ -43,8 +43,8 @@ type GenResult struct {
 // seq is one sequence being generated.
 type seq struct {
 	req     *GenRequest
-	st      State
-	sampler *Sampler
+	st      state
+	sampler *sampler
 	logits  []float32
 	history []int // prompt then generated ids (for the repetition penalty)
 	stream  *tokenizer.Stream
@@ -55,7 +55,7 @@ type seq struct {
 	emitted int // bytes of text passed to OnText
 }
 
-func newSeq(m Model, tok *tokenizer.Tokenizer, req *GenRequest, st State) (*seq, error) {
+func newSeq(m Model, tok *tokenizer.Tokenizer, req *GenRequest, st state) (*seq, error) {
 	if len(req.Prompt) == 0 {
 		return nil, errors.New("generate: empty prompt")
 	}
@@ -74,11 +74,11 @@ func newSeq(m Model, tok *tokenizer.Tokenizer, req *GenRequest, st State) (*seq,
 	// the history grow past that, so a huge MaxTokens costs nothing upfront.
 	room := len(req.Prompt) + min(req.MaxTokens, 1024)
 	if st == nil {
-		st = m.NewState(room)
+		st = m.newState(room)
 	} else {
 		st.Reset()
 	}
-	s := &seq{req: req, st: st, sampler: NewSampler(req.Sampling), logits: make([]float32, m.Config().VocabSize),
+	s := &seq{req: req, st: st, sampler: newSampler(req.Sampling), logits: make([]float32, m.Config().VocabSize),
 		history: append(make([]int, 0, room), req.Prompt...)}
 	s.res.PromptTokens = len(req.Prompt)
 	if tok != nil {
@@ -188,20 +188,20 @@ func GenerateBatch(ctx context.Context, m Model, tok *tokenizer.Tokenizer, reqs 
 		// A prompt seen before is not prefilled again: fork that state.
 		forked := false
 		for _, o := range seqs[:i] {
-			if slices.Equal(o.req.Prompt, s.req.Prompt) && CopyState(s.st, o.st) == nil {
+			if slices.Equal(o.req.Prompt, s.req.Prompt) && copyState(s.st, o.st) == nil {
 				copy(s.logits, o.logits)
 				forked = true
 				break
 			}
 		}
 		if !forked {
-			if err := Prefill(ctx, m, s.st, s.req.Prompt, nil, s.logits); err != nil {
+			if err := prefill(ctx, m, s.st, s.req.Prompt, nil, s.logits); err != nil {
 				return nil, fmt.Errorf("request %d: %w", i, err)
 			}
 		}
 	}
 	sampleAll(seqs) // first tokens, once every prompt is in
-	var states []State
+	var states []state
 	var tokens []int
 	var logits [][]float32
 	var active []*seq
@@ -218,7 +218,7 @@ func GenerateBatch(ctx context.Context, m Model, tok *tokenizer.Tokenizer, reqs 
 		if len(active) == 0 {
 			break
 		}
-		if err := DecodeStep(ctx, m, states, tokens, logits); err != nil {
+		if err := decodeStep(ctx, m, states, tokens, logits); err != nil {
 			return nil, err
 		}
 		sampleAll(active)

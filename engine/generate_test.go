@@ -140,7 +140,7 @@ func TestSampler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSampler(tt.p)
+			s := newSampler(tt.p)
 			seen := map[int]bool{}
 			for i := 0; i < 2000; i++ {
 				l := slices.Clone(logits)
@@ -159,7 +159,7 @@ func TestSampler(t *testing.T) {
 
 func TestSamplerDistributionAndSeed(t *testing.T) {
 	logits := []float32{0, float32(math.Log(3))} // p = 0.25, 0.75
-	s := NewSampler(SamplingParams{Temperature: 1, Seed: 42})
+	s := newSampler(SamplingParams{Temperature: 1, Seed: 42})
 	n1 := 0
 	var draws []int
 	for i := 0; i < 20000; i++ {
@@ -170,7 +170,7 @@ func TestSamplerDistributionAndSeed(t *testing.T) {
 	if f := float64(n1) / 20000; math.Abs(f-0.75) > 0.02 {
 		t.Errorf("frequency of token 1 = %.3f, want 0.75", f)
 	}
-	s2 := NewSampler(SamplingParams{Temperature: 1, Seed: 42})
+	s2 := newSampler(SamplingParams{Temperature: 1, Seed: 42})
 	for i, want := range draws[:100] {
 		if got := s2.Sample(slices.Clone(logits), nil); got != want {
 			t.Fatalf("draw %d: same seed gave %d then %d", i, want, got)
@@ -180,7 +180,7 @@ func TestSamplerDistributionAndSeed(t *testing.T) {
 
 func TestRepetitionPenalty(t *testing.T) {
 	logits := []float32{2, -2, 1.5, 0}
-	s := NewSampler(SamplingParams{RepetitionPenalty: 2})
+	s := newSampler(SamplingParams{RepetitionPenalty: 2})
 	got := s.Sample(logits, []int{0, 1, 0})
 	want := []float32{1, -4, 1.5, 0}
 	if !slices.Equal(logits, want) || got != 2 {
@@ -256,7 +256,7 @@ func TestSamplerFiltersMatchBruteForce(t *testing.T) {
 		case 3:
 			p.TopP, p.MinP = rng.Float64(), rng.Float64()*0.5
 		}
-		s := NewSampler(p)
+		s := newSampler(p)
 		s.Sample(slices.Clone(logits), nil)
 		got := slices.Clone(s.cand)
 		slices.Sort(got)
@@ -329,7 +329,7 @@ func TestSamplerAllocs(t *testing.T) {
 	for i := range logits {
 		logits[i] = float32(math.Sin(float64(i)))
 	}
-	s := NewSampler(SamplingParams{Temperature: 0.7, TopP: 0.9, MinP: 0.01, RepetitionPenalty: 1.1})
+	s := newSampler(SamplingParams{Temperature: 0.7, TopP: 0.9, MinP: 0.01, RepetitionPenalty: 1.1})
 	hist := []int{1, 2, 3}
 	s.Sample(slices.Clone(logits), hist)
 	work := slices.Clone(logits)

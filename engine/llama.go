@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/crucible-ml/crucible/engine/internal/kernel"
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
@@ -12,17 +13,17 @@ import (
 // query attention and a SwiGLU MLP.
 type llama struct {
 	base
-	embed   *Mat // [V, d]
+	embed   *kernel.Mat // [V, d]
 	layers  []llamaLayer
-	norm    []float32 // [d]
-	lmHead  Linear    // [V, d]
-	invFreq []float64 // [hd/2] RoPE inverse frequencies
+	norm    []float32     // [d]
+	lmHead  kernel.Linear // [V, d]
+	invFreq []float64     // [hd/2] RoPE inverse frequencies
 }
 
 type llamaLayer struct {
-	attnNorm, mlpNorm []float32 // [d]
-	q, k, v, o        Linear    // q [nq*hd, d], k/v [nkv*hd, d], o [d, nq*hd]
-	gate, up, down    Linear    // gate/up [ff, d], down [d, ff]
+	attnNorm, mlpNorm []float32     // [d]
+	q, k, v, o        kernel.Linear // q [nq*hd, d], k/v [nkv*hd, d], o [d, nq*hd]
+	gate, up, down    kernel.Linear // gate/up [ff, d], down [d, ff]
 }
 
 func newLlama(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*llama, error) {
@@ -63,12 +64,12 @@ func newLlama(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*llama, er
 	m.weightBytes = l.weightBytes()
 	l.ck.Evict() // the packed matrices are copies
 	m.invFreq = ropeInvFreq(cfg)
-	if m.embed.DType == safetensors.BF16 {
+	if m.embed.DType == kernel.BF16 {
 		// The reference runs a bf16 checkpoint by casting the module to
 		// bf16 and back to float32 (model.to(bf16) ... .to(float32)), which
 		// rounds the inv_freq buffer to bf16 too; do the same.
 		for i, f := range m.invFreq {
-			m.invFreq[i] = float64(roundBF16(float32(f)))
+			m.invFreq[i] = float64(kernel.RoundBF16(float32(f)))
 		}
 	}
 	return m, nil
@@ -113,17 +114,17 @@ func ropeInvFreq(cfg *Config) []float64 {
 // llamaState is one sequence: a KV cache per layer.
 type llamaState struct {
 	pos int
-	kv  []kvCache // per layer: [cap, nkv, hd] keys and values
+	kv  []kernel.KVCache // per layer: [cap, nkv, hd] keys and values
 }
 
 func (s *llamaState) Pos() int { return s.pos }
 func (s *llamaState) Reset()   { s.pos = 0 }
 
-func (m *llama) NewState(capTokens int) State {
+func (m *llama) newState(capTokens int) state {
 	c := m.cfg
-	s := &llamaState{kv: make([]kvCache, c.NumLayers)}
+	s := &llamaState{kv: make([]kernel.KVCache, c.NumLayers)}
 	for i := range s.kv {
-		s.kv[i] = newKVCache(max(capTokens, 1), c.NumKVHeads*c.HeadDim, m.kvBF16)
+		s.kv[i] = kernel.NewKVCache(max(capTokens, 1), c.NumKVHeads*c.HeadDim, m.kvBF16)
 	}
 	return s
 }
@@ -153,15 +154,10 @@ func rope(x, cos, sin []float32, n, hd int) {
 	}
 }
 
-// Forward feeds tokens[i] to states[i] (see Model.Forward).
-func (m *llama) Forward(states []State, tokens []int, logits [][]float32) {
-	forEachChunk(states, tokens, logits, m.forward)
-}
-
-// forward runs one micro-batch of n <= MaxChunk tokens through the network.
+// forward runs one micro-batch of n <= maxChunk tokens through the network.
 // Matmuls run over all n tokens at once; attention runs token by token, in
 // order, against each token's own sequence cache.
-func (m *llama) forward(states []State, tokens []int, logits [][]float32) {
+func (m *llama) forward(states []state, tokens []int, logits [][]float32) {
 	c := m.cfg
 	hd, nq, nkv := c.HeadDim, c.NumHeads, c.NumKVHeads
 	n := len(tokens)
@@ -181,9 +177,9 @@ func (m *llama) forward(states []State, tokens []int, logits [][]float32) {
 
 		// Attention block: x += o(attend(rope(q), rope(k), v)).
 		for i := range x {
-			RMSNorm(xb[i], x[i], ly.attnNorm, c.NormEps)
+			kernel.RMSNorm(xb[i], x[i], ly.attnNorm, c.NormEps)
 		}
-		m.workers.matmul3(xb, q, ly.q, k, ly.k, v, ly.v) // q [n][nq*hd], k, v [n][nkv*hd]
+		m.workers.MatMul3(xb, q, ly.q, k, ly.k, v, ly.v) // q [n][nq*hd], k, v [n][nkv*hd]
 		for i := range tokens {
 			kv := &states[i].(*llamaState).kv[l]
 			// RoPE angles of this position: θ_j = pos · invFreq_j (float32, as HF).
@@ -194,25 +190,25 @@ func (m *llama) forward(states []State, tokens []int, logits [][]float32) {
 			}
 			rope(q[i], ws.cos, ws.sin, nq, hd)
 			rope(k[i], ws.cos, ws.sin, nkv, hd)
-			kv.ensure(pos[i])
-			kv.put(pos[i], k[i], v[i])
-			ws.attn.kv[i], ws.attn.ctx[i] = kv, pos[i]+1
+			kv.Ensure(pos[i])
+			kv.Put(pos[i], k[i], v[i])
+			ws.attn.KV[i], ws.attn.Ctx[i] = kv, pos[i]+1
 		}
-		ws.attn.ao, ws.attn.q, ws.attn.nq, ws.attn.nkv, ws.attn.hd = ao, q, nq, nkv, hd
-		m.workers.attention(&ws.attn, n) // ao[i] = attention of q[i] over its cache: [n][nq*hd]
-		m.workers.matmul(xb2, ly.o, ao)  // [n][d]
+		ws.attn.Out, ws.attn.Q, ws.attn.NQ, ws.attn.NKV, ws.attn.HeadDim = ao, q, nq, nkv, hd
+		m.workers.Attend(&ws.attn, n)   // ao[i] = attention of q[i] over its cache: [n][nq*hd]
+		m.workers.MatMul(xb2, ly.o, ao) // [n][d]
 		for i := range x {
-			add(x[i], xb2[i])
+			kernel.Add(x[i], xb2[i])
 		}
 
 		// MLP block: x += down(silu(gate(xb)) ⊙ up(xb)).
 		for i := range x {
-			RMSNorm(xb[i], x[i], ly.mlpNorm, c.NormEps)
+			kernel.RMSNorm(xb[i], x[i], ly.mlpNorm, c.NormEps)
 		}
-		m.workers.matmulGLU(xb, hb, ly.gate, hb2, ly.up) // [n][ff] each, hb = silu(gate) ⊙ up
-		m.workers.matmul(xb2, ly.down, hb)               // [n][d]
+		m.workers.MatMulGLU(xb, hb, ly.gate, hb2, ly.up) // [n][ff] each, hb = silu(gate) ⊙ up
+		m.workers.MatMul(xb2, ly.down, hb)               // [n][d]
 		for i := range x {
-			add(x[i], xb2[i])
+			kernel.Add(x[i], xb2[i])
 		}
 	}
 	for i, st := range states {

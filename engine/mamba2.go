@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/crucible-ml/crucible/engine/internal/kernel"
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
@@ -11,27 +12,27 @@ import (
 // with the Mamba-2 mixer below. Nemotron-H reuses the mixer.
 type mamba2 struct {
 	base
-	embed  *Mat // [V, d]
+	embed  *kernel.Mat // [V, d]
 	norms  [][]float32
 	mixers []*mamba2Mixer
-	normF  []float32 // [d]
-	lmHead Linear    // [V, d]
+	normF  []float32     // [d]
+	lmHead kernel.Linear // [V, d]
 }
 
 // mamba2Mixer holds one Mamba-2 mixer's weights. With DI = H·P inner
 // channels, G groups of N-wide B/C, and CD = DI + 2·G·N conv channels:
 type mamba2Mixer struct {
-	h, p, n, g, k int       // heads, head dim, state size, groups, conv kernel
-	inProj        Linear    // [DI + CD + H, d]: rows z | x | B | C | dt
-	convW         []float32 // [CD, K] depthwise causal conv
-	convB         []float32 // [CD] or nil
-	dtBias        []float32 // [H]
-	a             []float32 // [H] = -exp(A_log)
-	d             []float32 // [H] skip connection
-	norm          []float32 // [DI] gated RMSNorm weight
-	normGroups    int       // gated RMSNorm groups: G for Nemotron-H, 1 for Mamba2ForCausalLM
-	dtMin, dtMax  float32   // time step clamp (0, +Inf: none)
-	outProj       Linear    // [d, DI]
+	h, p, n, g, k int           // heads, head dim, state size, groups, conv kernel
+	inProj        kernel.Linear // [DI + CD + H, d]: rows z | x | B | C | dt
+	convW         []float32     // [CD, K] depthwise causal conv
+	convB         []float32     // [CD] or nil
+	dtBias        []float32     // [H]
+	a             []float32     // [H] = -exp(A_log)
+	d             []float32     // [H] skip connection
+	norm          []float32     // [DI] gated RMSNorm weight
+	normGroups    int           // gated RMSNorm groups: G for Nemotron-H, 1 for Mamba2ForCausalLM
+	dtMin, dtMax  float32       // time step clamp (0, +Inf: none)
+	outProj       kernel.Linear // [d, DI]
 	eps           float64
 	ones          []float32 // [max(CD, DI)] of 1: silu(v) = swiglu(v, 1)
 }
@@ -102,7 +103,7 @@ func mambaStateBytes(cfg *Config) int64 {
 // all tokens at once; the conv is split by channels and the scan by heads
 // over the workers, each taking its share through the tokens in order;
 // the gate and norm are split by tokens.
-func (mx *mamba2Mixer) forward(p *workers, ws *workspace, out, x [][]float32, st []*mambaState) {
+func (mx *mamba2Mixer) forward(p *kernel.Workers, ws *workspace, out, x [][]float32, st []*mambaState) {
 	H, P, G, K := mx.h, mx.p, mx.g, mx.k
 	N := mx.n
 	DI := H * P
@@ -111,31 +112,31 @@ func (mx *mamba2Mixer) forward(p *workers, ws *workspace, out, x [][]float32, st
 	zx, ys, xcs := ws.zx.v[:n], ws.y.v[:n], ws.xc.v[:n]
 
 	// 1. Input projection: zxbcdt = in_proj·x, split as z | xBC | dt.
-	p.matmul(zx, mx.inProj, x) // [n][DI + CD + H]
+	p.MatMul(zx, mx.inProj, x) // [n][DI + CD + H]
 
 	// 2. Causal depthwise conv over the window [conv state (K-1 tokens), xBC],
 	//    plus bias, then SiLU (convTask: channels split over the workers).
 	ct := &ws.conv
 	ct.mx, ct.zx, ct.xc, ct.st = mx, zx, xcs, st
-	if n*CD*K < parallelMinWork/4 {
-		ct.run(0, 0, CD)
+	if n*CD*K < kernel.ParallelMinWork/4 {
+		ct.Run(0, 0, CD)
 	} else {
-		p.parallel(ct, CD, 16)
+		p.Parallel(ct, CD, 16)
 	}
 
 	// 3. Selective scan (ssmHead), heads split over the workers.
 	t := &ws.scan
 	t.mx, t.zx, t.xc, t.y, t.st = mx, zx, xcs, ys, st
-	if len(t.dtx) < p.n {
-		t.dtx = make([][]float32, p.n)
+	if len(t.dtx) < p.Threads() {
+		t.dtx = make([][]float32, p.Threads())
 		for i := range t.dtx {
 			t.dtx[i] = make([]float32, P)
 		}
 	}
-	if n*H*P*N < parallelMinWork/4 {
-		t.run(0, 0, H)
+	if n*H*P*N < kernel.ParallelMinWork/4 {
+		t.Run(0, 0, H)
 	} else {
-		p.parallel(t, H, 1)
+		p.Parallel(t, H, 1)
 	}
 
 	// 4. Gate, then RMSNorm in normGroups contiguous groups, times weight:
@@ -144,13 +145,13 @@ func (mx *mamba2Mixer) forward(p *workers, ws *workspace, out, x [][]float32, st
 	gt := &ws.gate
 	gt.mx, gt.zx, gt.y = mx, zx, ys
 	if n < 2 {
-		gt.run(0, 0, n)
+		gt.Run(0, 0, n)
 	} else {
-		p.parallel(gt, n, 1)
+		p.Parallel(gt, n, 1)
 	}
 
 	// 5. Output projection: out = out_proj·u.
-	p.matmul(out, mx.outProj, ys) // [n][d]
+	p.MatMul(out, mx.outProj, ys) // [n][d]
 }
 
 // convTask runs the causal conv of a micro-batch for a range of channels,
@@ -162,7 +163,7 @@ type convTask struct {
 	st     []*mambaState
 }
 
-func (t *convTask) run(_, c0, c1 int) {
+func (t *convTask) Run(_, c0, c1 int) {
 	mx := t.mx
 	K := mx.k
 	DI := mx.h * mx.p
@@ -183,7 +184,7 @@ func (t *convTask) run(_, c0, c1 int) {
 			acc += w[K-1] * xBC[c]
 			xc[c] = acc
 		}
-		swigluRow(xc[c0:c1], mx.ones[c0:c1]) // silu(acc)·1
+		kernel.SwiGLU(xc[c0:c1], mx.ones[c0:c1]) // silu(acc)·1
 		// Shift the window left and append the raw input.
 		if K > 1 {
 			for k := 0; k < K-2; k++ {
@@ -200,16 +201,16 @@ type gateTask struct {
 	zx, y [][]float32 // [n][DI+CD+H] projections (z first), [n][DI] scan output
 }
 
-func (t *gateTask) run(_, i0, i1 int) {
+func (t *gateTask) Run(_, i0, i1 int) {
 	mx := t.mx
 	DI := mx.h * mx.p
 	gs := DI / mx.normGroups
 	for i := i0; i < i1; i++ {
 		z := t.zx[i][:DI] // [DI] gate, overwritten with y ⊙ silu(z)
 		y := t.y[i]       // [DI]
-		swigluRow(z, y)
+		kernel.SwiGLU(z, y)
 		for grp := 0; grp < mx.normGroups; grp++ {
-			RMSNorm(y[grp*gs:(grp+1)*gs], z[grp*gs:(grp+1)*gs], mx.norm[grp*gs:(grp+1)*gs], mx.eps)
+			kernel.RMSNorm(y[grp*gs:(grp+1)*gs], z[grp*gs:(grp+1)*gs], mx.norm[grp*gs:(grp+1)*gs], mx.eps)
 		}
 	}
 }
@@ -222,7 +223,7 @@ type scanTask struct {
 	dtx       [][]float32 // per part: [P] scratch
 }
 
-func (t *scanTask) run(part, h0, h1 int) {
+func (t *scanTask) Run(part, h0, h1 int) {
 	mx := t.mx
 	DI := mx.h * mx.p
 	CD := DI + 2*mx.g*mx.n
@@ -250,7 +251,7 @@ func (mx *mamba2Mixer) ssmHead(ssm, xc, dtr, y []float32, h int, dtx []float32) 
 	g := h / (H / G)
 	Bg := B[g*N : (g+1)*N]
 	Cg := C[g*N : (g+1)*N]
-	dt := min(max(softplus(dtr[h]+mx.dtBias[h]), mx.dtMin), mx.dtMax)
+	dt := min(max(kernel.Softplus(dtr[h]+mx.dtBias[h]), mx.dtMin), mx.dtMax)
 	dA := float32(math.Exp(float64(dt * mx.a[h])))
 	S := ssm[h*P*N : (h+1)*P*N] // [P, N]
 	yh := y[h*P : (h+1)*P]
@@ -258,17 +259,7 @@ func (mx *mamba2Mixer) ssmHead(ssm, xc, dtr, y []float32, h int, dtx []float32) 
 	for pp, xv := range xh {
 		dtx[pp] = dt * xv
 	}
-	if !ssmRows(S, N, P, dA, dtx, Bg, Cg, yh) {
-		for pp := 0; pp < P; pp++ {
-			Sp := S[pp*N : (pp+1)*N]
-			var yv float32
-			for j := range Sp {
-				Sp[j] = Sp[j]*dA + dtx[pp]*Bg[j]
-				yv += Sp[j] * Cg[j]
-			}
-			yh[pp] = yv
-		}
-	}
+	kernel.SSMRows(S, N, P, dA, dtx, Bg, Cg, yh)
 	for pp, xv := range xh {
 		yh[pp] += mx.d[h] * xv
 	}
@@ -308,7 +299,7 @@ func newMamba2(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*mamba2, 
 }
 
 // loadEmbeddings finds the embedding matrix under its Mamba/Nemotron-H names.
-func loadEmbeddings(l *weightLoader, cfg *Config) (*Mat, error) {
+func loadEmbeddings(l *weightLoader, cfg *Config) (*kernel.Mat, error) {
 	for _, name := range []string{"embeddings.weight", "embedding.weight", "embed_tokens.weight"} {
 		if l.has(name) {
 			return l.mat(name, cfg.VocabSize, cfg.HiddenSize)
@@ -332,8 +323,8 @@ func (s *mamba2State) Reset() {
 	}
 }
 
-// NewState allocates a sequence state; its size does not depend on capTokens.
-func (m *mamba2) NewState(capTokens int) State {
+// newState allocates a sequence state; its size does not depend on capTokens.
+func (m *mamba2) newState(capTokens int) state {
 	s := &mamba2State{layers: make([]mambaState, m.cfg.NumLayers)}
 	for i := range s.layers {
 		s.layers[i] = newMambaState(m.cfg)
@@ -353,13 +344,8 @@ func (m *mamba2) Info() Info {
 	}
 }
 
-// Forward feeds tokens[i] to states[i] (see Model.Forward).
-func (m *mamba2) Forward(states []State, tokens []int, logits [][]float32) {
-	forEachChunk(states, tokens, logits, m.forward)
-}
-
-// forward runs one micro-batch of n <= MaxChunk tokens through the network.
-func (m *mamba2) forward(states []State, tokens []int, logits [][]float32) {
+// forward runs one micro-batch of n <= maxChunk tokens through the network.
+func (m *mamba2) forward(states []state, tokens []int, logits [][]float32) {
 	c := m.cfg
 	n := len(tokens)
 	ws := m.getWS()
@@ -371,12 +357,12 @@ func (m *mamba2) forward(states []State, tokens []int, logits [][]float32) {
 	}
 	for l, mx := range m.mixers {
 		for i := range x {
-			RMSNorm(xb[i], x[i], m.norms[l], c.NormEps)
+			kernel.RMSNorm(xb[i], x[i], m.norms[l], c.NormEps)
 			ws.ms[i] = &states[i].(*mamba2State).layers[l]
 		}
 		mx.forward(m.workers, ws, xb2, xb, ws.ms[:n]) // [n][d]
 		for i := range x {
-			add(x[i], xb2[i])
+			kernel.Add(x[i], xb2[i])
 		}
 	}
 	for _, s := range states {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/crucible-ml/crucible/engine/internal/kernel"
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
@@ -12,10 +13,10 @@ import (
 // per layer as the pattern says. Every layer is h = h + Mixer(RMSNorm(h)).
 type nemotronH struct {
 	base
-	embed  *Mat // [V, d]
+	embed  *kernel.Mat // [V, d]
 	layers []nhLayer
-	normF  []float32 // [d]
-	lmHead Linear    // [V, d]
+	normF  []float32     // [d]
+	lmHead kernel.Linear // [V, d]
 	// slot maps a layer to its index among the layers of its kind, i.e. to
 	// its KV cache or Mamba state in a nemotronHState.
 	slot          []int
@@ -26,8 +27,8 @@ type nhLayer struct {
 	kind       byte      // LayerMamba, LayerAttention or LayerMLP
 	norm       []float32 // [d] pre-mixer RMSNorm
 	mamba      *mamba2Mixer
-	q, k, v, o Linear // q [nq*hd, d], k/v [nkv*hd, d], o [d, nq*hd]
-	up, down   Linear // up [ff, d], down [d, ff]
+	q, k, v, o kernel.Linear // q [nq*hd, d], k/v [nkv*hd, d], o [d, nq*hd]
+	up, down   kernel.Linear // up [ff, d], down [d, ff]
 }
 
 func newNemotronH(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*nemotronH, error) {
@@ -90,8 +91,8 @@ func newNemotronH(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*nemot
 // constant-size Mamba state per Mamba layer.
 type nemotronHState struct {
 	pos   int
-	kv    []kvCache    // per attention layer: [cap, nkv, hd] keys and values
-	mamba []mambaState // per Mamba layer
+	kv    []kernel.KVCache // per attention layer: [cap, nkv, hd] keys and values
+	mamba []mambaState     // per Mamba layer
 }
 
 func (s *nemotronHState) Pos() int { return s.pos }
@@ -102,14 +103,14 @@ func (s *nemotronHState) Reset() {
 	}
 }
 
-func (m *nemotronH) NewState(capTokens int) State {
+func (m *nemotronH) newState(capTokens int) state {
 	c := m.cfg
-	s := &nemotronHState{kv: make([]kvCache, m.nAttn), mamba: make([]mambaState, m.nMamba)}
+	s := &nemotronHState{kv: make([]kernel.KVCache, m.nAttn), mamba: make([]mambaState, m.nMamba)}
 	for i := range s.mamba {
 		s.mamba[i] = newMambaState(c)
 	}
 	for i := range s.kv {
-		s.kv[i] = newKVCache(max(capTokens, 1), c.NumKVHeads*c.HeadDim, m.kvBF16)
+		s.kv[i] = kernel.NewKVCache(max(capTokens, 1), c.NumKVHeads*c.HeadDim, m.kvBF16)
 	}
 	return s
 }
@@ -127,15 +128,10 @@ func (m *nemotronH) Info() Info {
 	}
 }
 
-// Forward feeds tokens[i] to states[i] (see Model.Forward).
-func (m *nemotronH) Forward(states []State, tokens []int, logits [][]float32) {
-	forEachChunk(states, tokens, logits, m.forward)
-}
-
-// forward runs one micro-batch of n <= MaxChunk tokens through the network.
+// forward runs one micro-batch of n <= maxChunk tokens through the network.
 // Matmuls run over all n tokens at once; attention and the Mamba scan run
 // token by token, in order, on each token's own sequence state.
-func (m *nemotronH) forward(states []State, tokens []int, logits [][]float32) {
+func (m *nemotronH) forward(states []state, tokens []int, logits [][]float32) {
 	c := m.cfg
 	hd, nq, nkv := c.HeadDim, c.NumHeads, c.NumKVHeads
 	n := len(tokens)
@@ -151,7 +147,7 @@ func (m *nemotronH) forward(states []State, tokens []int, logits [][]float32) {
 	for l := range m.layers {
 		ly := &m.layers[l]
 		for i := range x {
-			RMSNorm(xb[i], x[i], ly.norm, c.NormEps)
+			kernel.RMSNorm(xb[i], x[i], ly.norm, c.NormEps)
 		}
 		switch ly.kind {
 		case LayerMamba:
@@ -163,31 +159,31 @@ func (m *nemotronH) forward(states []State, tokens []int, logits [][]float32) {
 		case LayerAttention:
 			// GQA with no positional encoding (NoPE): no RoPE on q or k.
 			q, ao, k, v := ws.q.v[:n], ws.ao.v[:n], ws.k.v[:n], ws.v.v[:n]
-			m.workers.matmul3(xb, q, ly.q, k, ly.k, v, ly.v) // q [n][nq*hd], k, v [n][nkv*hd]
+			m.workers.MatMul3(xb, q, ly.q, k, ly.k, v, ly.v) // q [n][nq*hd], k, v [n][nkv*hd]
 			for i := range states {
 				kv := &states[i].(*nemotronHState).kv[m.slot[l]]
-				kv.ensure(pos[i])
-				kv.put(pos[i], k[i], v[i])
-				ws.attn.kv[i], ws.attn.ctx[i] = kv, pos[i]+1
+				kv.Ensure(pos[i])
+				kv.Put(pos[i], k[i], v[i])
+				ws.attn.KV[i], ws.attn.Ctx[i] = kv, pos[i]+1
 			}
-			ws.attn.ao, ws.attn.q, ws.attn.nq, ws.attn.nkv, ws.attn.hd = ao, q, nq, nkv, hd
-			m.workers.attention(&ws.attn, n) // ao[i] = attention of q[i] over its cache: [n][nq*hd]
-			m.workers.matmul(xb2, ly.o, ao)  // [n][d]
+			ws.attn.Out, ws.attn.Q, ws.attn.NQ, ws.attn.NKV, ws.attn.HeadDim = ao, q, nq, nkv, hd
+			m.workers.Attend(&ws.attn, n)   // ao[i] = attention of q[i] over its cache: [n][nq*hd]
+			m.workers.MatMul(xb2, ly.o, ao) // [n][d]
 
 		case LayerMLP:
 			// y = down(relu(up(x))²), no gate.
 			hb := ws.hb.v[:n]
-			m.workers.matmul(hb, ly.up, xb) // [n][ff]
+			m.workers.MatMul(hb, ly.up, xb) // [n][ff]
 			for i := range hb {
 				for j, u := range hb[i] {
 					r := max(u, 0)
 					hb[i][j] = r * r
 				}
 			}
-			m.workers.matmul(xb2, ly.down, hb) // [n][d]
+			m.workers.MatMul(xb2, ly.down, hb) // [n][d]
 		}
 		for i := range x {
-			add(x[i], xb2[i]) // residual
+			kernel.Add(x[i], xb2[i]) // residual
 		}
 	}
 	for i, st := range states {

@@ -100,9 +100,9 @@ func TestBF16IsMapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	st := m.NewState(16)
+	st := m.newState(16)
 	logits := make([]float32, m.Config().VocabSize)
-	m.Forward([]State{st}, []int{3}, [][]float32{logits}) // touches every weight row
+	m.forward([]state{st}, []int{3}, [][]float32{logits}) // touches every weight row
 	row := make([]float32, m.Config().HiddenSize)
 	for i := 0; i < m.Config().VocabSize; i++ {
 		m.(*llama).embed.Row(i, row) // and every embedding row

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/crucible-ml/crucible/engine/internal/kernel"
 )
 
 // SamplingParams choose the next token from logits. The zero value is
@@ -33,9 +35,9 @@ func (p SamplingParams) Validate() error {
 	return nil
 }
 
-// Sampler draws tokens for one sequence. It keeps its scratch buffers, so
+// sampler draws tokens for one sequence. It keeps its scratch buffers, so
 // sampling allocates nothing after the first call.
-type Sampler struct {
+type sampler struct {
 	p     SamplingParams
 	rng   *rand.Rand
 	cand  []int     // candidate token ids
@@ -49,16 +51,16 @@ type Sampler struct {
 // expChunk is how many exponentials Sample computes at a time.
 const expChunk = 2048
 
-// NewSampler starts a sampler; the same params (seed included) and logits
+// newSampler starts a sampler; the same params (seed included) and logits
 // give the same tokens.
-func NewSampler(p SamplingParams) *Sampler {
-	return &Sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, 0x9e3779b97f4a7c15)), seen: map[int]struct{}{}}
+func newSampler(p SamplingParams) *sampler {
+	return &sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, 0x9e3779b97f4a7c15)), seen: map[int]struct{}{}}
 }
 
 // Sample picks the next token. history holds the tokens seen so far
 // (prompt and generated) for the repetition penalty; logits are modified
 // in place when a penalty applies.
-func (s *Sampler) Sample(logits []float32, history []int) int {
+func (s *sampler) Sample(logits []float32, history []int) int {
 	p := s.p
 	if p.RepetitionPenalty > 0 && p.RepetitionPenalty != 1 {
 		// As HF's RepetitionPenaltyLogitsProcessor: each distinct seen token once.
@@ -92,7 +94,7 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 		chunk := logits[c0:min(c0+expChunk, len(logits))]
 		es := s.e[:len(chunk)]
 		for i := 0; i < len(chunk); { // the vector kernel, math.Exp where it stops
-			i += expShifted(chunk[i:], mx, invT, es[i:])
+			i += kernel.ExpShifted(chunk[i:], mx, invT, es[i:])
 			if i < len(chunk) {
 				es[i] = math.Exp(float64((chunk[i] - mx) * invT))
 				i++
@@ -180,7 +182,7 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 // the first τ it passes, found from the exponents), then the estimate is
 // checked, and moved if need be, with exact sums: the result is that of
 // trying every τ in turn, in two or three passes instead of one per τ.
-func (s *Sampler) topPThreshold(top float32, target float64) float32 {
+func (s *sampler) topPThreshold(top float32, target float64) float32 {
 	const maxJ = 127
 	taus := make([]float32, 0, maxJ+1) // τ_j = taus[j-1]
 	stop := maxJ                       // the first j with τ_j < 1e-30
@@ -236,7 +238,7 @@ func firstHalving(pr, top float32) int {
 	return max(j, 1)
 }
 
-func (s *Sampler) filter(keep func(float32) bool) {
+func (s *sampler) filter(keep func(float32) bool) {
 	n := 0
 	for i, pr := range s.probs {
 		if keep(pr) {
@@ -248,7 +250,7 @@ func (s *Sampler) filter(keep func(float32) bool) {
 }
 
 // keepLargest keeps the k most probable candidates (sorted, ties by id).
-func (s *Sampler) keepLargest(k int) {
+func (s *sampler) keepLargest(k int) {
 	// A threshold from a partial selection would do; k is small and the
 	// candidates many, so find the k-th largest with a bounded min-heap.
 	h := s.heap[:0]
@@ -299,7 +301,7 @@ func (s *Sampler) keepLargest(k int) {
 
 // worse reports whether candidate a ranks below b (lower probability, or
 // equal probability and higher id).
-func (s *Sampler) worse(a, b int) bool {
+func (s *sampler) worse(a, b int) bool {
 	if s.probs[a] != s.probs[b] {
 		return s.probs[a] < s.probs[b]
 	}
@@ -312,7 +314,7 @@ type candProb struct {
 }
 
 // sortByProb orders candidates by decreasing probability (ties by id).
-func (s *Sampler) sortByProb() {
+func (s *sampler) sortByProb() {
 	s.tmp = s.tmp[:0]
 	for i := range s.cand {
 		s.tmp = append(s.tmp, candProb{s.cand[i], s.probs[i]})

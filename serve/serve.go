@@ -1,9 +1,10 @@
 // Package serve is Crucible's OpenAI-compatible HTTP server over the
 // built-in engine: /v1/completions and /v1/chat/completions (streaming
 // with server-sent events, or not), /v1/models, /health and Prometheus
-// /metrics. Requests from all clients share one continuous-batching
-// engine.Batcher (through backend/local), so concurrent clients decode in
-// the same forward passes, and n samples of one prompt prefill it once.
+// /metrics. It generates with any Backend; with backend/local's, requests
+// from all clients share one continuous-batching engine.Batcher, so
+// concurrent clients decode in the same forward passes, and n samples of
+// one prompt prefill it once.
 //
 //	b, err := local.Open(local.Options{Model: "models/Qwen2.5-0.5B-Instruct"})
 //	srv := serve.New(b, serve.Options{ModelName: "qwen", APIKey: key})
@@ -23,8 +24,29 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crucible-ml/crucible/backend"
 	"github.com/crucible-ml/crucible/backend/local"
+	"github.com/crucible-ml/crucible/engine"
+	"github.com/crucible-ml/crucible/engine/tokenizer"
 )
+
+// Backend is what a Server generates with: the methods it calls, so that
+// it serves any implementation. *local.Backend is one.
+type Backend interface {
+	// Prompt renders a chat request's messages to prompt token ids.
+	Prompt(req *backend.Request) ([]int, error)
+	// Run generates from prompt token ids with req's sampling settings.
+	Run(ctx context.Context, prompt []int, req *backend.Request, opts local.RunOptions) (*backend.Response, error)
+	// Model is the model generating (the server checks prompt ids
+	// against its vocabulary).
+	Model() engine.Model
+	// Tokenizer encodes completion prompts given as text.
+	Tokenizer() *tokenizer.Tokenizer
+	// Stats are the generation counters /metrics reports.
+	Stats() *engine.BatcherStats
+}
+
+var _ Backend = (*local.Backend)(nil)
 
 // Options configure a Server.
 type Options struct {
@@ -42,9 +64,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Server answers OpenAI-style requests with a local backend.
+// Server answers OpenAI-style requests with a Backend.
 type Server struct {
-	b       *local.Backend
+	b       Backend
 	opts    Options
 	created int64
 	mux     *http.ServeMux
@@ -56,7 +78,7 @@ type Server struct {
 }
 
 // New makes a server over b (which it does not close).
-func New(b *local.Backend, opts Options) *Server {
+func New(b Backend, opts Options) *Server {
 	if opts.ModelName == "" {
 		opts.ModelName = "crucible"
 	}

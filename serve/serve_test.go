@@ -403,3 +403,60 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Error("server still answers after shutdown")
 	}
 }
+
+// canned is a Backend that answers every request with the same text, over
+// the fixture's model and tokenizer: the server works over any Backend.
+type canned struct {
+	*local.Backend
+	mu      sync.Mutex
+	prompts [][]int
+}
+
+func (c *canned) Run(ctx context.Context, prompt []int, req *backend.Request, opts local.RunOptions) (*backend.Response, error) {
+	c.mu.Lock()
+	c.prompts = append(c.prompts, prompt)
+	c.mu.Unlock()
+	if opts.OnText != nil {
+		opts.OnText("canned")
+	}
+	return &backend.Response{Text: "canned", FinishReason: backend.FinishStop, PromptTokens: len(prompt), CompletionTokens: 1}, nil
+}
+
+func TestServerOverAnyBackend(t *testing.T) {
+	b, err := local.Open(local.Options{Model: modelDir(t), MaxBatch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := &canned{Backend: b}
+	srv := New(c, Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	resp, body := post(t, "http://"+ln.Addr().String()+"/v1/completions", "", map[string]any{"prompt": []int{1, 2, 3}, "max_tokens": 4})
+	var cr struct {
+		Choices []struct {
+			Text         string `json:"text"`
+			FinishReason string `json:"finish_reason"`
+		} `json:"choices"`
+	}
+	if resp == nil || resp.StatusCode != http.StatusOK || json.Unmarshal(body, &cr) != nil || len(cr.Choices) != 1 {
+		t.Fatalf("completion: %v %s", resp, body)
+	}
+	if cr.Choices[0].Text != "canned" || cr.Choices[0].FinishReason != "stop" {
+		t.Errorf("choice %+v, want the backend's canned stop", cr.Choices[0])
+	}
+	if len(c.prompts) != 1 || fmt.Sprint(c.prompts[0]) != "[1 2 3]" {
+		t.Errorf("backend ran %v, want one run of [1 2 3]", c.prompts)
+	}
+}

@@ -1,79 +1,6 @@
 package engine
 
-import (
-	"fmt"
-	"slices"
-)
-
-// CopyState makes dst continue exactly where src is: same position, KV
-// caches copied up to it, Mamba conv and SSM states copied. dst and src
-// must come from the same model. Sampling k continuations of one prompt
-// prefills it once and copies the state k-1 times.
-func CopyState(dst, src State) error {
-	switch s := src.(type) {
-	case *llamaState:
-		d, ok := dst.(*llamaState)
-		if !ok || len(d.kv) != len(s.kv) {
-			return fmt.Errorf("copy state: %T into %T", src, dst)
-		}
-		d.pos = s.pos
-		for i := range s.kv {
-			copyKV(&d.kv[i], &s.kv[i], s.pos)
-		}
-	case *nemotronHState:
-		d, ok := dst.(*nemotronHState)
-		if !ok || len(d.kv) != len(s.kv) || len(d.mamba) != len(s.mamba) {
-			return fmt.Errorf("copy state: %T into %T", src, dst)
-		}
-		d.pos = s.pos
-		for i := range s.kv {
-			copyKV(&d.kv[i], &s.kv[i], s.pos)
-		}
-		for i := range s.mamba {
-			copy(d.mamba[i].conv, s.mamba[i].conv)
-			copy(d.mamba[i].ssm, s.mamba[i].ssm)
-		}
-	case *mamba2State:
-		d, ok := dst.(*mamba2State)
-		if !ok || len(d.layers) != len(s.layers) {
-			return fmt.Errorf("copy state: %T into %T", src, dst)
-		}
-		d.pos = s.pos
-		for i := range s.layers {
-			copy(d.layers[i].conv, s.layers[i].conv)
-			copy(d.layers[i].ssm, s.layers[i].ssm)
-		}
-	default:
-		return fmt.Errorf("copy state: unknown state %T", src)
-	}
-	return nil
-}
-
-func copyKV(dst, src *kvCache, n int) { dst.copyFrom(src, n) }
-
-// StateBytes is the memory a state holds now (its KV caches' capacity
-// plus its constant Mamba state), in bytes.
-func StateBytes(st State) int64 {
-	var n int64
-	switch s := st.(type) {
-	case *llamaState:
-		for i := range s.kv {
-			n += s.kv[i].bytes()
-		}
-	case *nemotronHState:
-		for i := range s.kv {
-			n += s.kv[i].bytes()
-		}
-		for i := range s.mamba {
-			n += 4 * int64(len(s.mamba[i].conv)+len(s.mamba[i].ssm))
-		}
-	case *mamba2State:
-		for i := range s.layers {
-			n += 4 * int64(len(s.layers[i].conv)+len(s.layers[i].ssm))
-		}
-	}
-	return n
-}
+import "slices"
 
 // prefixCache keeps snapshots of sequence states after given token
 // prefixes (whole prompts, or a prefix many prompts share), so that a
@@ -91,7 +18,7 @@ type prefixCache struct {
 
 type prefixEntry struct {
 	tokens []int
-	st     State
+	st     state
 	logits []float32 // next-token logits after tokens (nil if not kept)
 	bytes  int64
 }
@@ -146,7 +73,7 @@ func (c *prefixCache) sharedPrefix(prompt []int) int {
 
 // store snapshots st (which has been fed exactly tokens) with its logits
 // (may be nil), unless that prefix is already cached or too large.
-func (c *prefixCache) store(tokens []int, st State, logits []float32) {
+func (c *prefixCache) store(tokens []int, st state, logits []float32) {
 	if c.budget <= 0 {
 		return
 	}
@@ -158,11 +85,11 @@ func (c *prefixCache) store(tokens []int, st State, logits []float32) {
 			return
 		}
 	}
-	snap := c.m.NewState(len(tokens))
-	if err := CopyState(snap, st); err != nil {
+	snap := c.m.newState(len(tokens))
+	if err := copyState(snap, st); err != nil {
 		return
 	}
-	e := &prefixEntry{tokens: slices.Clone(tokens), st: snap, bytes: StateBytes(snap) + 4*int64(len(logits))}
+	e := &prefixEntry{tokens: slices.Clone(tokens), st: snap, bytes: stateBytes(snap) + 4*int64(len(logits))}
 	if logits != nil {
 		e.logits = slices.Clone(logits)
 	}

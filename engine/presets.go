@@ -51,20 +51,11 @@ func PresetConfig(name string) (*Config, error) {
 	return ParseConfig([]byte(js))
 }
 
-// PresetConfigJSON returns a preset's config.json text.
-func PresetConfigJSON(name string) ([]byte, error) {
-	js, ok := presets[name]
-	if !ok {
-		return nil, fmt.Errorf("engine: no preset %q (have %v)", name, Presets())
-	}
-	return []byte(js), nil
-}
-
-// RandomCheckpoint makes random weights of cfg's shape, held in memory, in
+// randomCheckpoint makes random weights of cfg's shape, held in memory, in
 // dtype (F32 or BF16) for the matrices: values uniform in ±1/√cols, norms
 // 1, Mamba-2's A_log, D and dt_bias in their usual ranges. It is for
 // benchmarks: the model computes garbage at the real model's cost.
-func RandomCheckpoint(cfg *Config, dtype safetensors.DType, seed uint64) (*safetensors.Checkpoint, error) {
+func randomCheckpoint(cfg *Config, dtype safetensors.DType, seed uint64) (*safetensors.Checkpoint, error) {
 	if dtype != safetensors.F32 && dtype != safetensors.BF16 {
 		return nil, fmt.Errorf("random weights: dtype %s: want F32 or BF16", dtype)
 	}
@@ -200,56 +191,4 @@ func f32Bytes(v []float32) []byte {
 		return []byte{}
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
-}
-
-// FillRandom sets st as if it had been fed context tokens: its position
-// becomes context, its KV caches hold random keys and values there, its
-// Mamba states random values. Decode benchmarks use it instead of a long
-// prefill.
-func FillRandom(st State, context int, seed uint64) {
-	rng := rand.New(rand.NewPCG(seed, 0xf111))
-	fill := func(v []float32, a float32) {
-		for i := range v {
-			v[i] = (rng.Float32()*2 - 1) * a
-		}
-	}
-	kv := func(c *kvCache) {
-		if context == 0 {
-			return
-		}
-		c.ensure(context - 1)
-		if c.bf {
-			for i := range c.k16[:c.used(context)] {
-				c.k16[i] = bf16Bits(rng.Float32()*2 - 1)
-			}
-			for i := range c.v16[:context*c.stride] {
-				c.v16[i] = bf16Bits(rng.Float32()*2 - 1)
-			}
-			return
-		}
-		fill(c.k[:c.used(context)], 1)
-		fill(c.v[:context*c.stride], 1)
-	}
-	switch s := st.(type) {
-	case *llamaState:
-		s.pos = context
-		for i := range s.kv {
-			kv(&s.kv[i])
-		}
-	case *nemotronHState:
-		s.pos = context
-		for i := range s.kv {
-			kv(&s.kv[i])
-		}
-		for i := range s.mamba {
-			fill(s.mamba[i].conv, 1)
-			fill(s.mamba[i].ssm, 0.1)
-		}
-	case *mamba2State:
-		s.pos = context
-		for i := range s.layers {
-			fill(s.layers[i].conv, 1)
-			fill(s.layers[i].ssm, 0.1)
-		}
-	}
 }

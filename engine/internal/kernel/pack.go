@@ -1,13 +1,10 @@
-package engine
+package kernel
 
 import (
 	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"unsafe"
-
-	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
 // Packed matrices. The f32 and bf16 matrices of the linear layers are
@@ -28,8 +25,8 @@ import (
 // released) into memory aligned for 2 MiB pages where the kernel offers
 // them: the same bytes, read faster (fewer TLB misses).
 
-// Pair panels. With bf16 products (Options.Matmul "bf16", llama.cpp's
-// arithmetic for bf16 weights) a bf16 matrix is packed in pairs of
+// Pair panels. With bf16 products (PackPairs; engine.Options.Matmul "bf16",
+// llama.cpp's arithmetic for bf16 weights) a bf16 matrix is packed in pairs of
 // columns: element (r, k) at p·kp·32 + (k/2)·64 + (r%32)·2 + k%2, where kp
 // is Cols rounded up to even (a zero column pads an odd width). The inputs
 // are rounded to bf16 and paired the same way, and one VDPBF16PS adds
@@ -41,25 +38,25 @@ import (
 // panelRows is the number of rows of a panel.
 const panelRows = 32
 
-// MaxTile is the largest token group a kernel multiplies at once.
-const MaxTile = 12
+// maxTile is the largest token group a kernel multiplies at once.
+const maxTile = 12
 
 // packable reports whether m can be packed (f32 or bf16, not yet packed).
 func (m *Mat) packable() bool {
-	return !m.packed && (m.DType == safetensors.F32 || m.DType == safetensors.BF16)
+	return !m.packed && (m.DType == F32 || m.DType == BF16)
 }
 
 // panels is the number of panels of a packed m.
 func (m *Mat) panels() int { return (m.Rows + panelRows - 1) / panelRows }
 
-// pack rearranges m into panels in place (see above); matrices of other
+// Pack rearranges m into panels in place (see above); matrices of other
 // dtypes are left as they are.
-func (m *Mat) pack() {
+func (m *Mat) Pack() {
 	if !m.packable() {
 		return
 	}
 	c, n := m.Cols, m.panels()*panelRows*m.Cols
-	if m.DType == safetensors.BF16 {
+	if m.DType == BF16 {
 		dst, src := alignedU16(n), m.u16
 		eachPanel(m, func(p int) { packPanel(dst[p*panelRows*c:], src, p, m.Rows, c) })
 		m.u16 = dst
@@ -112,11 +109,11 @@ func eachPanel(m *Mat, f func(p int)) {
 	wg.Wait()
 }
 
-// packPairs rearranges a bf16 m into pair panels in place (see above);
-// other matrices get pack.
-func (m *Mat) packPairs() {
-	if !m.packable() || m.DType != safetensors.BF16 {
-		m.pack()
+// PackPairs rearranges a bf16 m into pair panels in place (see above);
+// other matrices get Pack.
+func (m *Mat) PackPairs() {
+	if !m.packable() || m.DType != BF16 {
+		m.Pack()
 		return
 	}
 	c, kp := m.Cols, m.pairCols()
@@ -147,46 +144,13 @@ func (m *Mat) packPairs() {
 // pairCols is Cols rounded up to even (the width of a pair panel).
 func (m *Mat) pairCols() int { return (m.Cols + 1) &^ 1 }
 
-// hugePage is the size of a transparent huge page.
-const hugePage = 2 << 20
-
-// alignedBytes allocates n zero bytes aligned to hugePage and asks the
-// kernel to back them with huge pages (advice only).
-func alignedBytes(n int) unsafe.Pointer {
-	if n == 0 {
-		return nil
-	}
-	if n < hugePage/2 {
-		return unsafe.Pointer(unsafe.SliceData(make([]byte, n)))
-	}
-	size := (n + hugePage - 1) &^ (hugePage - 1)
-	b := make([]byte, size+hugePage)
-	off := int(-uintptr(unsafe.Pointer(&b[0])) & (hugePage - 1))
-	adviseHugePages(b[off : off+size])
-	return unsafe.Pointer(&b[off])
-}
-
-func alignedU16(n int) []uint16 {
-	if n == 0 {
-		return nil
-	}
-	return unsafe.Slice((*uint16)(alignedBytes(2*n)), n)
-}
-
-func alignedF32(n int) []float32 {
-	if n == 0 {
-		return nil
-	}
-	return unsafe.Slice((*float32)(alignedBytes(4*n)), n)
-}
-
 // at returns element (r, k) of a packed bf16 or f32 matrix as float32.
 func (m *Mat) at(r, k int) float32 {
 	if m.pairs {
 		return bf16(m.u16[(r/panelRows)*panelRows*m.pairCols()+(k/2)*2*panelRows+(r%panelRows)*2+k%2])
 	}
 	i := (r/panelRows)*panelRows*m.Cols + k*panelRows + r%panelRows
-	if m.DType == safetensors.BF16 {
+	if m.DType == BF16 {
 		return bf16(m.u16[i])
 	}
 	return m.f32[i]
@@ -201,7 +165,7 @@ func (m *Mat) rowPacked(i int, dst []float32) {
 		return
 	}
 	base := (i/panelRows)*panelRows*m.Cols + i%panelRows
-	if m.DType == safetensors.BF16 {
+	if m.DType == BF16 {
 		for k := range dst[:m.Cols] {
 			dst[k] = bf16(m.u16[base+k*panelRows])
 		}
@@ -227,7 +191,7 @@ func (m *Mat) mulRowsPackedGo(out, x [][]float32, r0, r1 int) {
 		for t := range x {
 			xt := x[t][:c]
 			clear(acc[:])
-			if m.DType == safetensors.BF16 {
+			if m.DType == BF16 {
 				w := m.u16[base : base+c*panelRows]
 				for k, xv := range xt {
 					col := (*[panelRows]uint16)(w[k*panelRows:])
@@ -266,7 +230,7 @@ func (m *Mat) mulRowsPairsGo(out, x [][]float32, r0, r1 int) {
 	for t := range x {
 		clear(xr)
 		for k, v := range x[t][:m.Cols] {
-			xr[k] = roundBF16(v)
+			xr[k] = RoundBF16(v)
 		}
 		for p := r0 / panelRows; p*panelRows < r1; p++ {
 			w := m.u16[p*panelRows*kp : (p+1)*panelRows*kp]
@@ -289,8 +253,8 @@ func (m *Mat) mulRowsPairsGo(out, x [][]float32, r0, r1 int) {
 // kernels (see packInputs).
 type xPack struct {
 	buf    []float32
-	pairs  []uint32          // bf16 input pairs, for pair panels
-	groups [MaxChunk + 1]int // token group bounds: group g is [groups[g], groups[g+1])
+	pairs  []uint32           // bf16 input pairs, for pair panels
+	groups [MaxTokens + 1]int // token group bounds: group g is [groups[g], groups[g+1])
 	ng     int
 	kind   packKind // the matrices the layout is for
 	cols   int      // the inputs' width
@@ -359,12 +323,12 @@ func (xp *xPack) packInputs(x [][]float32, m *Mat) {
 			for j := 0; j < g; j++ {
 				src := x[t+j][:c]
 				for i := 0; i < c/2; i++ {
-					lo := math.Float32bits(roundBF16(src[2*i])) >> 16
-					hi := math.Float32bits(roundBF16(src[2*i+1])) &^ 0xffff
+					lo := math.Float32bits(RoundBF16(src[2*i])) >> 16
+					hi := math.Float32bits(RoundBF16(src[2*i+1])) &^ 0xffff
 					d[i*g+j] = hi | lo
 				}
 				if c%2 == 1 {
-					d[(k2-1)*g+j] = math.Float32bits(roundBF16(src[c-1])) >> 16
+					d[(k2-1)*g+j] = math.Float32bits(RoundBF16(src[c-1])) >> 16
 				}
 			}
 		} else {

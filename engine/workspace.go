@@ -4,14 +4,15 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/crucible-ml/crucible/engine/internal/kernel"
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
-// MaxChunk is the number of tokens one forward micro-batch holds: a prompt
+// maxChunk is the number of tokens one forward micro-batch holds: a prompt
 // is prefilled in chunks of this many tokens, and a decode step over more
 // sequences runs in groups of this size. Every weight row is read once per
 // micro-batch, so batching divides the memory traffic of the weights.
-const MaxChunk = 64
+const maxChunk = kernel.MaxTokens
 
 // rows is a [n, width] buffer with a per-token view of each row.
 type rows struct {
@@ -40,15 +41,15 @@ type workspace struct {
 	pos        []int     // [n] position of each token in its sequence
 	headIn     [][]float32
 	headOut    [][]float32
-	attn       attnTask
+	attn       kernel.Attention
 	scan       scanTask
 	conv       convTask
 	gate       gateTask
-	ms         [MaxChunk]*mambaState // the micro-batch's states of one Mamba layer
+	ms         [maxChunk]*mambaState // the micro-batch's states of one Mamba layer
 }
 
 func newWorkspace(c *Config) *workspace {
-	n := MaxChunk
+	n := maxChunk
 	ws := &workspace{
 		x: newRows(n, c.HiddenSize), xb: newRows(n, c.HiddenSize), xb2: newRows(n, c.HiddenSize),
 		q: newRows(n, c.NumHeads*c.HeadDim), ao: newRows(n, c.NumHeads*c.HeadDim),
@@ -56,7 +57,7 @@ func newWorkspace(c *Config) *workspace {
 		hb: newRows(n, c.IntermediateSize), hb2: newRows(n, c.IntermediateSize),
 		cos: make([]float32, c.HeadDim/2), sin: make([]float32, c.HeadDim/2),
 		pos: make([]int, n), headIn: make([][]float32, 0, n), headOut: make([][]float32, 0, n),
-		attn: attnTask{kv: make([]*kvCache, n), ctx: make([]int, n)},
+		attn: kernel.Attention{KV: make([]*kernel.KVCache, n), Ctx: make([]int, n)},
 	}
 	if c.MambaHeads > 0 {
 		ws.zx = newRows(n, c.DInner()+c.ConvDim()+c.MambaHeads)
@@ -71,7 +72,7 @@ func newWorkspace(c *Config) *workspace {
 type base struct {
 	cfg     *Config
 	ck      *safetensors.Checkpoint
-	workers *workers
+	workers *kernel.Workers
 	wsPool  sync.Pool
 	params  int64
 	// weightBytes is the size of the weights as held (after quantization).
@@ -84,14 +85,14 @@ func newBase(cfg *Config, ck *safetensors.Checkpoint, opts Options) base {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	return base{cfg: cfg, ck: ck, workers: newWorkers(threads), kvBF16: opts.KVCache == "bf16"}
+	return base{cfg: cfg, ck: ck, workers: kernel.NewWorkers(threads), kvBF16: opts.KVCache == "bf16"}
 }
 
 func (b *base) Config() *Config { return b.cfg }
 
 // Close stops the workers and unmaps the weights.
 func (b *base) Close() error {
-	b.workers.close()
+	b.workers.Close()
 	return b.ck.Close()
 }
 
@@ -104,21 +105,22 @@ func (b *base) getWS() *workspace {
 
 func (b *base) putWS(ws *workspace) { b.wsPool.Put(ws) }
 
-// forEachChunk calls f on successive micro-batches of at most MaxChunk tokens.
-func forEachChunk(states []State, tokens []int, logits [][]float32, f func([]State, []int, [][]float32)) {
-	for a := 0; a < len(tokens); a += MaxChunk {
-		b := min(a+MaxChunk, len(tokens))
+// forwardAll feeds tokens[i] to states[i] (see Model.forward), in
+// successive micro-batches of at most maxChunk tokens.
+func forwardAll(m Model, states []state, tokens []int, logits [][]float32) {
+	for a := 0; a < len(tokens); a += maxChunk {
+		b := min(a+maxChunk, len(tokens))
 		var lg [][]float32
 		if logits != nil {
 			lg = logits[a:b]
 		}
-		f(states[a:b], tokens[a:b], lg)
+		m.forward(states[a:b], tokens[a:b], lg)
 	}
 }
 
 // positions sets pos[i] to the position of token i in its sequence: the
 // state's length plus the earlier tokens of the same state in the batch.
-func positions(pos []int, states []State) {
+func positions(pos []int, states []state) {
 	for i, s := range states {
 		p := s.Pos()
 		for j := 0; j < i; j++ {
@@ -132,17 +134,17 @@ func positions(pos []int, states []State) {
 
 // head applies the final norm and the output head to the tokens that want
 // logits (logits[i] != nil), writing straight into the caller's slices.
-func (b *base) head(ws *workspace, x [][]float32, norm []float32, head Linear, logits [][]float32) {
+func (b *base) head(ws *workspace, x [][]float32, norm []float32, head kernel.Linear, logits [][]float32) {
 	ws.headIn, ws.headOut = ws.headIn[:0], ws.headOut[:0]
 	for i, l := range logits {
 		if l == nil {
 			continue
 		}
-		RMSNorm(x[i], x[i], norm, b.cfg.NormEps)
+		kernel.RMSNorm(x[i], x[i], norm, b.cfg.NormEps)
 		ws.headIn = append(ws.headIn, x[i])
 		ws.headOut = append(ws.headOut, l[:b.cfg.VocabSize])
 	}
 	if len(ws.headIn) > 0 {
-		b.workers.matmul(ws.headOut, head, ws.headIn) // [n, V]
+		b.workers.MatMul(ws.headOut, head, ws.headIn) // [n, V]
 	}
 }

@@ -1,5 +1,5 @@
 //go:build !linux
 
-package engine
+package kernel
 
 func adviseHugePages(b []byte) {}

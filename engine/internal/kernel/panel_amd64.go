@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package engine
+package kernel
 
 import (
 	"unsafe"
@@ -210,7 +210,7 @@ func attnScores(bf bool, g int, kb unsafe.Pointer, bstride, nb int, qt *float32,
 // attnValues runs the grouped value kernel over as many heads of p as it
 // takes at once (head size 64 or 128, AVX-512) against the values of kv
 // head kvh, and reports how many; 0 when there is no kernel for the case.
-func attnValues(c *kvCache, kvh int, o []float32, p [][]float32, n, hd int) int {
+func attnValues(c *KVCache, kvh int, o []float32, p [][]float32, n, hd int) int {
 	if activeKernel != kernAVX512 || (hd != 64 && hd != 128) {
 		return 0
 	}

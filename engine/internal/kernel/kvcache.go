@@ -1,95 +1,32 @@
-package engine
-
-import (
-	"math"
-)
-
-// RMSNorm sets out = x / sqrt(mean(x²) + eps) * w (w may be nil: no weight).
-// out may alias x.
-func RMSNorm(out, x, w []float32, eps float64) {
-	var ss float32
-	for _, v := range x {
-		ss += v * v
-	}
-	scale := float32(1 / math.Sqrt(float64(ss/float32(len(x)))+eps))
-	if w == nil {
-		for i, v := range x {
-			out[i] = v * scale
-		}
-		return
-	}
-	for i, v := range x {
-		out[i] = (v * scale) * w[i]
-	}
-}
-
-// silu is x·sigmoid(x).
-func silu(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
-
-// softplus is log(1+e^x), with PyTorch's threshold of 20.
-func softplus(x float32) float32 {
-	if x > 20 {
-		return x
-	}
-	return float32(math.Log1p(math.Exp(float64(x))))
-}
-
-// softmax normalizes x in place.
-func softmax(x []float32) {
-	if len(x) == 0 {
-		return
-	}
-	mx := x[0]
-	for _, v := range x[1:] {
-		if v > mx {
-			mx = v
-		}
-	}
-	var sum float32
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - mx)))
-		x[i] = e
-		sum += e
-	}
-	inv := 1 / sum
-	for i := range x {
-		x[i] *= inv
-	}
-}
-
-// add sets dst += x.
-func add(dst, x []float32) {
-	x = x[:len(dst)]
-	for i := range dst {
-		dst[i] += x[i]
-	}
-}
+package kernel
 
 // kvBlock is the number of positions in a block of cached keys.
 const kvBlock = 16
 
-// kvCache holds one attention layer's keys and values for one sequence,
-// in float32 or (Options.KVCache "bf16") bfloat16. Values are [cap, nkv,
+// KVCache holds one attention layer's keys and values for one sequence,
+// in float32 or (engine.Options.KVCache "bf16") bfloat16. Values are [cap, nkv,
 // hd]. Keys are in blocks of kvBlock positions, each block [nkv][hd][kvBlock]:
 // key (t, h, d) is at (t/kvBlock)·kvBlock·stride + (h·hd + d)·kvBlock +
 // t%kvBlock, so that attention scores 16 positions at a time by outer
 // products. The capacity (a multiple of kvBlock) doubles when a sequence
 // outlives it.
-type kvCache struct {
+type KVCache struct {
 	k, v     []float32 // float32 cache
 	k16, v16 []uint16  // bfloat16 cache
 	stride   int       // nkv*hd
 	bf       bool      // k16/v16 in use
 }
 
-func newKVCache(capTokens, stride int, bf bool) kvCache {
-	c := kvCache{stride: stride, bf: bf}
+// NewKVCache makes a cache with room for capTokens positions of stride
+// (kv heads × head size) values each, in bfloat16 when bf is set.
+func NewKVCache(capTokens, stride int, bf bool) KVCache {
+	c := KVCache{stride: stride, bf: bf}
 	c.alloc((capTokens + kvBlock - 1) / kvBlock * kvBlock * stride)
 	return c
 }
 
 // alloc replaces the buffers with n values each, keeping their contents.
-func (c *kvCache) alloc(n int) {
+func (c *KVCache) alloc(n int) {
 	if c.bf {
 		k, v := make([]uint16, n), make([]uint16, n)
 		copy(k, c.k16)
@@ -104,32 +41,32 @@ func (c *kvCache) alloc(n int) {
 }
 
 // len is the number of values each buffer holds.
-func (c *kvCache) len() int {
+func (c *KVCache) len() int {
 	if c.bf {
 		return len(c.k16)
 	}
 	return len(c.k)
 }
 
-// bytes is the memory the cache holds.
-func (c *kvCache) bytes() int64 {
+// Bytes is the memory the cache holds.
+func (c *KVCache) Bytes() int64 {
 	if c.bf {
 		return 2 * int64(len(c.k16)+len(c.v16))
 	}
 	return 4 * int64(len(c.k)+len(c.v))
 }
 
-// ensure makes room for position pos.
-func (c *kvCache) ensure(pos int) {
+// Ensure makes room for position pos.
+func (c *KVCache) Ensure(pos int) {
 	if (pos+1)*c.stride <= c.len() {
 		return
 	}
 	c.alloc(max(2*c.len(), (pos+kvBlock)/kvBlock*kvBlock*c.stride))
 }
 
-// put stores the key and value ([nkv·hd] each) of position pos, which
-// ensure has made room for (rounded to bf16 in a bf16 cache).
-func (c *kvCache) put(pos int, k, v []float32) {
+// Put stores the key and value ([nkv·hd] each) of position pos, which
+// Ensure has made room for (rounded to bf16 in a bf16 cache).
+func (c *KVCache) Put(pos int, k, v []float32) {
 	b0 := pos / kvBlock * kvBlock * c.stride
 	if c.bf {
 		for i, x := range v[:c.stride] {
@@ -149,7 +86,7 @@ func (c *kvCache) put(pos int, k, v []float32) {
 }
 
 // key returns element d of head h's key at position t.
-func (c *kvCache) key(t, h, hd, d int) float32 {
+func (c *KVCache) key(t, h, hd, d int) float32 {
 	i := t/kvBlock*kvBlock*c.stride + (h*hd+d)*kvBlock + t%kvBlock
 	if c.bf {
 		return bf16(c.k16[i])
@@ -158,7 +95,7 @@ func (c *kvCache) key(t, h, hd, d int) float32 {
 }
 
 // value returns element d of head h's value at position t.
-func (c *kvCache) value(t, h, hd, d int) float32 {
+func (c *KVCache) value(t, h, hd, d int) float32 {
 	i := t*c.stride + h*hd + d
 	if c.bf {
 		return bf16(c.v16[i])
@@ -167,14 +104,14 @@ func (c *kvCache) value(t, h, hd, d int) float32 {
 }
 
 // used is how many values of each buffer hold the first n positions.
-func (c *kvCache) used(n int) int { return (n + kvBlock - 1) / kvBlock * kvBlock * c.stride }
+func (c *KVCache) used(n int) int { return (n + kvBlock - 1) / kvBlock * kvBlock * c.stride }
 
-// copyFrom sets c's first n positions to src's.
-func (c *kvCache) copyFrom(src *kvCache, n int) {
+// CopyFrom sets c's first n positions to src's.
+func (c *KVCache) CopyFrom(src *KVCache, n int) {
 	if n == 0 {
 		return
 	}
-	c.ensure(n - 1)
+	c.Ensure(n - 1)
 	if c.bf {
 		copy(c.k16[:src.used(n)], src.k16[:src.used(n)])
 		copy(c.v16[:n*src.stride], src.v16[:n*src.stride])
@@ -184,5 +121,27 @@ func (c *kvCache) copyFrom(src *kvCache, n int) {
 	copy(c.v[:n*src.stride], src.v[:n*src.stride])
 }
 
-// bf16Bits rounds x to bfloat16 (ties to even) and returns its bits.
-func bf16Bits(x float32) uint16 { return uint16(math.Float32bits(roundBF16(x)) >> 16) }
+// Fill sets c's first n positions as if n tokens had been fed: every key
+// value, then every value, is f() (rounded to bf16 in a bf16 cache).
+// Decode benchmarks use it instead of a long prefill.
+func (c *KVCache) Fill(n int, f func() float32) {
+	if n == 0 {
+		return
+	}
+	c.Ensure(n - 1)
+	if c.bf {
+		for i := range c.k16[:c.used(n)] {
+			c.k16[i] = bf16Bits(f())
+		}
+		for i := range c.v16[:n*c.stride] {
+			c.v16[i] = bf16Bits(f())
+		}
+		return
+	}
+	for i := range c.k[:c.used(n)] {
+		c.k[i] = f()
+	}
+	for i := range c.v[:n*c.stride] {
+		c.v[i] = f()
+	}
+}

@@ -78,7 +78,7 @@ func writeAttnDecls() {
 
 //go:build amd64 && !purego
 
-package engine
+package kernel
 
 import "unsafe"
 
@@ -132,7 +132,7 @@ import "unsafe"
 	}
 }
 
-// kvBlock is the number of positions in a block of cached keys (kernels.go).
+// kvBlock is the number of positions in a block of cached keys (kvcache.go).
 const kvBlock = 16
 
 // esz is the size of one weight.

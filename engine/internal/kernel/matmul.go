@@ -1,53 +1,13 @@
-package engine
+package kernel
 
-import (
-	"fmt"
-	"os"
-	"slices"
-	"unsafe"
+import "unsafe"
 
-	"github.com/crucible-ml/crucible/engine/safetensors"
-)
-
-// KernelGo is the portable kernel path (plain Go, any CPU).
-const KernelGo = "go"
-
-// activeKernel is the kernel path in use: an assembly path from
-// cpuKernels, or KernelGo. CRUCIBLE_KERNELS=go|avx2|avx512 picks one.
-var activeKernel = defaultKernel()
-
-func defaultKernel() string {
-	ks := cpuKernels()
-	if want := os.Getenv("CRUCIBLE_KERNELS"); want != "" {
-		if want == KernelGo || slices.Contains(ks, want) {
-			return want
-		}
-	}
-	if len(ks) > 0 {
-		return ks[0]
-	}
-	return KernelGo
-}
-
-// Kernels lists the kernel paths this build and CPU can run, fastest
-// first; the last is always KernelGo.
-func Kernels() []string { return append(cpuKernels(), KernelGo) }
-
-// Kernel reports the kernel path in use.
-func Kernel() string { return activeKernel }
-
-// SetKernel chooses the kernel path for every model (one of Kernels). It
-// is meant for tests and benchmarks: call it while no forward pass runs.
-func SetKernel(name string) error {
-	if !slices.Contains(Kernels(), name) {
-		return fmt.Errorf("engine: kernel path %q not available (have %v)", name, Kernels())
-	}
-	activeKernel = name
-	return nil
-}
+// MaxTokens is the most input vectors (tokens) one product multiplies at
+// once: the engine's micro-batch.
+const MaxTokens = 64
 
 // mulRows sets out[t][r] = W[r,:]·x[t] for rows r in [r0, r1) and every
-// token t (len(x) <= MaxChunk). The sum for one (row, token) is computed
+// token t (len(x) <= MaxTokens). The sum for one (row, token) is computed
 // the same way whatever the batch and whichever rows share its tile, so
 // batching never changes a result.
 func (m *Mat) mulRows(out, x [][]float32, r0, r1 int) { m.mulRowsX(out, x, nil, r0, r1) }
@@ -63,7 +23,7 @@ func (m *Mat) mulRowsX(out, x [][]float32, xp *xPack, r0, r1 int) {
 	case !m.packed:
 		m.mulRowsGo(out, x, r0, r1)
 		return
-	case activeKernel == KernelGo || (m.pairs && !hasDot()):
+	case activeKernel == kernelGo || (m.pairs && !hasDot()):
 		m.mulRowsPackedGo(out, x, r0, r1)
 		return
 	}
@@ -86,7 +46,7 @@ func (m *Mat) mulRowsX(out, x [][]float32, xp *xPack, r0, r1 int) {
 
 // tileBuf holds the kernels' output for one panel and a token group, or
 // four panels and one token.
-type tileBuf [MaxTile * panelRows]float32
+type tileBuf [maxTile * panelRows]float32
 
 // eachTile runs a product over the panels of rows [r0, r1), the same way
 // for every packed format: one token four panels at a time while gemv4
@@ -126,8 +86,8 @@ func eachTile(out [][]float32, n int, xp *xPack, r0, r1 int, buf *tileBuf,
 // (one token reads x itself, several xp).
 func (m *Mat) mulRowsPacked(out, x [][]float32, xp *xPack, r0, r1 int) {
 	c := m.Cols
-	bf := m.DType == safetensors.BF16
-	ldp := panelRows * c * m.DType.Size()
+	bf := m.DType == BF16
+	ldp := panelRows * c * m.DType.size()
 	var base unsafe.Pointer
 	if bf {
 		base = unsafe.Pointer(unsafe.SliceData(m.u16))

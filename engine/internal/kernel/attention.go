@@ -1,4 +1,4 @@
-package engine
+package kernel
 
 import (
 	"math"
@@ -29,8 +29,8 @@ func (sc *attnScratch) grow(group, n int) [][]float32 {
 // The keys are read once for the whole group (scoresKV), the values once
 // for up to six heads (valuesKV).
 //
-//	q, out: [nq, hd]; kv: see kvCache
-func attendKV(out, q []float32, kv *kvCache, n, nq, nkv, hd, kvh int, sc *attnScratch) {
+//	q, out: [nq, hd]; kv: see KVCache
+func attendKV(out, q []float32, kv *KVCache, n, nq, nkv, hd, kvh int, sc *attnScratch) {
 	group := nq / nkv
 	if n == 0 {
 		clear(out[kvh*group*hd : (kvh+1)*group*hd])
@@ -56,7 +56,7 @@ func attendKV(out, q []float32, kv *kvCache, n, nq, nkv, hd, kvh int, sc *attnSc
 // and positions t < n of kv head kvh (p[j][n:] gets the rest of the last
 // block): per position, one fused multiply-add per d in order on every
 // kernel path (the portable one without fusing).
-func scoresKV(p [][]float32, kv *kvCache, n, hd, kvh int, q []float32, sc *attnScratch) {
+func scoresKV(p [][]float32, kv *KVCache, n, hd, kvh int, q []float32, sc *attnScratch) {
 	nb := (n + kvBlock - 1) / kvBlock
 	if nb == 0 {
 		return
@@ -68,7 +68,7 @@ func scoresKV(p [][]float32, kv *kvCache, n, hd, kvh int, q []float32, sc *attnS
 	}
 	for j0 := 0; j0 < len(p); j0 += 8 {
 		g := min(8, len(p)-j0)
-		if activeKernel == KernelGo {
+		if activeKernel == kernelGo {
 			for j := j0; j < j0+g; j++ {
 				qj := q[j*hd : (j+1)*hd]
 				for b := 0; b < nb; b++ {
@@ -114,7 +114,7 @@ func scoresKV(p [][]float32, kv *kvCache, n, hd, kvh int, q []float32, sc *attnS
 
 // valuesKV sets o[j·hd:(j+1)·hd] = Σ_{t<n} p[j][t]·v_t for every head j of
 // p and the values v_t of kv head kvh, in t order.
-func valuesKV(o []float32, p [][]float32, kv *kvCache, kvh, n, hd int) {
+func valuesKV(o []float32, p [][]float32, kv *KVCache, kvh, n, hd int) {
 	if n == 0 {
 		clear(o)
 		return
@@ -151,36 +151,43 @@ func valuesKV(o []float32, p [][]float32, kv *kvCache, kvh, n, hd int) {
 	}
 }
 
-// attnTask runs the attention of a micro-batch: item i is token i/nkv's
-// kv head i%nkv, against that token's own sequence cache.
-type attnTask struct {
-	ao, q       [][]float32 // [n][nq*hd]
-	kv          []*kvCache  // [n]
-	ctx         []int       // [n] positions to attend to (pos+1)
-	nq, nkv, hd int
-	scratch     []attnScratch // one per part
+// Attention is the attention of a micro-batch of n tokens, for Attend:
+// token i's query heads Q[i] attend over the first Ctx[i] positions of its
+// own sequence's cache KV[i] (which already holds the token's key and
+// value), into Out[i]. Its scratch buffers stay for the next call.
+type Attention struct {
+	Out, Q           [][]float32   // [n][NQ*HeadDim]
+	KV               []*KVCache    // [n]
+	Ctx              []int         // [n] positions to attend to (pos+1)
+	NQ, NKV, HeadDim int           // query heads, kv heads, head size
+	scratch          []attnScratch // one per part
 }
 
-func (t *attnTask) run(part, a, b int) {
+// attnTask runs an Attention as a Task: item i is token i/NKV's kv head
+// i%NKV.
+type attnTask Attention
+
+func (t *attnTask) Run(part, a, b int) {
 	sc := &t.scratch[part]
 	for i := a; i < b; i++ {
-		tok, h := i/t.nkv, i%t.nkv
-		attendKV(t.ao[tok], t.q[tok], t.kv[tok], t.ctx[tok], t.nq, t.nkv, t.hd, h, sc)
+		tok, h := i/t.NKV, i%t.NKV
+		attendKV(t.Out[tok], t.Q[tok], t.KV[tok], t.Ctx[tok], t.NQ, t.NKV, t.HeadDim, h, sc)
 	}
 }
 
-// attention runs attnTask over the workers: every token's cache must
-// already hold its own key and value.
-func (p *workers) attention(t *attnTask, n int) {
-	if len(t.scratch) < p.n {
-		t.scratch = make([]attnScratch, p.n)
+// Attend computes a's attention for its first n tokens, split by kv heads
+// over the workers.
+func (p *Workers) Attend(a *Attention, n int) {
+	if len(a.scratch) < p.n {
+		a.scratch = make([]attnScratch, p.n)
 	}
-	items := n * t.nkv
-	if work := items; work < 2 || totalContext(t.ctx[:n])*t.nq*t.hd < parallelMinWork/4 {
-		t.run(0, 0, items)
+	t := (*attnTask)(a)
+	items := n * a.NKV
+	if work := items; work < 2 || totalContext(a.Ctx[:n])*a.NQ*a.HeadDim < ParallelMinWork/4 {
+		t.Run(0, 0, items)
 		return
 	}
-	p.parallel(t, items, 1)
+	p.Parallel(t, items, 1)
 }
 
 func totalContext(ctx []int) int {

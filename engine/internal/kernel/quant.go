@@ -1,17 +1,9 @@
-package engine
+package kernel
 
 import (
-	"fmt"
 	"math"
 	"unsafe"
-
-	"github.com/crucible-ml/crucible/engine/safetensors"
 )
-
-// Q8 is the dtype of matrices quantized at load (Options.Quantize
-// "int8"): int8 values in blocks of Q8Block columns, each block with its
-// own float32 scale (max|w|/127), like llama.cpp's q8_0.
-const Q8 safetensors.DType = "Q8"
 
 // Q8Block is the number of columns that share one scale.
 const Q8Block = 32
@@ -35,9 +27,9 @@ func (m *Mat) q8At(r, k int) int8 {
 	return m.q8[(r/panelRows)*panelRows*m.Cols+k*panelRows+r%panelRows]
 }
 
-// quantizeQ8 returns m quantized to Q8 (m unchanged), or m itself when its
+// QuantizeQ8 returns m quantized to Q8 (m unchanged), or m itself when its
 // columns are not a multiple of Q8Block.
-func quantizeQ8(m *Mat) *Mat {
+func QuantizeQ8(m *Mat) *Mat {
 	if m.Cols%Q8Block != 0 || m.DType == Q8 {
 		return m
 	}
@@ -119,37 +111,4 @@ func (m *Mat) mulRowsQ8Go(out, x [][]float32, r0, r1 int) {
 			copy(out[t][lo:hi], acc[lo-p*panelRows:hi-p*panelRows])
 		}
 	}
-}
-
-// ParseMatmul checks an Options.Matmul value.
-func ParseMatmul(s string) (string, error) {
-	switch s {
-	case "", "f32", "float32":
-		return "", nil
-	case "bf16":
-		return "bf16", nil
-	}
-	return "", fmt.Errorf("matmul %q: want f32 or bf16", s)
-}
-
-// ParseKVCache checks an Options.KVCache value.
-func ParseKVCache(s string) (string, error) {
-	switch s {
-	case "", "f32", "float32":
-		return "", nil
-	case "bf16":
-		return "bf16", nil
-	}
-	return "", fmt.Errorf("kv cache %q: want f32 or bf16", s)
-}
-
-// ParseQuantize checks an Options.Quantize value.
-func ParseQuantize(s string) (string, error) {
-	switch s {
-	case "", "none":
-		return "", nil
-	case "int8", "q8":
-		return "int8", nil
-	}
-	return "", fmt.Errorf("quantize %q: want int8 or none", s)
 }

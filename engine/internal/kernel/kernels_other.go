@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package engine
+package kernel
 
 import "unsafe"
 
@@ -15,7 +15,8 @@ func ssmRows(s []float32, n, rows int, dA float32, dtx, b, c, y []float32) bool 
 
 func softmaxFast(x []float32) bool { return false }
 
-func swigluRow(g, u []float32) {
+// SwiGLU sets g[j] = silu(g[j])·u[j] for every j.
+func SwiGLU(g, u []float32) {
 	u = u[:len(g)]
 	for j, v := range g {
 		g[j] = silu(v) * u[j]
@@ -46,7 +47,7 @@ func attnScores(bf bool, g int, kb unsafe.Pointer, bstride, nb int, qt *float32,
 	panic("engine: no attention kernels on this path")
 }
 
-func attnValues(c *kvCache, kvh int, o []float32, p [][]float32, n, hd int) int { return 0 }
+func attnValues(c *KVCache, kvh int, o []float32, p [][]float32, n, hd int) int { return 0 }
 
 func hasQ8() bool { return false }
 
@@ -58,4 +59,6 @@ func q8Gemv4(w *int8, ldp int, sc *float32, ldps int, x *float32, k int, out *ti
 	panic("engine: no int8 kernels on this path")
 }
 
-func expShifted(l []float32, mx, invT float32, e []float64) int { return 0 }
+// ExpShifted returns 0: this build has no vector kernel for the
+// exponentials (the caller computes them all).
+func ExpShifted(l []float32, mx, invT float32, e []float64) int { return 0 }

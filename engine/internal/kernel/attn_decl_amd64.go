@@ -2,7 +2,7 @@
 
 //go:build amd64 && !purego
 
-package engine
+package kernel
 
 import "unsafe"
 

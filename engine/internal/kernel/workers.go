@@ -1,4 +1,4 @@
-package engine
+package kernel
 
 import (
 	"runtime"
@@ -7,17 +7,18 @@ import (
 	"time"
 )
 
-// parallelMinWork is the number of multiply-adds below which a matmul runs
-// on the calling goroutine: splitting small matrices costs more than it saves.
-const parallelMinWork = 1 << 18
+// ParallelMinWork is the number of multiply-adds below which a matmul runs
+// on the calling goroutine: splitting small matrices costs more than it
+// saves. Other work that Parallel splits uses a fraction of it.
+const ParallelMinWork = 1 << 18
 
-// task is work split into index ranges: run(part, a, b) handles items
-// [a, b) as part number part (< the pool's size), on one goroutine.
-type task interface {
-	run(part, a, b int)
+// Task is work split into index ranges: Run(part, a, b) handles items
+// [a, b) as part number part (< the pool's Threads), on one goroutine.
+type Task interface {
+	Run(part, a, b int)
 }
 
-// workers is a fixed pool of goroutines (one per thread, the caller being
+// Workers is a fixed pool of goroutines (one per thread, the caller being
 // one of them) that run tasks split into ranges. The ranges are claimed
 // from a shared counter, several per thread, so that a thread the OS
 // preempts (a shared machine) delays a step by a chunk, not by its whole
@@ -25,7 +26,7 @@ type task interface {
 // so the jobs of one forward pass find it running on its own core (a
 // goroutine woken from a channel first queues behind the waker). Tasks
 // live in pools, so dispatching allocates nothing.
-type workers struct {
+type Workers struct {
 	n     int
 	ws    []*worker
 	mu    sync.Mutex // one parallel call at a time uses the helpers
@@ -43,7 +44,7 @@ type worker struct {
 }
 
 type workJob struct {
-	t    task
+	t    Task
 	part int
 	c    *claim
 }
@@ -64,18 +65,20 @@ type claim struct {
 const waitSpins = 256
 
 // work runs ranges of t as part until none is left.
-func (c *claim) work(t task, part int) {
+func (c *claim) work(t Task, part int) {
 	for {
 		a := c.next.Add(c.chunk) - c.chunk
 		if a >= c.n {
 			return
 		}
-		t.run(part, int(a), int(min(a+c.chunk, c.n)))
+		t.Run(part, int(a), int(min(a+c.chunk, c.n)))
 	}
 }
 
-func newWorkers(n int) *workers {
-	p := &workers{n: max(n, 1), quit: make(chan struct{})}
+// NewWorkers starts a pool of n threads (at least one): the caller of each
+// call and n-1 goroutines, which live until Close.
+func NewWorkers(n int) *Workers {
+	p := &Workers{n: max(n, 1), quit: make(chan struct{})}
 	for i := 0; i < p.n-1; i++ {
 		w := &worker{wake: make(chan struct{}, 1)}
 		p.ws = append(p.ws, w)
@@ -122,7 +125,12 @@ func (w *worker) post(j workJob) {
 	}
 }
 
-func (p *workers) close() {
+// Threads is the number of threads the pool splits work over (the
+// caller's included).
+func (p *Workers) Threads() int { return p.n }
+
+// Close stops the pool's goroutines.
+func (p *Workers) Close() {
 	select {
 	case <-p.quit:
 	default:
@@ -133,14 +141,14 @@ func (p *workers) close() {
 // chunksPerThread is how many ranges each thread takes on average.
 const chunksPerThread = 4
 
-// parallel runs t over [0, n) in ranges whose bounds are multiples of
+// Parallel runs t over [0, n) in ranges whose bounds are multiples of
 // align (but the last), claimed by the caller and the pool's threads;
-// part (< p.n) tells the ranges of one thread apart. It returns when every
+// part (< Threads) tells the ranges of one thread apart. It returns when every
 // range is done. A call made while another one holds the helpers runs on
 // the caller alone.
-func (p *workers) parallel(t task, n, align int) {
+func (p *Workers) Parallel(t Task, n, align int) {
 	if len(p.ws) == 0 || n <= align || !p.mu.TryLock() {
-		t.run(0, 0, n)
+		t.Run(0, 0, n)
 		return
 	}
 	defer p.mu.Unlock()
@@ -177,7 +185,7 @@ func (p *workers) parallel(t task, n, align int) {
 type mmTask struct {
 	ops [3]mmOp
 	n   int
-	glu bool // ops[0] = gate, ops[1] = up over the same rows (see matmulGLU)
+	glu bool // ops[0] = gate, ops[1] = up over the same rows (see MatMulGLU)
 }
 
 type mmOp struct {
@@ -187,7 +195,7 @@ type mmOp struct {
 	xp  *xPack // x laid out for the kernels, or nil
 }
 
-func (t *mmTask) run(_, a, b int) {
+func (t *mmTask) Run(_, a, b int) {
 	if t.glu {
 		gate, up := t.ops[0], t.ops[1]
 		gate.w.mulRowsX(gate.out, gate.x, gate.xp, a, b)
@@ -205,30 +213,30 @@ func (t *mmTask) run(_, a, b int) {
 	}
 }
 
-// matmul computes out[t] = W·x[t] (+ b) for every token t: x[t] has Cols
+// MatMul computes out[t] = W·x[t] (+ b) for every token t: x[t] has Cols
 // values, out[t] Rows. Each weight row is read (and converted from bf16/f16)
 // once for all tokens. Large products are split by rows over the workers.
-func (p *workers) matmul(out [][]float32, l Linear, x [][]float32) {
+func (p *Workers) MatMul(out [][]float32, l Linear, x [][]float32) {
 	p.matmulN(x, mmOp{out: out, w: l.W}, mmOp{}, mmOp{})
 	addBias(out, l.B)
 }
 
 // matmul2 computes two products of the same input in one dispatch.
-func (p *workers) matmul2(x [][]float32, o1 [][]float32, l1 Linear, o2 [][]float32, l2 Linear) {
+func (p *Workers) matmul2(x [][]float32, o1 [][]float32, l1 Linear, o2 [][]float32, l2 Linear) {
 	p.matmulN(x, mmOp{out: o1, w: l1.W}, mmOp{out: o2, w: l2.W}, mmOp{})
 	addBias(o1, l1.B)
 	addBias(o2, l2.B)
 }
 
-// matmul3 computes three products of the same input in one dispatch.
-func (p *workers) matmul3(x [][]float32, o1 [][]float32, l1 Linear, o2 [][]float32, l2 Linear, o3 [][]float32, l3 Linear) {
+// MatMul3 computes three products of the same input in one dispatch.
+func (p *Workers) MatMul3(x [][]float32, o1 [][]float32, l1 Linear, o2 [][]float32, l2 Linear, o3 [][]float32, l3 Linear) {
 	p.matmulN(x, mmOp{out: o1, w: l1.W}, mmOp{out: o2, w: l2.W}, mmOp{out: o3, w: l3.W})
 	addBias(o1, l1.B)
 	addBias(o2, l2.B)
 	addBias(o3, l3.B)
 }
 
-func (p *workers) matmulN(x [][]float32, a, b, c mmOp) {
+func (p *Workers) matmulN(x [][]float32, a, b, c mmOp) {
 	rows, work := 0, 0
 	n := 0
 	for _, op := range [3]mmOp{a, b, c} {
@@ -238,7 +246,7 @@ func (p *workers) matmulN(x [][]float32, a, b, c mmOp) {
 			work += op.w.Rows * op.w.Cols * len(x)
 		}
 	}
-	if len(p.ws) == 0 || work < parallelMinWork || rows < 8*p.n {
+	if len(p.ws) == 0 || work < ParallelMinWork || rows < 8*p.n {
 		for _, op := range [3]mmOp{a, b, c} {
 			if op.w != nil {
 				op.w.mulRows(op.out, x, 0, op.w.Rows)
@@ -255,7 +263,7 @@ func (p *workers) matmulN(x [][]float32, a, b, c mmOp) {
 	for i := range t.ops[:n] {
 		t.ops[i].x, t.ops[i].xp = x, xp
 	}
-	p.parallel(t, rows, panelRows)
+	p.Parallel(t, rows, panelRows)
 	t.ops = [3]mmOp{}
 	p.mm.Put(t)
 	if xp != nil {
@@ -263,15 +271,15 @@ func (p *workers) matmulN(x [][]float32, a, b, c mmOp) {
 	}
 }
 
-// matmulGLU sets g[t] = silu(gate·x[t]) ⊙ (up·x[t]) (and u[t] = up·x[t]):
+// MatMulGLU sets g[t] = silu(gate·x[t]) ⊙ (up·x[t]) (and u[t] = up·x[t]):
 // the two products are split by the same rows over the workers and each
 // range applies the activation as soon as both are done, so that the
 // elementwise work runs on every thread while the rows are in cache.
 // The values are those of matmul2 followed by the activation.
-func (p *workers) matmulGLU(x [][]float32, g [][]float32, gate Linear, u [][]float32, up Linear) {
+func (p *Workers) MatMulGLU(x [][]float32, g [][]float32, gate Linear, u [][]float32, up Linear) {
 	rows := gate.W.Rows
 	if gate.B != nil || up.B != nil || up.W.Rows != rows || len(p.ws) == 0 ||
-		2*rows*gate.W.Cols*len(x) < parallelMinWork || rows < 8*p.n {
+		2*rows*gate.W.Cols*len(x) < ParallelMinWork || rows < 8*p.n {
 		p.matmul2(x, g, gate, u, up)
 		swiglu(g, u, 0, rows)
 		return
@@ -283,7 +291,7 @@ func (p *workers) matmulGLU(x [][]float32, g [][]float32, gate Linear, u [][]flo
 	xp := packFor(x, gate.W)
 	t.ops = [3]mmOp{{out: g, w: gate.W, x: x, xp: xp}, {out: u, w: up.W, x: x, xp: xp}}
 	t.n, t.glu = 2, true
-	p.parallel(t, rows, panelRows)
+	p.Parallel(t, rows, panelRows)
 	t.ops, t.glu = [3]mmOp{}, false
 	p.mm.Put(t)
 	if xp != nil {
@@ -298,7 +306,7 @@ func packFor(x [][]float32, w *Mat) *xPack {
 	switch {
 	case w.pairs && hasDot():
 	case w.DType == Q8 && hasQ8() && len(x) > 1:
-	case w.packed && !w.pairs && w.DType != Q8 && activeKernel != KernelGo && len(x) > 1:
+	case w.packed && !w.pairs && w.DType != Q8 && activeKernel != kernelGo && len(x) > 1:
 	default:
 		return nil
 	}
@@ -310,23 +318,14 @@ func packFor(x [][]float32, w *Mat) *xPack {
 // swiglu sets g[t][j] = silu(g[t][j]) · u[t][j] for j in [a, b).
 func swiglu(g, u [][]float32, a, b int) {
 	for i := range g {
-		swigluRow(g[i][a:b], u[i][a:b])
+		SwiGLU(g[i][a:b], u[i][a:b])
 	}
 }
 
 func addBias(out [][]float32, b []float32) {
 	if b != nil {
 		for _, o := range out {
-			add(o[:len(b)], b)
+			Add(o[:len(b)], b)
 		}
-	}
-}
-
-// MatVec computes out = W·x (+ b) for one vector, on the calling goroutine.
-func MatVec(out []float32, l Linear, x []float32) {
-	o, in := [1][]float32{out}, [1][]float32{x}
-	l.W.mulRows(o[:], in[:], 0, l.W.Rows)
-	if l.B != nil {
-		add(out[:len(l.B)], l.B)
 	}
 }

@@ -23,19 +23,19 @@ func TestRandomPresets(t *testing.T) {
 				cfg.Pattern = "M*-"
 			}
 			cfg.NumLayers = max(len(cfg.Pattern), 2)
-			ck, err := RandomCheckpoint(cfg, safetensors.BF16, 1)
+			ck, err := randomCheckpoint(cfg, safetensors.BF16, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := New(cfg, ck, Options{Threads: 2})
+			m, err := newModel(cfg, ck, Options{Threads: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			st := m.NewState(16)
-			FillRandom(st, 20, 1)
+			st := m.newState(16)
+			fillRandom(st, 20, 1)
 			logits := make([]float32, cfg.VocabSize)
-			if err := Prefill(context.Background(), m, st, []int{1, 2, 3}, nil, logits); err != nil {
+			if err := prefill(context.Background(), m, st, []int{1, 2, 3}, nil, logits); err != nil {
 				t.Fatal(err)
 			}
 			if st.Pos() != 23 {

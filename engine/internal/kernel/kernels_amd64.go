@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package engine
+package kernel
 
 import "golang.org/x/sys/cpu"
 
@@ -72,7 +72,7 @@ func ssmRowsAVX512(s *float32, n int, rows int, dA float32, dtx *float32, b *flo
 //go:noescape
 func ssmRowsAVX2(s *float32, n int, rows int, dA float32, dtx *float32, b *float32, c *float32, y *float32)
 
-// ssmRows runs one head's scan step on the assembly path (see ssmHead);
+// ssmRows runs one head's scan step on the assembly path (see SSMRows);
 // it reports false when the active path cannot.
 func ssmRows(s []float32, n, rows int, dA float32, dtx, b, c, y []float32) bool {
 	if rows == 0 || n == 0 {
@@ -107,9 +107,9 @@ func softmaxFast(x []float32) bool {
 //go:noescape
 func swigluAVX512(gp, u *float32, n int) int
 
-// swigluRow sets g[j] = silu(g[j])·u[j] for every j, with the same bits
+// SwiGLU sets g[j] = silu(g[j])·u[j] for every j, with the same bits
 // as the Go loop.
-func swigluRow(g, u []float32) {
+func SwiGLU(g, u []float32) {
 	u = u[:len(g)]
 	j := 0
 	if activeKernel == kernAVX512 {
@@ -131,11 +131,11 @@ func swigluRow(g, u []float32) {
 //go:noescape
 func expShiftedAVX512(l *float32, n int, mx, invT float32, e *float64) int
 
-// expShifted sets e[i] = math.Exp(float64((l[i]-mx)*invT)) for a prefix of
+// ExpShifted sets e[i] = math.Exp(float64((l[i]-mx)*invT)) for a prefix of
 // l (bit for bit) and returns its length: 0 when the active path has no
 // kernel; it stops early at values math.Exp treats specially (below -700,
 // NaN), which the caller computes.
-func expShifted(l []float32, mx, invT float32, e []float64) int {
+func ExpShifted(l []float32, mx, invT float32, e []float64) int {
 	if activeKernel != kernAVX512 || len(l) < 8 {
 		return 0
 	}
