@@ -16,8 +16,9 @@ import (
 func init() { benchCommands = append(benchCommands, newBenchEngineCmd) }
 
 func newBenchEngineCmd() *cobra.Command {
-	var preset, configPath, dtype, batches, contexts, kernel, quantize, matmul, kvCache string
-	var threads, prefill, steps, samples, samplesPrompt, samplesTokens int
+	var preset, configPath, dtype, batches, contexts, kernel string
+	var e engineFlags
+	var prefill, steps, samples, samplesPrompt, samplesTokens int
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "engine",
@@ -73,7 +74,7 @@ CPU-second (times the threads), since a shared machine's wall clock varies.`,
 			}
 			errOut := cmd.ErrOrStderr()
 			res, err := engine.BenchEngine(cmd.Context(), engine.BenchOptions{Config: cfg, Name: name, DType: dt,
-				Threads: threads, Quantize: quantize, Matmul: matmul, KVCache: kvCache, Batches: bs, Contexts: cs, Prefill: prefill, Steps: steps, Seed: 1,
+				Threads: e.threads, Quantize: e.quantize, Matmul: e.matmul, KVCache: e.kvCache, Batches: bs, Contexts: cs, Prefill: prefill, Steps: steps, Seed: 1,
 				Samples: samples, SamplesPrompt: samplesPrompt, SamplesTokens: samplesTokens,
 				Progress: func(msg string) { fmt.Fprintln(errOut, msg) }})
 			if err != nil {
@@ -109,10 +110,7 @@ CPU-second (times the threads), since a shared machine's wall clock varies.`,
 	f.StringVar(&preset, "preset", "qwen2.5-0.5b", "model shape: "+strings.Join(engine.Presets(), ", "))
 	f.StringVar(&configPath, "config", "", "a config.json to use instead of a preset")
 	f.StringVar(&dtype, "dtype", "bf16", "weight dtype: bf16 or f32")
-	f.IntVar(&threads, "threads", 0, "threads (0: GOMAXPROCS)")
-	f.StringVar(&matmul, "matmul", "", matmulHelp)
-	f.StringVar(&kvCache, "kv-cache", "", kvCacheHelp)
-	f.StringVar(&quantize, "quantize", "", "quantize the matrices at load: int8 (blocks of 32 with a scale)")
+	e.register(f, false)
 	f.StringVar(&batches, "batch", "1,8,32", "sequences per decode step, comma-separated")
 	f.StringVar(&contexts, "context", "0,2048,8192", "tokens already in each sequence's cache, comma-separated")
 	f.IntVar(&prefill, "prefill", 512, "prompt tokens of the prefill measurement (0: none)")

@@ -80,3 +80,36 @@ func TestSynthWithoutModel(t *testing.T) {
 		t.Fatalf("no --input: %v %s", err, stderr)
 	}
 }
+
+// TestOneDefaultPerConcept checks that a flag shared by several commands
+// has one default and one help text on all of them.
+func TestOneDefaultPerConcept(t *testing.T) {
+	type seen struct{ cmd, def, usage string }
+	shared := map[string]bool{"threads": true, "matmul": true, "kv-cache": true, "quantize": true, "max-batch": true,
+		"policy": true, "code-tags": true, "data-dir": true, "max-retries": true, "request-timeout": true, "concurrency": true}
+	// grade's --concurrency is rows graded at once on the CPUs, not requests in flight.
+	exempt := map[string]bool{"crucible grade --concurrency": true}
+	first := map[string]seen{}
+	eachCommand(newRootCmd(), func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if !shared[f.Name] || f.Hidden || exempt[c.CommandPath()+" --"+f.Name] {
+				return
+			}
+			usage := strings.TrimSuffix(f.Usage, " (capped by --concurrency)")
+			s, ok := first[f.Name]
+			if !ok {
+				first[f.Name] = seen{c.CommandPath(), f.DefValue, usage}
+				return
+			}
+			if s.def != f.DefValue {
+				t.Errorf("--%s: default %q on %s, %q on %s", f.Name, s.def, s.cmd, f.DefValue, c.CommandPath())
+			}
+			if f.Name != "data-dir" && f.Name != "concurrency" && s.usage != usage {
+				t.Errorf("--%s: help %q on %s, %q on %s", f.Name, s.usage, s.cmd, usage, c.CommandPath())
+			}
+		})
+	})
+	if len(first) < 8 {
+		t.Fatalf("found only %v", first)
+	}
+}

@@ -106,9 +106,9 @@ and exits with status 1 when max|Δ| / max(1, max|ref|) > 1e-4 or any id differs
 		},
 	}
 	cmd.Flags().StringVar(&refPath, "reference", "", "reference file (default DIR/reference.safetensors)")
-	cmd.Flags().StringVar(&opts.Matmul, "matmul", "", matmulHelp+" (shows its error against the reference)")
+	cmd.Flags().StringVar(&opts.Matmul, "matmul", "", matmulHelp)
 	cmd.Flags().StringVar(&opts.KVCache, "kv-cache", "", kvCacheHelp)
-	cmd.Flags().StringVar(&opts.Quantize, "quantize", "", "int8 stores the matrices as int8 with block scales (not exact)")
+	cmd.Flags().StringVar(&opts.Quantize, "quantize", "", quantizeHelp)
 	return cmd
 }
 
