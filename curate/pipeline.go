@@ -60,7 +60,7 @@ type Env struct {
 	// Embedder, when set, retrieves candidates for the LLM check;
 	// otherwise a TF-IDF character n-gram index does.
 	Embedder Embedder
-	// DataDir holds named benchmarks (see package eval).
+	// DataDir holds named benchmarks (see package data).
 	DataDir string
 	// CacheDir keeps LLM verdicts between runs.
 	CacheDir    string
