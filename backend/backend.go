@@ -54,6 +54,25 @@ type Response struct {
 	// StopString is the stop string that ended the text, when the backend
 	// reports it (vLLM's stop_reason, SGLang's matched_stop); "" otherwise.
 	StopString string
+	// Reasoning is the chain of thought a reasoning model returned apart
+	// from Text (vLLM's message.reasoning, reasoning_content elsewhere);
+	// Text is then only the answer after it, and may be empty when the
+	// generation stopped inside the reasoning.
+	Reasoning string
+}
+
+// FaultStats count what a backend retried, by fault class (e.g.
+// "server_error", "rate_limit", "connection", "timeout", "bad_body").
+type FaultStats struct {
+	Attempts int64            // requests sent, retries included
+	Retries  int64            // attempts that were retried
+	GaveUp   int64            // requests that failed after their retries
+	ByClass  map[string]int64 // faulty attempts by class
+}
+
+// FaultReporter is a Backend that counts its faults and retries.
+type FaultReporter interface {
+	Faults() FaultStats
 }
 
 // Backend generates text. Generate blocks until the response is complete, the

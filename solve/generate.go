@@ -61,6 +61,12 @@ type Options struct {
 
 	// GenerationKey is the output field of the text (default "generation").
 	GenerationKey string
+	// A reasoning model's chain of thought (backend.Response.Reasoning) goes
+	// to the row's `reasoning` field; JoinReasoning also puts it before the
+	// answer in the generation, as "<think>REASONING</think>ANSWER" (the
+	// form OpenMathReasoning-style data keeps; grading reads only what
+	// follows </think>).
+	JoinReasoning bool
 
 	// Label names the progress bar; Command, Version and Config go into the
 	// manifest.
@@ -271,7 +277,14 @@ func (o *Options) one(ctx context.Context, j job) (out *record.Row, failed, ok b
 		}
 		return out, true, true
 	}
-	out.Set(o.GenerationKey, resp.Text)
+	text := resp.Text
+	if resp.Reasoning != "" && o.JoinReasoning {
+		text = "<think>" + resp.Reasoning + "</think>" + text
+	}
+	out.Set(o.GenerationKey, text)
+	if resp.Reasoning != "" {
+		out.Set("reasoning", resp.Reasoning)
+	}
 	out.Set("sample", j.sample)
 	out.Set("finish_reason", resp.FinishReason)
 	out.Set("num_generated_tokens", resp.CompletionTokens)

@@ -61,7 +61,7 @@ type RewardClient struct {
 	MaxRetries int
 	Timeout    time.Duration // per attempt (default 5 minutes)
 	HTTP       *http.Client
-	// BackoffBase shortens the backoff (tests).
+	// BackoffBase is the first retry's wait (default 500 ms).
 	BackoffBase time.Duration
 
 	once   sync.Once
@@ -163,7 +163,7 @@ func ParseNemotronReward(b []byte) (map[string]float64, error) {
 		} `json:"choices"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
-		return nil, fmt.Errorf("reward server returned invalid JSON (%v): %s", err, snippet(b))
+		return nil, openai.BadBody(fmt.Errorf("reward server returned invalid JSON (%v): %s", err, snippet(b)))
 	}
 	if len(w.Choices) == 0 {
 		return nil, fmt.Errorf("reward server returned no choices: %s", snippet(b))
@@ -195,7 +195,7 @@ func ParseNemotronReward(b []byte) (map[string]float64, error) {
 func parseScalarReward(b []byte) (float64, error) {
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {
-		return 0, fmt.Errorf("reward server returned invalid JSON (%v): %s", err, snippet(b))
+		return 0, openai.BadBody(fmt.Errorf("reward server returned invalid JSON (%v): %s", err, snippet(b)))
 	}
 	if x, ok := lastNumber(v, 0); ok {
 		return x, nil

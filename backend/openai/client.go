@@ -3,10 +3,18 @@
 // serve) over /v1/completions and /v1/chat/completions.
 //
 // One Client spreads requests over several servers, keeps a keep-alive
-// connection pool sized for the requests in flight, and retries 429, 5xx and
-// connection errors with exponential backoff and jitter, honouring
-// Retry-After. A request that still fails is returned as an error for the
-// caller to record on its row.
+// connection pool sized for the requests in flight, and retries what real
+// servers do to requests — 429 (honouring Retry-After), 5xx, refused, reset
+// or cut connections, attempts past Options.Timeout, and a 200 whose body is
+// not the API's JSON or has no choices — with exponential backoff and
+// jitter, on the next server. Model discovery (/v1/models, while a server
+// warms up) goes through the same loop and never caches a failure. A request
+// that still fails is returned as an error for the caller to record on its
+// row; Faults counts the faulty attempts by class.
+//
+// Retrying is safe: Crucible's requests carry their seed, derived from the
+// row and sample, so a retried request asks for the same text, and a stage
+// writes a row only once its response has arrived.
 package openai
 
 import (
@@ -61,10 +69,53 @@ type Client struct {
 	http  *http.Client
 	next  atomic.Uint64
 
-	modelOnce sync.Once
-	model     string
-	modelErr  error
+	modelMu sync.Mutex
+	model   string
+
+	attempts, retries, gaveUp atomic.Int64
+	faultMu                   sync.Mutex
+	faults                    map[string]int64
 }
+
+// Fault classes counted by Faults.
+const (
+	FaultConnection = "connection"   // refused, reset or cut connection
+	FaultTimeout    = "timeout"      // an attempt ran past Options.Timeout
+	FaultRateLimit  = "rate_limit"   // HTTP 429
+	FaultServer     = "server_error" // HTTP 5xx
+	FaultBadBody    = "bad_body"     // a 200 that is not the API's JSON, or has no choices
+)
+
+// Faults returns the faulty attempts by class, and how many were retried.
+func (c *Client) Faults() backend.FaultStats {
+	c.faultMu.Lock()
+	defer c.faultMu.Unlock()
+	by := make(map[string]int64, len(c.faults))
+	for k, v := range c.faults {
+		by[k] = v
+	}
+	return backend.FaultStats{Attempts: c.attempts.Load(), Retries: c.retries.Load(), GaveUp: c.gaveUp.Load(), ByClass: by}
+}
+
+func (c *Client) fault(class string) {
+	c.faultMu.Lock()
+	if c.faults == nil {
+		c.faults = map[string]int64{}
+	}
+	c.faults[class]++
+	c.faultMu.Unlock()
+}
+
+// badBody marks a 200 response whose body is not what the API returns; the
+// attempt is retried like a 5xx.
+type badBody struct{ err error }
+
+func (e badBody) Error() string { return e.err.Error() }
+func (e badBody) Unwrap() error { return e.err }
+
+// BadBody wraps err so that a parse function given to Post marks the
+// response as malformed (retried) rather than final.
+func BadBody(err error) error { return badBody{err} }
 
 // New returns a Client. It does not contact the servers.
 func New(opts Options) (*Client, error) {
@@ -112,9 +163,6 @@ func New(opts Options) (*Client, error) {
 			ForceAttemptHTTP2:   false,
 		}}
 	}
-	if opts.Model != "" {
-		c.modelOnce.Do(func() {})
-	}
 	return c, nil
 }
 
@@ -124,39 +172,36 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Model returns the model name, asking the first reachable server when none
-// was configured.
+// Model returns the model name, asking the servers' /v1/models (with the
+// request retries) when none was configured. A name found is kept; a
+// failure is not, so the next call asks again.
 func (c *Client) Model(ctx context.Context) (string, error) {
-	c.modelOnce.Do(func() { c.model, c.modelErr = c.discoverModel(ctx) })
-	return c.model, c.modelErr
-}
-
-func (c *Client) discoverModel(ctx context.Context) (string, error) {
-	var lastErr error
-	for _, base := range c.bases {
+	c.modelMu.Lock()
+	defer c.modelMu.Unlock()
+	if c.model != "" {
+		return c.model, nil
+	}
+	var id string
+	err := c.send(ctx, http.MethodGet, "/models", nil, func(b []byte) error {
 		var out struct {
 			Data []struct {
 				ID string `json:"id"`
 			} `json:"data"`
 		}
-		body, status, _, err := c.do(ctx, http.MethodGet, base+"/models", nil)
-		if err == nil && status == http.StatusOK {
-			if jerr := json.Unmarshal(body, &out); jerr != nil {
-				lastErr = fmt.Errorf("GET %s/models: invalid JSON: %v", base, jerr)
-				continue
-			}
-			if len(out.Data) > 0 && out.Data[0].ID != "" {
-				return out.Data[0].ID, nil
-			}
-			lastErr = fmt.Errorf("GET %s/models: no models listed; pass --model", base)
-			continue
+		if err := json.Unmarshal(b, &out); err != nil {
+			return badBody{fmt.Errorf("invalid JSON (%v): %s", err, snippet(b))}
 		}
-		if err == nil {
-			err = fmt.Errorf("GET %s/models: HTTP %d: %s", base, status, errorText(body))
+		if len(out.Data) == 0 || out.Data[0].ID == "" {
+			return errors.New("no models listed")
 		}
-		lastErr = err
+		id = out.Data[0].ID
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("openai backend: cannot find the model name (pass --model): %w", err)
 	}
-	return "", fmt.Errorf("openai backend: cannot find the model name (pass --model): %w", lastErr)
+	c.model = id
+	return id, nil
 }
 
 type wireRequest struct {
@@ -177,7 +222,9 @@ type wireResponse struct {
 	Choices []struct {
 		Text    *string `json:"text"`
 		Message *struct {
-			Content *string `json:"content"`
+			Content          *string `json:"content"`
+			Reasoning        *string `json:"reasoning"`         // vLLM --reasoning-parser
+			ReasoningContent *string `json:"reasoning_content"` // older vLLM, SGLang, DeepSeek
 		} `json:"message"`
 		FinishReason string          `json:"finish_reason"`
 		StopReason   json.RawMessage `json:"stop_reason"`  // vLLM
@@ -246,42 +293,67 @@ func (c *Client) Generate(ctx context.Context, req *backend.Request) (*backend.R
 
 // Post sends a JSON body to path (e.g. "/chat/completions") on the servers
 // with the client's retries, and hands a 200 response body to parse. A
-// parse error is not retried. It serves endpoints whose replies Generate
-// does not read (reward models, poolers).
+// parse error is final unless parse wraps it with BadBody. It serves
+// endpoints whose replies Generate does not read (reward models, poolers).
 func (c *Client) Post(ctx context.Context, path string, body []byte, parse func([]byte) error) error {
-	return c.post(ctx, path, body, parse)
+	return c.send(ctx, http.MethodPost, path, body, parse)
 }
 
 func (c *Client) post(ctx context.Context, path string, body []byte, parse func([]byte) error) error {
+	return c.send(ctx, http.MethodPost, path, body, parse)
+}
+
+// send makes one request with the retries: each attempt goes to the next
+// server and is bounded by Options.Timeout; a 200 body goes to parse.
+func (c *Client) send(ctx context.Context, method, path string, body []byte, parse func([]byte) error) error {
 	start := c.next.Add(1)
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		base := c.bases[(start+uint64(attempt))%uint64(len(c.bases))]
 		url := base + path
+		c.attempts.Add(1)
 		actx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
-		respBody, status, hdr, err := c.do(actx, http.MethodPost, url, body)
+		respBody, status, hdr, err := c.do(actx, method, url, body)
+		timedOut := actx.Err() != nil
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		var wait time.Duration
 		switch {
+		case err != nil && timedOut:
+			c.fault(FaultTimeout)
+			lastErr = fmt.Errorf("%s %s: no answer within %v (--request-timeout)", method, url, c.opts.Timeout)
 		case err != nil:
-			lastErr = fmt.Errorf("POST %s: %w", url, err)
+			c.fault(FaultConnection)
+			lastErr = fmt.Errorf("%s %s: %w", method, url, err)
 		case status == http.StatusOK:
-			if perr := parse(respBody); perr != nil {
-				return fmt.Errorf("POST %s: %w", url, perr)
+			perr := parse(respBody)
+			if perr == nil {
+				return nil
 			}
-			return nil
-		case status == http.StatusTooManyRequests || status >= 500:
-			lastErr = fmt.Errorf("POST %s: HTTP %d: %s", url, status, errorText(respBody))
+			var bb badBody
+			if !errors.As(perr, &bb) {
+				return fmt.Errorf("%s %s: %w", method, url, perr)
+			}
+			c.fault(FaultBadBody)
+			lastErr = fmt.Errorf("%s %s: %w", method, url, perr)
+		case status == http.StatusTooManyRequests:
+			c.fault(FaultRateLimit)
+			lastErr = fmt.Errorf("%s %s: HTTP %d: %s", method, url, status, errorText(respBody))
+			wait = retryAfter(hdr)
+		case status >= 500:
+			c.fault(FaultServer)
+			lastErr = fmt.Errorf("%s %s: HTTP %d: %s", method, url, status, errorText(respBody))
 			wait = retryAfter(hdr)
 		default:
-			return fmt.Errorf("%w: POST %s: HTTP %d: %s", backend.ErrBadRequest, url, status, errorText(respBody))
+			return fmt.Errorf("%w: %s %s: HTTP %d: %s", backend.ErrBadRequest, method, url, status, errorText(respBody))
 		}
 		if attempt >= c.opts.MaxRetries {
+			c.gaveUp.Add(1)
 			return fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt+1)
 		}
+		c.retries.Add(1)
 		if wait <= 0 {
 			wait = c.backoff(attempt)
 		}
@@ -349,10 +421,10 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte) ([]byt
 func parseResponse(b []byte) (*backend.Response, error) {
 	var w wireResponse
 	if err := json.Unmarshal(b, &w); err != nil {
-		return nil, fmt.Errorf("server returned invalid JSON (%v): %s", err, snippet(b))
+		return nil, badBody{fmt.Errorf("server returned invalid JSON (%v): %s", err, snippet(b))}
 	}
 	if len(w.Choices) == 0 {
-		return nil, fmt.Errorf("server returned no choices: %s", snippet(b))
+		return nil, badBody{fmt.Errorf("server returned no choices: %s", snippet(b))}
 	}
 	ch := w.Choices[0]
 	r := &backend.Response{
@@ -368,7 +440,15 @@ func parseResponse(b []byte) (*backend.Response, error) {
 	case ch.Message != nil:
 		r.Text = "" // a chat message with null content
 	default:
-		return nil, fmt.Errorf("server returned a choice without text or message: %s", snippet(b))
+		return nil, badBody{fmt.Errorf("server returned a choice without text or message: %s", snippet(b))}
+	}
+	if m := ch.Message; m != nil {
+		switch {
+		case m.Reasoning != nil:
+			r.Reasoning = *m.Reasoning
+		case m.ReasoningContent != nil:
+			r.Reasoning = *m.ReasoningContent
+		}
 	}
 	for _, raw := range []json.RawMessage{ch.StopReason, ch.MatchedStop} {
 		var s string
@@ -441,7 +521,7 @@ func (c *Client) Embed(ctx context.Context, texts []string) ([][]float32, error)
 			} `json:"data"`
 		}
 		if err := json.Unmarshal(b, &w); err != nil {
-			return fmt.Errorf("server returned invalid JSON (%v): %s", err, snippet(b))
+			return badBody{fmt.Errorf("server returned invalid JSON (%v): %s", err, snippet(b))}
 		}
 		if len(w.Data) != len(texts) {
 			return fmt.Errorf("server returned %d embeddings for %d texts", len(w.Data), len(texts))

@@ -195,3 +195,98 @@ func TestKeyFromEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultClasses: each class of fault a real server produces is retried
+// and counted under its class; the request then succeeds.
+func TestFaultClasses(t *testing.T) {
+	faults := []func(w http.ResponseWriter){
+		func(w http.ResponseWriter) { w.WriteHeader(503) },
+		func(w http.ResponseWriter) { w.Header().Set("Retry-After", "0"); w.WriteHeader(429) },
+		func(w http.ResponseWriter) { io.WriteString(w, `<html><body>502 Bad Gateway</body></html>`) }, // a 200 with an HTML page
+		func(w http.ResponseWriter) { io.WriteString(w, `{"choices":[]}`) },                            // no choices
+		func(w http.ResponseWriter) { // a body cut mid-JSON: the connection closes early
+			w.Header().Set("Content-Length", "400")
+			io.WriteString(w, `{"choices":[{"message":{"content":"h`)
+		},
+		func(w http.ResponseWriter) { // a dropped connection
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+		},
+		func(w http.ResponseWriter) { time.Sleep(300 * time.Millisecond) }, // a stall past the attempt timeout
+	}
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if i := int(n.Add(1)) - 1; i < len(faults) {
+			faults[i](w)
+			return
+		}
+		io.WriteString(w, `{"choices":[{"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}`)
+	}))
+	defer srv.Close()
+	c, _ := New(Options{BaseURLs: []string{srv.URL}, Model: "m", BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond,
+		MaxRetries: len(faults), Timeout: 100 * time.Millisecond})
+	r, err := c.Generate(context.Background(), &backend.Request{Messages: []backend.Message{{Role: "user", Content: "q"}}})
+	if err != nil || r.Text != "ok" {
+		t.Fatalf("after the faults: %+v %v", r, err)
+	}
+	f := c.Faults()
+	want := map[string]int64{FaultServer: 1, FaultRateLimit: 1, FaultBadBody: 2, FaultConnection: 2, FaultTimeout: 1}
+	for k, v := range want {
+		if f.ByClass[k] != v {
+			t.Errorf("%s: %d faults, want %d (all: %v)", k, f.ByClass[k], v, f.ByClass)
+		}
+	}
+	if f.Retries != int64(len(faults)) || f.Attempts != int64(len(faults)+1) || f.GaveUp != 0 {
+		t.Errorf("stats %+v", f)
+	}
+}
+
+// TestModelDiscoveryRetries: /v1/models failing while a server warms up is
+// retried, and a failure is not kept.
+func TestModelDiscoveryRetries(t *testing.T) {
+	var modelCalls atomic.Int32
+	var down atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/models" {
+			if modelCalls.Add(1) <= 2 || down.Load() {
+				w.WriteHeader(503)
+				return
+			}
+			io.WriteString(w, `{"data":[{"id":"qwen"}]}`)
+			return
+		}
+		io.WriteString(w, `{"choices":[{"text":"ok","finish_reason":"stop"}]}`)
+	}))
+	defer srv.Close()
+	c, _ := New(Options{BaseURLs: []string{srv.URL}, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond, MaxRetries: 3})
+	if m, err := c.Model(context.Background()); err != nil || m != "qwen" {
+		t.Fatalf("model %q, %v", m, err)
+	}
+	// A client whose discovery failed for good asks again next time.
+	down.Store(true)
+	c2, _ := New(Options{BaseURLs: []string{srv.URL}, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond, MaxRetries: 1})
+	if _, err := c2.Model(context.Background()); err == nil || !strings.Contains(err.Error(), "HTTP 503") {
+		t.Fatalf("down: %v", err)
+	}
+	down.Store(false)
+	if m, err := c2.Model(context.Background()); err != nil || m != "qwen" {
+		t.Fatalf("after the server came up: %q, %v", m, err)
+	}
+}
+
+// TestReasoning: the chain of thought in message.reasoning or
+// reasoning_content is kept apart from the answer; null content is an
+// empty answer, not a failure.
+func TestReasoning(t *testing.T) {
+	for _, tc := range []struct{ body, reasoning, text string }{
+		{`{"choices":[{"message":{"role":"assistant","reasoning":"think a","content":"42"},"finish_reason":"stop"}]}`, "think a", "42"},
+		{`{"choices":[{"message":{"role":"assistant","reasoning_content":"think b","content":"7"},"finish_reason":"stop"}]}`, "think b", "7"},
+		{`{"choices":[{"message":{"role":"assistant","reasoning_content":"cut off","content":null},"finish_reason":"length"}]}`, "cut off", ""},
+	} {
+		r, err := parseResponse([]byte(tc.body))
+		if err != nil || r.Reasoning != tc.reasoning || r.Text != tc.text {
+			t.Errorf("%s: %+v %v", tc.body, r, err)
+		}
+	}
+}

@@ -22,6 +22,7 @@ type backendFlags struct {
 	concurrency int
 	timeout     time.Duration
 	maxRetries  int
+	backoff     time.Duration
 	engine      engineFlags
 }
 
@@ -33,7 +34,8 @@ func (f *backendFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.model, "model", "", "model name sent to the server (default: the first listed by /v1/models), or a model folder / org/name for --backend local")
 	fl.IntVar(&f.concurrency, "concurrency", 256, "requests in flight")
 	fl.DurationVar(&f.timeout, "request-timeout", 10*time.Minute, "time limit of one attempt of one request")
-	fl.IntVar(&f.maxRetries, "max-retries", 6, "retries of a request after 429, 5xx or connection errors")
+	fl.IntVar(&f.maxRetries, "max-retries", 6, "retries of a request after 429, 5xx, connection errors, timeouts or malformed replies")
+	fl.DurationVar(&f.backoff, "retry-backoff", 500*time.Millisecond, "wait before the first retry; it doubles each attempt (at most 30s, with jitter) unless the server sends Retry-After")
 	f.engine.register(fl, true)
 	fl.Lookup("max-batch").Usage += " (capped by --concurrency)"
 }
@@ -57,7 +59,7 @@ func (f *backendFlags) open() (backend.Backend, error) {
 		}
 		return openai.New(openai.Options{
 			BaseURLs: f.baseURLs, APIKey: key, Model: f.model,
-			Concurrency: f.concurrency, Timeout: f.timeout, MaxRetries: f.retries(),
+			Concurrency: f.concurrency, Timeout: f.timeout, MaxRetries: f.retries(), BackoffBase: f.backoff,
 		})
 	case "local":
 		return openLocalBackend(f)

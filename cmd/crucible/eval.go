@@ -51,6 +51,7 @@ it resumes from what DIR already holds.`,
 			if res != nil {
 				logStats(res.Stats)
 			}
+			logFaults(o.Backend)
 			if err != nil {
 				return err
 			}

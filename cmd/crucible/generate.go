@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"sort"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -19,21 +20,22 @@ func init() { commands = append(commands, newGenerateCmd) }
 
 // genFlags are the sampling and selection flags shared by generate and eval.
 type genFlags struct {
-	prompt      string
-	completion  bool
-	samples     int
-	temperature float64
-	topP        float64
-	topK        int
-	minP        float64
-	repPenalty  float64
-	maxTokens   int
-	seed        int64
-	stop        []string
-	limit       int
-	shard       string
-	retryErrors bool
-	messages    string
+	prompt        string
+	completion    bool
+	samples       int
+	temperature   float64
+	topP          float64
+	topK          int
+	minP          float64
+	repPenalty    float64
+	maxTokens     int
+	seed          int64
+	stop          []string
+	limit         int
+	shard         string
+	retryErrors   bool
+	joinReasoning bool
+	messages      string
 }
 
 func (g *genFlags) register(cmd *cobra.Command, defaultPrompt string) {
@@ -52,6 +54,7 @@ func (g *genFlags) register(cmd *cobra.Command, defaultPrompt string) {
 	fl.IntVar(&g.limit, "limit", 0, "take only the first N rows (after --shard)")
 	fl.StringVar(&g.shard, "shard", "", "process shard i/n of the rows (by a hash of the row id)")
 	fl.StringVar(&g.messages, "messages-field", "", "take each row's chat messages from this field (a list of {role, content}, e.g. messages) instead of rendering --prompt")
+	fl.BoolVar(&g.joinReasoning, "join-reasoning", false, "put a reasoning model's chain of thought (kept in the reasoning field) before the answer in the generation, as <think>...</think>answer")
 	fl.BoolVar(&g.retryErrors, "retry-errors", false, "on resume, generate again the rows whose request failed (rows with an error field)")
 }
 
@@ -73,7 +76,7 @@ func (g *genFlags) options() (solve.Options, error) {
 	}
 	return solve.Options{
 		Prompt: p, MessagesField: g.messages, Completion: g.completion, RetryErrors: g.retryErrors, Samples: g.samples,
-		Seed: g.seed, Limit: g.limit, Shard: shard, Params: params,
+		Seed: g.seed, Limit: g.limit, Shard: shard, Params: params, JoinReasoning: g.joinReasoning,
 	}, nil
 }
 
@@ -122,6 +125,7 @@ pairs the output already holds and sends byte-identical requests for the rest.`,
 			o.Input, o.Output = input, output
 			st, err := solve.Run(cmd.Context(), o)
 			logStats(st)
+			logFaults(o.Backend)
 			if err != nil {
 				return err
 			}
@@ -165,6 +169,28 @@ func allFailed(st solve.Stats) error {
 		return fmt.Errorf("all %d requests failed (rerun with --retry-errors once the backend works); first error: %s", st.Errors, st.FirstError)
 	}
 	return nil
+}
+
+// logFaults reports what the backend retried, by fault class.
+func logFaults(be backend.Backend) {
+	fr, ok := be.(backend.FaultReporter)
+	if !ok {
+		return
+	}
+	f := fr.Faults()
+	if f.Retries == 0 && f.GaveUp == 0 {
+		return
+	}
+	args := []any{"attempts", f.Attempts, "retries", f.Retries, "gave_up", f.GaveUp}
+	classes := make([]string, 0, len(f.ByClass))
+	for k := range f.ByClass {
+		classes = append(classes, k)
+	}
+	sort.Strings(classes)
+	for _, k := range classes {
+		args = append(args, k, f.ByClass[k])
+	}
+	slog.Info("backend faults", args...)
 }
 
 func logStats(st solve.Stats) {

@@ -94,7 +94,11 @@ func newSynthRecipeCmd(r synthRecipe) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return finishSynth(act.run(cmd.Context(), c, p))
+		rep, err := act.run(cmd.Context(), c, p)
+		if c.Backend != nil {
+			logFaults(c.Backend)
+		}
+		return finishSynth(rep, err)
 	}
 	return cmd
 }
@@ -121,6 +125,7 @@ func (f *synthFlags) register(cmd *cobra.Command, r synthRecipe) {
 	f.g.register(cmd, "")
 	f.b.register(cmd)
 	fl.MarkHidden("messages-field") // recipes build their own messages
+	fl.MarkHidden("join-reasoning")
 	setDefault := func(name, value string) {
 		fl.Set(name, value)
 		fl.Lookup(name).DefValue = value

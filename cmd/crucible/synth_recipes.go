@@ -251,7 +251,7 @@ verbosity); --reward-api scalar posts {"model","messages"} to --reward-path (vLL
 					base += "/v1"
 				}
 				client := &synth.RewardClient{BaseURL: base, APIKey: key, Model: f.b.model, API: api, Path: path,
-					MaxRetries: f.b.retries(), Timeout: f.b.timeout}
+					MaxRetries: f.b.retries(), Timeout: f.b.timeout, BackoffBase: f.b.backoff}
 				return synth.Reward(ctx, synth.RewardOptions{Common: c, Input: f.input, Output: f.output,
 					Client: client, Weights: w, ResponseField: respField})
 			}}
