@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/crucible-ml/crucible/engine/internal/kernel"
@@ -272,15 +271,6 @@ func benchDecode(ctx context.Context, m Model, b, ctxLen, steps int, rng *rand.R
 	d.StepMS = 1000 * wall / float64(steps)
 	runtime.KeepAlive(states)
 	return d, nil
-}
-
-// cpuTime is the CPU time this process has used, in seconds.
-func cpuTime() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // loadAverage is /proc/loadavg's first three fields, if readable.

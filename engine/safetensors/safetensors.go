@@ -1,6 +1,7 @@
 // Package safetensors reads Hugging Face .safetensors checkpoints by mapping
 // them into memory: a tensor's bytes are a slice of the mapped file, kept in
-// the dtype they were stored in (no float32 copy of a bf16 checkpoint).
+// the dtype they were stored in (no float32 copy of a bf16 checkpoint). On
+// systems without mmap (Windows) a file is read into memory instead.
 //
 // A folder holds either one model.safetensors or shards listed in
 // model.safetensors.index.json; OpenDir handles both.
@@ -16,10 +17,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
 )
 
 // DType is a tensor element type as spelled in safetensors headers.
@@ -86,7 +87,8 @@ type File struct {
 	Metadata map[string]string
 }
 
-// Open maps path and parses its header.
+// Open maps path (or reads it into memory where there is no mmap) and
+// parses its header.
 func Open(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -104,18 +106,29 @@ func Open(path string) (*File, error) {
 	if int64(int(size)) != size {
 		return nil, fmt.Errorf("safetensors %s: file too large", path)
 	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	data, err := mapFile(f, int(size))
 	if err != nil {
-		return nil, fmt.Errorf("safetensors %s: mmap: %w", path, err)
+		return nil, fmt.Errorf("safetensors %s: map: %w", path, err)
 	}
 	sf, err := parse(data)
 	if err != nil {
-		syscall.Munmap(data)
+		unmapFile(data)
 		return nil, fmt.Errorf("safetensors %s: %w", path, err)
 	}
 	sf.path = path
 	sf.data = data
 	return sf, nil
+}
+
+// readFile reads the first size bytes of f into memory: the fallback where
+// there is no mmap. Go allocates large slices page-aligned, so the tensors
+// stay as aligned as in a mapping.
+func readFile(f *os.File, size int) ([]byte, error) {
+	data := make([]byte, size)
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 // Parse reads a safetensors image held in memory. The tensors alias buf.
@@ -198,7 +211,7 @@ func (f *File) Close() error {
 	if f.data == nil {
 		return nil
 	}
-	err := syscall.Munmap(f.data)
+	err := unmapFile(f.data)
 	f.data = nil
 	if err != nil {
 		return fmt.Errorf("safetensors %s: munmap: %w", f.path, err)
@@ -313,11 +326,12 @@ func (c *Checkpoint) Bytes() int64 {
 // Evict drops the mapped pages from this process's resident memory
 // (MADV_DONTNEED): a reader that copied the tensors it needs calls it so
 // that the copy is not counted twice. The mapping stays valid: a later
-// read of a tensor faults its pages back in from the page cache.
+// read of a tensor faults its pages back in from the page cache. Where
+// files are read into memory rather than mapped, it does nothing.
 func (c *Checkpoint) Evict() {
 	for _, f := range c.files {
 		if f.data != nil {
-			_ = syscall.Madvise(f.data, syscall.MADV_DONTNEED)
+			evict(f.data)
 		}
 	}
 }

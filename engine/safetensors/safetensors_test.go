@@ -126,3 +126,101 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestEncoderPieces streams the tensors in pieces of several sizes and
+// checks the file equals Write's, and that a short or long body is an error.
+func TestEncoderPieces(t *testing.T) {
+	ts := sample() // already sorted by name, as Write lays them out
+	var want bytes.Buffer
+	if err := Write(&want, ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	var body []byte
+	for _, tt := range ts {
+		body = append(body, tt.Data...)
+	}
+	tests := []struct {
+		name    string
+		piece   int
+		body    []byte
+		wantErr bool
+	}{
+		{"one byte at a time", 1, body, false},
+		{"pieces of 5", 5, body, false},
+		{"all at once", len(body), body, false},
+		{"short body", 7, body[:len(body)-1], true},
+		{"long body", 7, append(append([]byte{}, body...), 0), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got bytes.Buffer
+			specs := make([]Tensor, len(ts))
+			for i, s := range ts {
+				specs[i] = Tensor{Name: s.Name, DType: s.DType, Shape: s.Shape}
+			}
+			enc, err := NewEncoder(&got, specs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var werr error
+			for b := tt.body; len(b) > 0 && werr == nil; {
+				n := min(tt.piece, len(b))
+				_, werr = enc.Write(b[:n])
+				b = b[n:]
+			}
+			err = errors.Join(werr, enc.Close())
+			if tt.wantErr {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Errorf("streamed file differs from Write's (%d vs %d bytes)", got.Len(), want.Len())
+			}
+		})
+	}
+}
+
+// TestReadFallback checks that the read-into-memory path (the one systems
+// without mmap take) gives the same tensors as Open, and that Evict leaves
+// the mapped tensors readable.
+func TestReadFallback(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(&buf, sample(), nil); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data, err := readFile(f, buf.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := OpenFiles(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	ck.Evict()
+	for _, n := range read.Names() {
+		a, _ := read.Tensor(n)
+		b, ok := ck.Tensor(n)
+		if !ok || !bytes.Equal(a.Data, b.Data) || a.DType != b.DType {
+			t.Errorf("tensor %s: read %v, mapped %v", n, a, b)
+		}
+	}
+}

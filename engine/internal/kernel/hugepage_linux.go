@@ -1,10 +1,7 @@
 package kernel
 
-import "syscall"
-
-// madvHugePage is MADV_HUGEPAGE.
-const madvHugePage = 14
+import "golang.org/x/sys/unix"
 
 // adviseHugePages asks for transparent huge pages on b (advice: an error,
 // such as a kernel without them, changes nothing).
-func adviseHugePages(b []byte) { _ = syscall.Madvise(b, madvHugePage) }
+func adviseHugePages(b []byte) { _ = unix.Madvise(b, unix.MADV_HUGEPAGE) }

@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"syscall"
 	"testing"
 )
 
@@ -196,13 +195,6 @@ func BenchmarkMatVec(b *testing.B) {
 			}
 		}
 	}
-}
-
-// cpuSeconds is the CPU time this process has used (all threads).
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // BenchmarkGEMMShapes times the products of a Qwen2.5-0.5B layer (bf16)
