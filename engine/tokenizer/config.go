@@ -17,8 +17,9 @@ type Config struct {
 	BOSToken     string
 	EOSToken     string
 	PadToken     string
-	// AddBOSToken is tokenizer_config.json's add_bos_token (nil when absent).
-	AddBOSToken *bool
+	// AddBOSToken and AddEOSToken are tokenizer_config.json's add_bos_token
+	// and add_eos_token (nil when absent).
+	AddBOSToken, AddEOSToken *bool
 }
 
 // LoadConfig reads dir/tokenizer_config.json and dir/chat_template.jinja;
@@ -51,11 +52,12 @@ func (c *Config) parse(b []byte) error {
 		EOS          json.RawMessage `json:"eos_token"`
 		Pad          json.RawMessage `json:"pad_token"`
 		AddBOS       *bool           `json:"add_bos_token"`
+		AddEOS       *bool           `json:"add_eos_token"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	c.AddBOSToken = raw.AddBOS
+	c.AddBOSToken, c.AddEOSToken = raw.AddBOS, raw.AddEOS
 	// Token fields are strings or AddedToken objects {"content": ...}.
 	tok := func(m json.RawMessage) string {
 		var s string
