@@ -30,16 +30,20 @@ type mamba2Mixer struct {
 	a             []float32     // [H] = -exp(A_log)
 	d             []float32     // [H] skip connection
 	norm          []float32     // [DI] gated RMSNorm weight
-	normGroups    int           // gated RMSNorm groups: G for Nemotron-H, 1 for Mamba2ForCausalLM
+	normGroups    int           // gated RMSNorm groups (G: norm per group of DI/G channels)
 	dtMin, dtMax  float32       // time step clamp (0, +Inf: none)
 	outProj       kernel.Linear // [d, DI]
 	eps           float64
 	ones          []float32 // [max(CD, DI)] of 1: silu(v) = swiglu(v, 1)
 }
 
-func loadMamba2Mixer(l *weightLoader, cfg *Config, p string, normGroups int) (*mamba2Mixer, error) {
+// loadMamba2Mixer loads the mixer under prefix p. Its gated RMSNorm runs per
+// group of DI/G channels, for Mamba2ForCausalLM as for Nemotron-H: as
+// mamba_ssm's RMSNormGated(group_size=DI/G), vLLM, llama.cpp and
+// transformers since its Mamba-Codestral fix do.
+func loadMamba2Mixer(l *weightLoader, cfg *Config, p string) (*mamba2Mixer, error) {
 	mx := &mamba2Mixer{h: cfg.MambaHeads, p: cfg.MambaHeadDim, n: cfg.StateSize, g: cfg.NGroups, k: cfg.ConvKernel,
-		normGroups: normGroups, eps: cfg.NormEps, dtMin: float32(cfg.DtMin), dtMax: float32(cfg.DtMax)}
+		normGroups: cfg.NGroups, eps: cfg.NormEps, dtMin: float32(cfg.DtMin), dtMax: float32(cfg.DtMax)}
 	di, cd, d := cfg.DInner(), cfg.ConvDim(), cfg.HiddenSize
 	mx.ones = make([]float32, max(cd, di))
 	for i := range mx.ones {
@@ -279,7 +283,7 @@ func newMamba2(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*mamba2, 
 		if err != nil {
 			return nil, err
 		}
-		mx, err := loadMamba2Mixer(l, cfg, p+"mixer.", 1)
+		mx, err := loadMamba2Mixer(l, cfg, p+"mixer.")
 		if err != nil {
 			return nil, err
 		}

@@ -51,7 +51,7 @@ func newNemotronH(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*nemot
 		case LayerMamba:
 			m.slot[i] = m.nMamba
 			m.nMamba++
-			ly.mamba, err = loadMamba2Mixer(l, cfg, mp, cfg.NGroups)
+			ly.mamba, err = loadMamba2Mixer(l, cfg, mp)
 		case LayerAttention:
 			m.slot[i] = m.nAttn
 			m.nAttn++
