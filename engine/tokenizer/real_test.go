@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -74,6 +75,36 @@ func TestRealTokenizers(t *testing.T) {
 				}
 			}
 			t.Logf("%d/%d reference encodings match", ok, len(c.Encode))
+		})
+	}
+}
+
+// TestRealGolden checks the real tokenizers on the committed golden cases
+// (testdata/golden, made by testdata/gen/refs.mjs): math, LaTeX, code,
+// CJK, emoji, whitespace runs and special tokens in text; decoding and
+// streaming too.
+func TestRealGolden(t *testing.T) {
+	sharedOrSkip(t, realDir)
+	m, _ := filepath.Glob("testdata/golden/*.json")
+	if len(m) == 0 {
+		t.Fatal("no golden files in testdata/golden")
+	}
+	for _, path := range m {
+		name := strings.TrimSuffix(filepath.Base(path), ".json")
+		t.Run(name, func(t *testing.T) {
+			tok, err := Load(filepath.Join(realDir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c cases
+			if err := json.Unmarshal(b, &c); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			checkCases(t, tok, &c)
 		})
 	}
 }

@@ -14,6 +14,8 @@ type cases struct {
 		Text    string `json:"text"`
 		IDs     []int  `json:"ids"`
 		Decoded string `json:"decoded"`
+		// AddSpecialTokens encodes with the post-processor's tokens.
+		AddSpecialTokens bool `json:"add_special_tokens"`
 	} `json:"encode"`
 	Chat []struct {
 		Messages            []map[string]string `json:"messages"`
@@ -71,13 +73,24 @@ func TestEncodeDecodeCases(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := loadCases(t, dir)
+			checkCases(t, tok, c)
+		})
+	}
+}
+
+// checkCases checks Encode, Decode and streamed decoding against the
+// reference cases.
+func checkCases(t *testing.T, tok *Tokenizer, c *cases) {
+	t.Helper()
+	{
+		{
 			fails := 0
 			for _, tc := range c.Encode {
-				got := tok.Encode(tc.Text, false)
+				got := tok.Encode(tc.Text, tc.AddSpecialTokens)
 				if !equalInts(got, tc.IDs) {
 					fails++
 					if fails < 10 {
-						t.Errorf("Encode(%q) = %v, want %v", tc.Text, got, tc.IDs)
+						t.Errorf("Encode(%q, %v) = %v, want %v", tc.Text, tc.AddSpecialTokens, got, tc.IDs)
 					}
 				}
 				if d := tok.Decode(tc.IDs, false); d != tc.Decoded {
@@ -95,7 +108,7 @@ func TestEncodeDecodeCases(t *testing.T) {
 				}
 			}
 			t.Logf("%d encode cases, %d failures", len(c.Encode), fails)
-		})
+		}
 	}
 }
 
