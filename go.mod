@@ -11,6 +11,7 @@ require (
 	github.com/ardanlabs/jinja v1.8.0
 	github.com/dlclark/regexp2/v2 v2.13.0
 	github.com/expr-lang/expr v1.17.8
+	github.com/yuin/goldmark v1.8.7
 	golang.org/x/text v0.44.0
 )
 

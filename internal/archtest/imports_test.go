@@ -29,6 +29,8 @@ var layers = map[string]int{
 	"solve": 3, "serve": 3, "curate": 3,
 	// 4: recipes and orchestration.
 	"eval": 4, "synth": 4, "pipeline": 4,
+	// 4: the viewer and reports over run folders.
+	"inspect": 4,
 	// 5: measurements.
 	"internal/bench": 5,
 	// 6: the command line; 7: this test.
@@ -40,6 +42,7 @@ var onlyFrom = map[string][]string{
 	"eval":           {"cmd/crucible"},
 	"pipeline":       {"cmd/crucible"},
 	"serve":          {"cmd/crucible"},
+	"inspect":        {"cmd/crucible"},
 	"internal/bench": {"cmd/crucible"},
 	// The engine's kernels are the engine's business.
 	"engine/internal/kernel": {"engine"},
