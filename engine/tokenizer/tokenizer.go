@@ -102,7 +102,7 @@ type jsonFile struct {
 	Decoder       json.RawMessage `json:"decoder"`
 	Model         struct {
 		Type         string          `json:"type"`
-		Vocab        map[string]int  `json:"vocab"`
+		Vocab        json.RawMessage `json:"vocab"` // an object for BPE, decoded after the type check
 		Merges       json.RawMessage `json:"merges"`
 		Dropout      *float64        `json:"dropout"`
 		UnkToken     *string         `json:"unk_token"`
@@ -126,10 +126,12 @@ func Parse(b []byte) (*Tokenizer, error) {
 	if f.Model.Dropout != nil && *f.Model.Dropout > 0 {
 		return nil, fmt.Errorf("%w: model dropout %g (BPE dropout is for training)", ErrUnsupported, *f.Model.Dropout)
 	}
-	t := &Tokenizer{vocab: f.Model.Vocab, merges: map[uint64]merge{}, addedByID: map[int]*AddedToken{},
+	t := &Tokenizer{vocab: map[string]int{}, merges: map[uint64]merge{}, addedByID: map[int]*AddedToken{},
 		cache: map[string][]int{}, unkID: -1}
-	if t.vocab == nil {
-		t.vocab = map[string]int{}
+	if len(f.Model.Vocab) > 0 && string(f.Model.Vocab) != "null" {
+		if err := json.Unmarshal(f.Model.Vocab, &t.vocab); err != nil {
+			return nil, fmt.Errorf("tokenizer.json: model.vocab: %w", err)
+		}
 	}
 	maxID := -1
 	// Ids are dense in real vocabularies; bound them so that a corrupt file
