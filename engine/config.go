@@ -14,6 +14,7 @@ import (
 // Architectures the engine runs, as spelled in config.json "architectures".
 const (
 	ArchLlama     = "LlamaForCausalLM"
+	ArchMistral   = "MistralForCausalLM" // Llama's network, with a sliding window
 	ArchQwen2     = "Qwen2ForCausalLM"
 	ArchMamba2    = "Mamba2ForCausalLM"
 	ArchNemotronH = "NemotronHForCausalLM"
@@ -68,6 +69,9 @@ type Config struct {
 	MLPBias       bool
 	RopeTheta     float64
 	RopeScaling   RopeScaling
+	// SlidingWindow, when > 0, limits each token's attention to the last
+	// SlidingWindow positions, itself included (Mistral's sliding_window).
+	SlidingWindow int
 
 	// Mamba-2.
 	MambaHeads   int // H
@@ -87,6 +91,17 @@ type Config struct {
 
 	BOSTokenID int   // -1 when absent
 	EOSTokenID []int // may be empty
+
+	// mambaSSM marks a Mamba-2 config in mamba_ssm's own format
+	// (state-spaces/mamba2-*: d_model, n_layer, ssm_cfg), whose checkpoints
+	// name the embeddings backbone.embedding.
+	mambaSSM bool
+}
+
+// attentionOnly reports whether every layer is attention + MLP (the Llama
+// family).
+func (c *Config) attentionOnly() bool {
+	return c.Architecture == ArchLlama || c.Architecture == ArchMistral || c.Architecture == ArchQwen2
 }
 
 // DInner is the Mamba-2 inner width H*P (never expand*hidden).
@@ -233,9 +248,11 @@ func ParseConfig(b []byte) (*Config, error) {
 	}
 	if len(archs) > 0 {
 		c.Architecture = archs[0]
+	} else if _, _, ok := r.has("ssm_cfg"); ok && c.ModelType == "" {
+		c.Architecture, c.mambaSSM = ArchMamba2, true
 	} else {
-		c.Architecture = map[string]string{"llama": ArchLlama, "qwen2": ArchQwen2, "mamba2": ArchMamba2,
-			"nemotron_h": ArchNemotronH}[c.ModelType]
+		c.Architecture = map[string]string{"llama": ArchLlama, "mistral": ArchMistral, "qwen2": ArchQwen2,
+			"mamba2": ArchMamba2, "nemotron_h": ArchNemotronH}[c.ModelType]
 	}
 	var errs []error
 	geti := func(dst *int, def int, keys ...string) {
@@ -257,8 +274,8 @@ func ParseConfig(b []byte) (*Config, error) {
 	geti(&c.HiddenSize, 0, "hidden_size", "d_model")
 	geti(&c.IntermediateSize, 0, "intermediate_size")
 	geti(&c.NumLayers, 0, "num_hidden_layers", "n_layer")
-	getf(&c.NormEps, 1e-5, "rms_norm_eps", "layer_norm_epsilon", "norm_eps")
-	getb(&c.TieEmbeddings, false, "tie_word_embeddings")
+	getf(&c.NormEps, 1e-5, "rms_norm_eps", "layer_norm_epsilon", "norm_eps", "norm_epsilon")
+	getb(&c.TieEmbeddings, c.mambaSSM, "tie_word_embeddings", "tie_embeddings")
 	geti(&c.MaxPositions, 0, "max_position_embeddings")
 	geti(&c.NumHeads, 0, "num_attention_heads")
 	geti(&c.NumKVHeads, c.NumHeads, "num_key_value_heads")
@@ -281,7 +298,7 @@ func ParseConfig(b []byte) (*Config, error) {
 	}
 
 	switch c.Architecture {
-	case ArchLlama, ArchQwen2:
+	case ArchLlama, ArchMistral, ArchQwen2:
 		if err := c.parseRope(r); err != nil {
 			return nil, err
 		}
@@ -289,7 +306,16 @@ func ParseConfig(b []byte) (*Config, error) {
 			c.AttentionBias = true // Qwen2 always has q/k/v biases
 		}
 		geti(&c.HeadDim, 0, "head_dim")
+		if err := c.parseSlidingWindow(r); err != nil {
+			return nil, err
+		}
 	case ArchMamba2:
+		if c.mambaSSM {
+			if err := c.parseMambaSSM(r); err != nil {
+				return nil, err
+			}
+			break
+		}
 		geti(&c.MambaHeads, 0, "num_heads")
 		geti(&c.MambaHeadDim, 64, "head_dim")
 		geti(&c.StateSize, 128, "state_size")
@@ -374,6 +400,112 @@ func (c *Config) parseRope(r rawConfig) error {
 	default:
 		return fmt.Errorf("%w: rope scaling type %q", ErrUnsupported, t)
 	}
+	return nil
+}
+
+// parseSlidingWindow reads Mistral's sliding_window (null or absent: none).
+// Qwen2 declares one too but applies it only with use_sliding_window, and
+// then only from layer max_window_layers on, which the engine does not run.
+func (c *Config) parseSlidingWindow(r rawConfig) error {
+	w, err := r.int(0, "sliding_window")
+	if err != nil {
+		return err
+	}
+	switch c.Architecture {
+	case ArchMistral:
+		if w < 0 {
+			return fmt.Errorf("%w: sliding_window %d", errConfig, w)
+		}
+		c.SlidingWindow = w
+	case ArchQwen2:
+		use, err := r.bool(false, "use_sliding_window")
+		if err != nil {
+			return err
+		}
+		if use && w > 0 {
+			return fmt.Errorf("%w: use_sliding_window with Qwen2 (sliding_window %d)", ErrUnsupported, w)
+		}
+	}
+	return nil
+}
+
+// parseMambaSSM reads a config.json of mamba_ssm's MambaConfig, as
+// state-spaces/mamba2-130m … 2.7b ship it: d_model, n_layer, vocab_size
+// padded up to pad_vocab_size_multiple, tie_embeddings (default true), and
+// the mixer's settings in ssm_cfg with Mamba2's defaults (d_state 128,
+// d_conv 4, expand 2, headdim 64, ngroups 1). Attention layers
+// (attn_layer_idx), MLPs (d_intermediate) and LayerNorm (rms_norm false)
+// are not run.
+func (c *Config) parseMambaSSM(r rawConfig) error {
+	var ssm rawConfig
+	v, _, _ := r.has("ssm_cfg")
+	if err := json.Unmarshal(v, &ssm); err != nil {
+		return fmt.Errorf("%w: ssm_cfg: %v", errConfig, err)
+	}
+	var layer string
+	if v, _, ok := ssm.has("layer"); ok {
+		_ = json.Unmarshal(v, &layer)
+	}
+	if layer != "Mamba2" {
+		return fmt.Errorf("%w: mamba_ssm layer %q (only Mamba2)", ErrUnsupported, layer)
+	}
+	if v, _, ok := r.has("attn_layer_idx"); ok && string(v) != "[]" {
+		var idx []int
+		if json.Unmarshal(v, &idx) != nil || len(idx) > 0 {
+			return fmt.Errorf("%w: mamba_ssm attention layers (attn_layer_idx %s)", ErrUnsupported, v)
+		}
+	}
+	var errs []error
+	get := func(r rawConfig, def int, key string) int {
+		v, err := r.int(def, key)
+		errs = append(errs, err)
+		return v
+	}
+	flag := func(r rawConfig, def bool, key string) bool {
+		v, err := r.bool(def, key)
+		errs = append(errs, err)
+		return v
+	}
+	dInter := get(r, 0, "d_intermediate")
+	rmsNorm := flag(r, true, "rms_norm")
+	pad := get(r, 8, "pad_vocab_size_multiple")
+	c.StateSize = get(ssm, 128, "d_state")
+	c.ConvKernel = get(ssm, 4, "d_conv")
+	expand := get(ssm, 2, "expand")
+	c.MambaHeadDim = get(ssm, 64, "headdim")
+	c.NGroups = get(ssm, 1, "ngroups")
+	dSSM := get(ssm, 0, "d_ssm")
+	c.UseProjBias = flag(ssm, false, "bias")
+	c.UseConvBias = flag(ssm, true, "conv_bias")
+	gated := flag(ssm, true, "rmsnorm")
+	before := flag(ssm, false, "norm_before_gate")
+	dHead := flag(ssm, false, "D_has_hdim")
+	errs = append(errs, c.parseDtLimit(ssm))
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	switch {
+	case dInter > 0:
+		return fmt.Errorf("%w: mamba_ssm MLP layers (d_intermediate %d)", ErrUnsupported, dInter)
+	case !rmsNorm:
+		return fmt.Errorf("%w: mamba_ssm LayerNorm (rms_norm false)", ErrUnsupported)
+	case !gated || before || dHead:
+		return fmt.Errorf("%w: mamba_ssm mixer with rmsnorm=%v norm_before_gate=%v D_has_hdim=%v", ErrUnsupported, gated, before, dHead)
+	case c.MambaHeadDim <= 0 || expand <= 0:
+		return fmt.Errorf("%w: ssm_cfg headdim %d, expand %d", errConfig, c.MambaHeadDim, expand)
+	}
+	dInner := expand * c.HiddenSize
+	if dSSM > 0 && dSSM != dInner {
+		return fmt.Errorf("%w: mamba_ssm d_ssm %d below d_inner %d", ErrUnsupported, dSSM, dInner)
+	}
+	if dInner%c.MambaHeadDim != 0 {
+		return fmt.Errorf("%w: d_inner %d not a multiple of headdim %d", errConfig, dInner, c.MambaHeadDim)
+	}
+	c.MambaHeads = dInner / c.MambaHeadDim
+	if pad > 0 && c.VocabSize%pad != 0 {
+		c.VocabSize += pad - c.VocabSize%pad
+	}
+	c.Pattern = strings.Repeat(string(rune(LayerMamba)), max(c.NumLayers, 0))
 	return nil
 }
 
@@ -483,8 +615,8 @@ func (c *Config) validate() error {
 	if !(c.NormEps >= 0) || math.IsInf(c.NormEps, 0) {
 		return fmt.Errorf("%w: norm epsilon %v", errConfig, c.NormEps)
 	}
-	hasAttn := c.Architecture == ArchLlama || c.Architecture == ArchQwen2 || strings.ContainsRune(c.Pattern, LayerAttention)
-	hasMLP := c.Architecture == ArchLlama || c.Architecture == ArchQwen2 || strings.ContainsRune(c.Pattern, LayerMLP)
+	hasAttn := c.attentionOnly() || strings.ContainsRune(c.Pattern, LayerAttention)
+	hasMLP := c.attentionOnly() || strings.ContainsRune(c.Pattern, LayerMLP)
 	hasMamba := strings.ContainsRune(c.Pattern, LayerMamba)
 	if hasAttn {
 		if err := errors.Join(pos("num_attention_heads", c.NumHeads), pos("num_key_value_heads", c.NumKVHeads),

@@ -8,9 +8,10 @@ import (
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
-// llama runs LlamaForCausalLM and Qwen2ForCausalLM (the same network, plus
-// q/k/v biases for Qwen2): pre-norm Transformer blocks with RoPE, grouped-
-// query attention and a SwiGLU MLP.
+// llama runs LlamaForCausalLM, MistralForCausalLM and Qwen2ForCausalLM (the
+// same network, plus q/k/v biases for Qwen2 and a sliding window for
+// Mistral): pre-norm Transformer blocks with RoPE, grouped-query attention
+// and a SwiGLU MLP.
 type llama struct {
 	base
 	embed   *kernel.Mat // [V, d]
@@ -195,6 +196,7 @@ func (m *llama) forward(states []state, tokens []int, logits [][]float32) {
 			ws.attn.KV[i], ws.attn.Ctx[i] = kv, pos[i]+1
 		}
 		ws.attn.Out, ws.attn.Q, ws.attn.NQ, ws.attn.NKV, ws.attn.HeadDim = ao, q, nq, nkv, hd
+		ws.attn.Window = c.SlidingWindow
 		m.workers.Attend(&ws.attn, n)   // ao[i] = attention of q[i] over its cache: [n][nq*hd]
 		m.workers.MatMul(xb2, ly.o, ao) // [n][d]
 		for i := range x {

@@ -125,7 +125,7 @@ func newModel(cfg *Config, ck *safetensors.Checkpoint, opts Options) (Model, err
 		return nil, err
 	}
 	switch cfg.Architecture {
-	case ArchLlama, ArchQwen2:
+	case ArchLlama, ArchMistral, ArchQwen2:
 		return newLlama(cfg, ck, opts)
 	case ArchMamba2:
 		return newMamba2(cfg, ck, opts)

@@ -24,15 +24,17 @@ func (sc *attnScratch) grow(group, n int) [][]float32 {
 }
 
 // attendKV computes grouped-query attention of one token for the q heads
-// that share kv head kvh, over the first n positions of a KV cache: for
-// each such head j, p = softmax(q_j·k_t/√hd over t < n), o_j = Σ_t p_t v_t.
-// The keys are read once for the whole group (scoresKV), the values once
-// for up to six heads (valuesKV).
+// that share kv head kvh, over positions start <= t < n of a KV cache: for
+// each such head j, p = softmax(q_j·k_t/√hd over start <= t < n), o_j =
+// Σ_t p_t v_t. The keys are read once for the whole group (scoresKV), the
+// values once for up to six heads (valuesKV). start > 0 is a sliding
+// window: the positions before it get probability 0.
 //
 //	q, out: [nq, hd]; kv: see KVCache
-func attendKV(out, q []float32, kv *KVCache, n, nq, nkv, hd, kvh int, sc *attnScratch) {
+func attendKV(out, q []float32, kv *KVCache, start, n, nq, nkv, hd, kvh int, sc *attnScratch) {
 	group := nq / nkv
-	if n == 0 {
+	start = min(max(start, 0), n)
+	if n == start {
 		clear(out[kvh*group*hd : (kvh+1)*group*hd])
 		return
 	}
@@ -41,7 +43,8 @@ func attendKV(out, q []float32, kv *KVCache, n, nq, nkv, hd, kvh int, sc *attnSc
 	p := sc.grow(group, npad) // [group][npad]
 	scoresKV(p, kv, n, hd, kvh, q[kvh*group*hd:(kvh+1)*group*hd], sc)
 	for j := 0; j < group; j++ {
-		a := p[j][:n]
+		clear(p[j][:start])
+		a := p[j][start:n]
 		for t := range a {
 			a[t] *= scale
 		}
@@ -154,11 +157,13 @@ func valuesKV(o []float32, p [][]float32, kv *KVCache, kvh, n, hd int) {
 // Attention is the attention of a micro-batch of n tokens, for Attend:
 // token i's query heads Q[i] attend over the first Ctx[i] positions of its
 // own sequence's cache KV[i] (which already holds the token's key and
-// value), into Out[i]. Its scratch buffers stay for the next call.
+// value), into Out[i]; with a Window, over the last Window of them only.
+// Its scratch buffers stay for the next call.
 type Attention struct {
 	Out, Q           [][]float32   // [n][NQ*HeadDim]
 	KV               []*KVCache    // [n]
 	Ctx              []int         // [n] positions to attend to (pos+1)
+	Window           int           // sliding window: attend to positions > pos-Window (0: all)
 	NQ, NKV, HeadDim int           // query heads, kv heads, head size
 	scratch          []attnScratch // one per part
 }
@@ -171,7 +176,11 @@ func (t *attnTask) Run(part, a, b int) {
 	sc := &t.scratch[part]
 	for i := a; i < b; i++ {
 		tok, h := i/t.NKV, i%t.NKV
-		attendKV(t.Out[tok], t.Q[tok], t.KV[tok], t.Ctx[tok], t.NQ, t.NKV, t.HeadDim, h, sc)
+		start := 0
+		if t.Window > 0 {
+			start = t.Ctx[tok] - t.Window
+		}
+		attendKV(t.Out[tok], t.Q[tok], t.KV[tok], start, t.Ctx[tok], t.NQ, t.NKV, t.HeadDim, h, sc)
 	}
 }
 
