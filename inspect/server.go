@@ -105,7 +105,11 @@ var funcs = template.FuncMap{
 		if x == 0 {
 			return ""
 		}
-		return (time.Duration(x * float64(time.Second))).Round(100 * time.Millisecond).String()
+		d := time.Duration(x * float64(time.Second))
+		if d < time.Second {
+			return d.Round(time.Millisecond).String()
+		}
+		return d.Round(100 * time.Millisecond).String()
 	},
 	"bytes": humanBytes,
 	"md":    Markdown,
