@@ -310,3 +310,37 @@ func TestNormalizers(t *testing.T) {
 		}
 	}
 }
+
+// TestFastPathsMatchGeneral: the one-pass encoders (a byte-level scanner,
+// Digits+ByteLevel, cutting SentencePiece text before ▁ runs) give what the
+// general pre-tokenizer pipeline gives.
+func TestFastPathsMatchGeneral(t *testing.T) {
+	dirs := map[string]string{"bpe_llama3": "testdata/bpe_llama3", "bpe_gpt2": "testdata/bpe_gpt2",
+		"smollm2": "testdata/smollm2", "tinyllama": "testdata/tinyllama"}
+	if _, err := os.Stat(filepath.Join(realDir, "mistral")); err == nil {
+		dirs["mistral"] = filepath.Join(realDir, "mistral")
+	}
+	var texts []string
+	for _, dir := range []string{"testdata/smollm2", "testdata/bpe_llama3"} {
+		for _, tc := range loadCases(t, dir).Encode {
+			texts = append(texts, tc.Text)
+		}
+	}
+	texts = append(texts, strings.Join(texts, " \n"))
+	for name, dir := range dirs {
+		fast, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fast.fast == nil && fast.digitsFast == nil && !fast.cutAtMeta {
+			t.Errorf("%s: no one-pass encoder chosen", name)
+		}
+		slow, _ := Load(dir)
+		slow.fast, slow.digitsFast, slow.cutAtMeta, slow.prefixSpace = nil, nil, false, false
+		for _, text := range texts {
+			if a, b := fast.Encode(text, false), slow.Encode(text, false); !slices.Equal(a, b) {
+				t.Errorf("%s: Encode(%.40q): one-pass %v, pipeline %v", name, text, a, b)
+			}
+		}
+	}
+}

@@ -58,8 +58,13 @@ type Tokenizer struct {
 
 	normalizer  func(string) string
 	pre         []preStep
-	fast        stepper // non-nil: pre is one byte-level scanner pass
-	prefixSpace bool    // with fast: ByteLevel add_prefix_space
+	fast        stepper     // non-nil: pre is one byte-level scanner pass
+	prefixSpace bool        // with fast: ByteLevel add_prefix_space
+	digitsFast  *digitsStep // pre is Digits then ByteLevel(use_regex) (SmolLM2)
+	// cutAtMeta: no pre-tokenizer and no vocabulary token has ▁ after
+	// another character, so the text can be cut before each run of ▁
+	// without changing the merges (SentencePiece files: Llama-2, Mistral).
+	cutAtMeta bool
 
 	prefix, suffix []int // post-processor: special ids around the text
 
@@ -191,6 +196,14 @@ func Parse(b []byte) (*Tokenizer, error) {
 			t.prefixSpace = bl.prefixSpace
 		}
 	}
+	if t.simpleBytes && len(t.pre) == 2 {
+		d, ok1 := t.pre[0].(digitsStep)
+		bl, ok2 := t.pre[1].(byteLevelStep)
+		if ok1 && ok2 && bl.useRegex && !bl.prefixSpace {
+			t.digitsFast = &d
+		}
+	}
+	t.cutAtMeta = t.canCutAtMeta()
 	t.added = f.AddedTokens
 	var raw, normed []addedPattern
 	for i := range t.added {
@@ -379,6 +392,21 @@ func (e *encoder) text(s string, first bool) {
 		}
 		return
 	}
+	switch {
+	case t.digitsFast != nil:
+		e.digitsByteLevel(s)
+		return
+	case t.cutAtMeta:
+		start := 0
+		for i := 1; i < len(s); i++ {
+			if s[i] == metaLead && strings.HasPrefix(s[i:], meta) && !strings.HasSuffix(s[:i], meta) {
+				e.ids, e.sym = t.bpeWord(s[start:i], e.ids, e.sym)
+				start = i
+			}
+		}
+		e.ids, e.sym = t.bpeWord(s[start:], e.ids, e.sym)
+		return
+	}
 	e.pieces = append(e.pieces[:0], piece{s, first})
 	for _, st := range t.pre {
 		e.next = e.next[:0]
@@ -395,6 +423,56 @@ func (e *encoder) text(s string, first bool) {
 			e.ids, e.sym = t.bpe(p.s, e.ids, e.sym)
 		} else {
 			e.ids, e.sym = t.bpeWord(p.s, e.ids, e.sym)
+		}
+	}
+}
+
+// meta is SentencePiece's space; metaLead its first UTF-8 byte.
+const (
+	meta     = "▁"
+	metaLead = 0xE2
+)
+
+// canCutAtMeta reports whether the text may be cut before each run of ▁
+// for a model without a pre-tokenizer: no merge can then join the two
+// sides, so each side merges as it would in the whole text.
+func (t *Tokenizer) canCutAtMeta() bool {
+	if len(t.pre) > 0 || t.byteLevel || t.subwordPrefix != "" || t.wordSuffix != "" {
+		return false
+	}
+	if _, ok := t.vocab[meta]; !ok {
+		return false
+	}
+	for tok := range t.vocab {
+		if strings.Contains(strings.TrimLeft(tok, meta), meta) {
+			return false
+		}
+	}
+	return true
+}
+
+// digitsByteLevel is Digits then ByteLevel(use_regex) in one pass: the
+// GPT-2 scanner runs inside each digit-free run, digits are their own
+// pieces.
+func (e *encoder) digitsByteLevel(s string) {
+	t := e.t
+	for i := 0; i < len(s); {
+		r, n := runeAt(s, i)
+		if isN(r) {
+			end := i + n
+			if !t.digitsFast.individual {
+				end = spanWhile(s, end, isN)
+			}
+			e.ids, e.sym = t.bpe(s[i:end], e.ids, e.sym)
+			i = end
+			continue
+		}
+		j := spanWhile(s, i, func(r rune) bool { return !isN(r) })
+		run := s[:j]
+		for i < j {
+			end := scanGPT2{}.next(run, i)
+			e.ids, e.sym = t.bpe(run[i:end], e.ids, e.sym)
+			i = end
 		}
 	}
 }

@@ -149,7 +149,7 @@ func benchText(b *testing.B) string {
 // tokenizer per run would measure the cold cache; this measures steady state.
 func BenchmarkEncode(b *testing.B) {
 	text := benchText(b)
-	for _, name := range []string{"bpe_gpt2", "bpe_llama3", "bpe_qwen2"} {
+	for _, name := range []string{"bpe_gpt2", "bpe_llama3", "bpe_qwen2", "smollm2", "tinyllama"} {
 		b.Run(name, func(b *testing.B) {
 			tok, err := Load(filepath.Join("testdata", name))
 			if err != nil {
