@@ -394,6 +394,9 @@ func writeShard(path string, specs []tensorSpec, dtype safetensors.DType, rng *r
 			os.Remove(f.Name())
 		}
 	}()
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
 	bw := bufio.NewWriterSize(f, 4<<20)
 	header := make([]safetensors.Tensor, len(specs))
 	for i, sp := range specs {
@@ -426,7 +429,7 @@ func writeFileAtomic(path string, b []byte) error {
 		return err
 	}
 	_, err = f.Write(b)
-	if err = errors.Join(err, f.Close()); err != nil {
+	if err = errors.Join(err, f.Chmod(0o644), f.Close()); err != nil {
 		os.Remove(f.Name())
 		return err
 	}

@@ -55,7 +55,7 @@ func newModelCmd() *cobra.Command {
 		Use:   "model",
 		Short: "Inspect and check models for the built-in CPU engine",
 	}
-	cmd.AddCommand(newModelCheckCmd(), newModelInfoCmd(), newModelExportCmd())
+	cmd.AddCommand(newModelCheckCmd(), newModelInfoCmd(), newModelExportCmd(), newModelInitCmd())
 	return cmd
 }
 
