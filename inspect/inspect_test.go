@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/crucible-ml/crucible/curate"
+	"github.com/crucible-ml/crucible/record"
 )
 
 const xss = `<script>alert(1)</script>`
@@ -401,4 +402,22 @@ func TestMarkdown(t *testing.T) {
 			t.Errorf("Markdown(%q) passes HTML through: %q", in, got)
 		}
 	}
+}
+
+func TestParquetFile(t *testing.T) {
+	dir := t.TempDir()
+	var rows []*record.Row
+	for i := range 30 {
+		r, _ := record.ParseRow([]byte(fmt.Sprintf(`{"id":"p%d","problem":"What is %d?","generation":"It is %d","is_correct":%t}`, i, i, i, i%2 == 0)))
+		rows = append(rows, r)
+	}
+	p := filepath.Join(dir, "out.parquet")
+	if _, err := curate.NewDataset(rows).Export(p, curate.ExportOptions{Format: "rows"}); err != nil {
+		t.Fatal(err)
+	}
+	ts := newTestServer(t, Options{Roots: []string{p}})
+	_, body := get(t, ts, "/rows?f=0:&where="+url.QueryEscape("is_correct"))
+	mustContain(t, "parquet rows", body, "of 15 matching", "What is 28?")
+	_, body = get(t, ts, "/row?f=0:&n=3")
+	mustContain(t, "parquet row", body, "It is 3")
 }
