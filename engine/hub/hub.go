@@ -1,16 +1,17 @@
 // Package hub fetches model repositories from the Hugging Face hub into the
-// standard cache layout shared with the Python libraries:
+// standard cache layout shared with the Python libraries (see repoCache):
+// files already in the cache are reused, interrupted downloads resume from
+// blobs/<etag>.incomplete, sizes and (for LFS files) sha256 are checked.
 //
-//	$HF_HUB_CACHE (default $HF_HOME/hub, default ~/.cache/huggingface/hub)
-//	  models--org--name/
-//	    refs/main                       the commit the revision resolved to
-//	    blobs/<etag>                    file contents (sha256 for LFS files)
-//	    snapshots/<commit>/<file>       symlinks to ../../blobs/<etag>
+// It behaves as huggingface_hub does where users meet it: the same
+// environment (OptionsFromEnv: tokens, cache folders, offline mode), the
+// hub's own explanations of a refusal turned into what to do (Error), one
+// lock per blob so that many processes (Slurm array tasks) can fetch one
+// model into one cache at once, only the shards model.safetensors.index.json
+// names, and refs/<revision> written last, so that an interrupted download
+// never looks complete offline.
 //
-// Files already in the cache are reused; interrupted downloads resume from
-// blobs/<etag>.incomplete; sizes and (for LFS files) sha256 are checked.
-// HF_TOKEN authenticates, HF_HUB_OFFLINE=1 uses the cache only, and
-// HF_ENDPOINT points at another hub.
+//	dir, err := hub.Resolve(ctx, "Qwen/Qwen2.5-0.5B-Instruct", hub.OptionsFromEnv())
 package hub
 
 import (
@@ -19,11 +20,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -35,38 +36,25 @@ import (
 type Options struct {
 	Endpoint string // default https://huggingface.co
 	Token    string // sent as a bearer token when set
-	CacheDir string // the hub cache (models--org--name live inside)
-	Offline  bool   // never touch the network
-	Revision string // branch, tag or commit; default "main"
-	Client   *http.Client
+	// TokenSource says where Token came from (HF_TOKEN, a file), for
+	// messages.
+	TokenSource string
+	CacheDir    string // the hub cache (models--org--name live inside)
+	Offline     bool   // never touch the network
+	Revision    string // branch, tag or commit; default "main"
+	Client      *http.Client
 	// Progress, when set, is called as bytes of a file arrive.
 	Progress func(file string, done, total int64)
 	// Want selects the repository files to fetch (default: WantModelFile).
 	Want func(name string) bool
-}
-
-// OptionsFromEnv reads HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE, HF_HOME and
-// HF_HUB_OFFLINE.
-func OptionsFromEnv() Options {
-	o := Options{Endpoint: os.Getenv("HF_ENDPOINT"), Token: os.Getenv("HF_TOKEN"), CacheDir: os.Getenv("HF_HUB_CACHE")}
-	if o.CacheDir == "" {
-		home := os.Getenv("HF_HOME")
-		if home == "" {
-			if h, err := os.UserHomeDir(); err == nil {
-				home = filepath.Join(h, ".cache", "huggingface")
-			}
-		}
-		o.CacheDir = filepath.Join(home, "hub")
-	}
-	switch strings.ToLower(os.Getenv("HF_HUB_OFFLINE")) {
-	case "1", "true", "yes", "on":
-		o.Offline = true
-	}
-	return o
+	// Logger tells about waits for other downloaders and about falling
+	// back to the cache (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // WantModelFile selects what the engine needs: configs, tokenizer files,
 // chat template and safetensors weights (not .bin/.pth/.gguf copies).
+// Download narrows the weights further to what the index names.
 func WantModelFile(name string) bool {
 	base := path.Base(name)
 	if name != base { // files in sub-folders (onnx/, original/...) are other formats
@@ -74,10 +62,14 @@ func WantModelFile(name string) bool {
 	}
 	switch base {
 	case "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-		"special_tokens_map.json", "chat_template.jinja", "chat_template.json", "model.safetensors.index.json":
+		"special_tokens_map.json", "chat_template.jinja", "chat_template.json", indexFile:
 		return true
 	}
-	return strings.HasSuffix(base, ".safetensors")
+	return isWeights(base)
+}
+
+func isWeights(name string) bool {
+	return path.Base(name) == name && strings.HasSuffix(name, ".safetensors")
 }
 
 var repoRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -97,29 +89,54 @@ func Resolve(ctx context.Context, model string, o Options) (string, error) {
 	return Download(ctx, model, o)
 }
 
-// ErrOffline marks a model that is not in the cache while offline.
-var ErrOffline = errors.New("hub: offline and not in the cache")
+// sibling is one file of the repository, as the model info API lists it.
+type sibling struct {
+	Name   string `json:"rfilename"`
+	Size   *int64 `json:"size"`
+	BlobID string `json:"blobId"`
+	LFS    *struct {
+		SHA256 string `json:"sha256"`
+		Size   int64  `json:"size"`
+	} `json:"lfs"`
+}
 
 // repoInfo is the part of /api/models/{repo}/revision/{rev}?blobs=true used.
 type repoInfo struct {
-	SHA      string `json:"sha"`
-	Siblings []struct {
-		Name   string `json:"rfilename"`
-		Size   *int64 `json:"size"`
-		BlobID string `json:"blobId"`
-		LFS    *struct {
-			SHA256 string `json:"sha256"`
-			Size   int64  `json:"size"`
-		} `json:"lfs"`
-	} `json:"siblings"`
+	SHA      string    `json:"sha"`
+	Siblings []sibling `json:"siblings"`
 }
 
-// Download makes sure the model repository is in the cache and returns its
-// snapshot folder.
-func Download(ctx context.Context, repo string, o Options) (string, error) {
-	if !IsRepoID(repo) {
-		return "", fmt.Errorf("hub: %q is not an org/name repository id", repo)
+// fileSpec is one file to fetch: its blob's name (the etag the hub gives
+// it: the git blob id, or the sha256 of an LFS file) and what to check.
+type fileSpec struct {
+	name   string
+	etag   string
+	sha256 string // "" for non-LFS files
+	size   int64  // -1 when unknown
+}
+
+var etagRE = regexp.MustCompile(`^[0-9a-fA-F]{40,64}$`)
+
+func (s sibling) spec() (fileSpec, error) {
+	f := fileSpec{name: s.Name, size: -1}
+	switch {
+	case s.LFS != nil:
+		f.etag, f.sha256, f.size = s.LFS.SHA256, s.LFS.SHA256, s.LFS.Size
+	case s.BlobID != "":
+		f.etag = s.BlobID
+		if s.Size != nil {
+			f.size = *s.Size
+		}
+	default:
+		return f, fmt.Errorf("no blob id for %s (the hub did not answer with blobs=true)", s.Name)
 	}
+	if !etagRE.MatchString(f.etag) {
+		return f, fmt.Errorf("%s: bad etag %q", s.Name, f.etag)
+	}
+	return f, nil
+}
+
+func (o *Options) defaults() {
 	if o.Endpoint == "" {
 		o.Endpoint = "https://huggingface.co"
 	}
@@ -133,71 +150,130 @@ func Download(ctx context.Context, repo string, o Options) (string, error) {
 	if o.Want == nil {
 		o.Want = WantModelFile
 	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Download makes sure the model repository is in the cache and returns its
+// snapshot folder. Offline, or when the hub cannot be reached, a complete
+// cached snapshot is used and an incomplete one is an error naming what
+// is missing. Cancelling ctx stops it; the partial blob resumes next time.
+func Download(ctx context.Context, repo string, o Options) (string, error) {
+	if !IsRepoID(repo) {
+		return "", fmt.Errorf("hub: %q is not an org/name repository id", repo)
+	}
+	o.defaults()
 	if o.CacheDir == "" {
 		return "", errors.New("hub: no cache folder (set HF_HOME or HF_HUB_CACHE)")
 	}
-	root := filepath.Join(o.CacheDir, "models--"+strings.ReplaceAll(repo, "/", "--"))
+	c := newRepoCache(o.CacheDir, repo)
 	if o.Offline {
-		return cachedSnapshot(root, o.Revision, repo)
+		dir, err := c.snapshot(o.Revision)
+		if err != nil {
+			return "", fmt.Errorf("%w (offline: HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set; unset it to download, or pass a local model folder)", err)
+		}
+		return dir, nil
 	}
-	info, err := fetchInfo(ctx, repo, o)
+	info, err := fetchInfo(ctx, repo, &o)
 	if err != nil {
-		// Like huggingface_hub: fall back to the cache when the hub cannot be reached.
-		if dir, cerr := cachedSnapshot(root, o.Revision, repo); cerr == nil {
-			return dir, nil
+		var ue *UnreachableError
+		if errors.As(err, &ue) {
+			// Like huggingface_hub: fall back to the cache when the hub
+			// cannot be reached.
+			dir, cerr := c.snapshot(o.Revision)
+			if cerr == nil {
+				o.Logger.Warn("hub: unreachable; using the cached snapshot", "repo", repo, "dir", dir, "err", ue.Err)
+				return dir, nil
+			}
+			ue.Cache = cerr
 		}
 		return "", err
 	}
-	if !regexp.MustCompile(`^[0-9a-f]{40}$`).MatchString(info.SHA) {
+	if !commitRE.MatchString(info.SHA) {
 		return "", fmt.Errorf("hub: %s@%s: bad commit id %q", repo, o.Revision, info.SHA)
 	}
-	if info.SHA != o.Revision {
-		if err := writeFileAtomic(filepath.Join(root, "refs", filepath.FromSlash(o.Revision)), []byte(info.SHA)); err != nil {
-			return "", err
-		}
+	files, err := choose(ctx, c, info, &o)
+	if err != nil {
+		return "", err
 	}
-	snap := filepath.Join(root, "snapshots", info.SHA)
-	n := 0
-	for _, s := range info.Siblings {
-		if !o.Want(s.Name) {
-			continue
-		}
-		if strings.Contains(s.Name, "..") || strings.HasPrefix(s.Name, "/") {
-			return "", fmt.Errorf("hub: %s: unsafe file name %q", repo, s.Name)
-		}
-		f := fileSpec{name: s.Name, size: -1}
-		switch {
-		case s.LFS != nil:
-			f.etag, f.sha256, f.size = s.LFS.SHA256, s.LFS.SHA256, s.LFS.Size
-		case s.BlobID != "":
-			f.etag = s.BlobID
-			if s.Size != nil {
-				f.size = *s.Size
-			}
-		default:
-			return "", fmt.Errorf("hub: %s: no blob id for %s (the hub did not answer with blobs=true)", repo, s.Name)
-		}
-		if err := fetchFile(ctx, repo, info.SHA, root, snap, f, o); err != nil {
-			return "", err
-		}
-		n++
-	}
-	if n == 0 {
+	if len(files) == 0 {
 		return "", fmt.Errorf("hub: %s@%s has no model files", repo, o.Revision)
+	}
+	for _, f := range files {
+		if err := fetchBlob(ctx, c, info.SHA, f, &o); err != nil {
+			return "", err
+		}
+	}
+	// Every blob is in: now the snapshot, then the ref, so that a snapshot
+	// a ref points at is complete.
+	snap := c.snap(info.SHA)
+	for _, f := range files {
+		if err := c.link(snap, f.name, f.etag, f.size); err != nil {
+			return "", err
+		}
+	}
+	if info.SHA != o.Revision {
+		if err := c.writeRef(o.Revision, info.SHA); err != nil {
+			return "", err
+		}
 	}
 	return snap, nil
 }
 
-func cachedSnapshot(root, rev, repo string) (string, error) {
-	commit := rev
-	if b, err := os.ReadFile(filepath.Join(root, "refs", filepath.FromSlash(rev))); err == nil {
-		commit = strings.TrimSpace(string(b))
+// choose picks the files to fetch: those o.Want selects, with the weights
+// narrowed to the shards model.safetensors.index.json names (fetched first
+// to read it), or to model.safetensors when there is no index, so that a
+// repository that also holds consolidated.safetensors is not downloaded
+// twice.
+func choose(ctx context.Context, c repoCache, info *repoInfo, o *Options) ([]fileSpec, error) {
+	var all []fileSpec
+	byName := map[string]fileSpec{}
+	for _, s := range info.Siblings {
+		if !o.Want(s.Name) {
+			continue
+		}
+		if strings.Contains(s.Name, "..") || strings.HasPrefix(s.Name, "/") || strings.Contains(s.Name, `\`) {
+			return nil, fmt.Errorf("hub: %s: unsafe file name %q", c.repo, s.Name)
+		}
+		f, err := s.spec()
+		if err != nil {
+			return nil, fmt.Errorf("hub: %s: %w", c.repo, err)
+		}
+		all = append(all, f)
+		byName[f.name] = f
 	}
-	snap := filepath.Join(root, "snapshots", commit)
-	if _, err := os.Stat(filepath.Join(snap, "config.json")); err != nil {
-		return "", fmt.Errorf("%w: %s@%s (looked in %s)", ErrOffline, repo, rev, root)
+	keep := func(string) bool { return true }
+	if idx, ok := byName[indexFile]; ok {
+		if err := fetchBlob(ctx, c, info.SHA, idx, o); err != nil {
+			return nil, err
+		}
+		b, err := os.ReadFile(c.blob(idx.etag))
+		if err != nil {
+			return nil, fmt.Errorf("hub: %w", err)
+		}
+		shards, err := indexShards(b)
+		if err != nil {
+			return nil, fmt.Errorf("hub: %s: %s: %w", c.repo, indexFile, err)
+		}
+		named := map[string]bool{}
+		for _, s := range shards {
+			if _, ok := byName[s]; !ok {
+				return nil, fmt.Errorf("hub: %s@%s: %s names %s, which the repository does not have", c.repo, o.Revision, indexFile, s)
+			}
+			named[s] = true
+		}
+		keep = func(name string) bool { return named[name] }
+	} else if _, ok := byName["model.safetensors"]; ok {
+		keep = func(name string) bool { return name == "model.safetensors" }
 	}
-	return snap, nil
+	var files []fileSpec
+	for _, f := range all {
+		if !isWeights(f.name) || keep(f.name) {
+			files = append(files, f)
+		}
+	}
+	return files, nil
 }
 
 // header holds what every hub request carries.
@@ -209,29 +285,26 @@ func (o *Options) header() http.Header {
 	return h
 }
 
-func (o *Options) get(ctx context.Context, u string) (*http.Response, error) {
+func fetchInfo(ctx context.Context, repo string, o *Options) (*repoInfo, error) {
+	u := fmt.Sprintf("%s/api/models/%s/revision/%s?blobs=true", o.Endpoint, repo, url.PathEscape(o.Revision))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header = o.header()
-	return o.Client.Do(req)
-}
-
-func fetchInfo(ctx context.Context, repo string, o Options) (*repoInfo, error) {
-	u := fmt.Sprintf("%s/api/models/%s/revision/%s?blobs=true", o.Endpoint, repo, url.PathEscape(o.Revision))
-	resp, err := o.get(ctx, u)
+	resp, err := o.Client.Do(req)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("hub: %s: %w", repo, ctx.Err())
+		}
+		if unreachable(err) {
+			return nil, &UnreachableError{Host: o.Endpoint, Repo: repo, Err: err}
+		}
 		return nil, fmt.Errorf("hub: %s: %w", repo, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		hint := ""
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-			hint = " (a gated or private model needs HF_TOKEN)"
-		}
-		return nil, fmt.Errorf("hub: %s@%s: %s%s: %s", repo, o.Revision, resp.Status, hint, strings.TrimSpace(string(b)))
+		return nil, refusal(o, repo, "", resp.StatusCode, resp.Header)
 	}
 	var info repoInfo
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&info); err != nil {
@@ -240,51 +313,22 @@ func fetchInfo(ctx context.Context, repo string, o Options) (*repoInfo, error) {
 	return &info, nil
 }
 
-type fileSpec struct {
-	name   string
-	etag   string
-	sha256 string // "" for non-LFS files
-	size   int64  // -1 when unknown
-}
-
-// fetchFile puts one file into blobs/ (resuming a partial download) and
-// links it from the snapshot.
-func fetchFile(ctx context.Context, repo, commit, root, snap string, f fileSpec, o Options) error {
-	if !regexp.MustCompile(`^[0-9a-fA-F]{40,64}$`).MatchString(f.etag) {
-		return fmt.Errorf("hub: %s: %s: bad etag %q", repo, f.name, f.etag)
+// fetchBlob puts one file into blobs/, unless it is there: under the
+// blob's lock, resuming blobs/<etag>.incomplete.
+func fetchBlob(ctx context.Context, c repoCache, commit string, f fileSpec, o *Options) error {
+	blob := c.blob(f.etag)
+	if fi, err := os.Stat(blob); err == nil && (f.size < 0 || fi.Size() == f.size) {
+		return nil
 	}
-	link := filepath.Join(snap, filepath.FromSlash(f.name))
-	blob := filepath.Join(root, "blobs", f.etag)
-	if fi, err := os.Stat(link); err == nil && (f.size < 0 || fi.Size() == f.size) {
-		return nil // already in the snapshot
-	}
-	if fi, err := os.Stat(blob); err != nil || (f.size >= 0 && fi.Size() != f.size) {
-		if err := downloadBlob(ctx, repo, commit, blob, f, o); err != nil {
-			return err
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	rel, err := filepath.Rel(filepath.Dir(link), blob)
-	if err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	os.Remove(link)
-	if err := os.Symlink(rel, link); err != nil {
-		return fmt.Errorf("hub: link %s: %w", link, err)
-	}
-	return nil
-}
-
-func downloadBlob(ctx context.Context, repo, commit, blob string, f fileSpec, o Options) error {
-	u := fmt.Sprintf("%s/%s/resolve/%s/%s", o.Endpoint, repo, commit, escapePath(f.name))
+	u := fmt.Sprintf("%s/%s/resolve/%s/%s", o.Endpoint, c.repo, commit, escapePath(f.name))
 	do := download.Options{
 		Client: o.Client,
 		Header: o.header(),
 		Part:   blob + ".incomplete",
+		Lock:   c.lock(f.etag),
 		Size:   f.size,
 		SHA256: f.sha256,
+		Logger: o.Logger,
 	}
 	if o.Progress != nil {
 		do.Progress = func(done, total int64) { o.Progress(f.name, done, total) }
@@ -297,13 +341,24 @@ func downloadBlob(ctx context.Context, repo, commit, blob string, f fileSpec, o 
 	case err == nil:
 		return nil
 	case errors.As(err, &status):
-		return fmt.Errorf("hub: %s: %s: %s", repo, f.name, status.Status)
+		return refusal(o, c.repo, f.name, status.Code, status.Header)
+	case errors.As(err, &cut) && ctx.Err() != nil:
+		return fmt.Errorf("hub: %s: %s: stopped; the partial download in %s resumes next time: %w", c.repo, f.name, do.Part, ctx.Err())
 	case errors.As(err, &cut):
-		return fmt.Errorf("hub: %s: %s: download interrupted (resumes next time): %w", repo, f.name, cut.Err)
+		return fmt.Errorf("hub: %s: %s: download interrupted (rerun to resume): %w", c.repo, f.name, cut.Err)
 	case errors.As(err, &sum):
-		return fmt.Errorf("hub: %s: %s: sha256 %s, want %s", repo, f.name, sum.Got, sum.Want)
+		return fmt.Errorf("hub: %s: %s: sha256 %s, want %s (the partial file was removed; rerun)", c.repo, f.name, sum.Got, sum.Want)
+	case unreachable(err):
+		host := o.Endpoint
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			if p, perr := url.Parse(ue.URL); perr == nil {
+				host = p.Scheme + "://" + p.Host
+			}
+		}
+		return &UnreachableError{Host: host, Repo: c.repo, Err: err}
 	}
-	return fmt.Errorf("hub: %s: %s: %w", repo, f.name, err)
+	return fmt.Errorf("hub: %s: %s: %w", c.repo, f.name, err)
 }
 
 func escapePath(p string) string {
@@ -312,18 +367,4 @@ func escapePath(p string) string {
 		parts[i] = url.PathEscape(s)
 	}
 	return strings.Join(parts, "/")
-}
-
-func writeFileAtomic(p string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	return nil
 }
