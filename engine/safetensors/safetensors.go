@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"unsafe"
 )
 
 // DType is a tensor element type as spelled in safetensors headers.
@@ -38,7 +39,15 @@ const (
 	I8   DType = "I8"
 	U8   DType = "U8"
 	Bool DType = "BOOL"
+	// F8E4M3 and F8E5M2 are the OCP 8-bit floats (torch.float8_e4m3fn and
+	// torch.float8_e5m2) of FP8 checkpoints; their scales are separate
+	// tensors (see engine.DecodeE4M3).
+	F8E4M3 DType = "F8_E4M3"
+	F8E5M2 DType = "F8_E5M2"
 )
+
+// IsFP8 reports whether d is one of the 8-bit float dtypes.
+func (d DType) IsFP8() bool { return d == F8E4M3 || d == F8E5M2 }
 
 // Size returns the size in bytes of one element, or 0 for an unknown dtype.
 func (d DType) Size() int {
@@ -49,7 +58,7 @@ func (d DType) Size() int {
 		return 4
 	case F16, BF16, I16:
 		return 2
-	case I8, U8, Bool:
+	case I8, U8, Bool, F8E4M3, F8E5M2:
 		return 1
 	}
 	return 0
@@ -333,6 +342,41 @@ func (c *Checkpoint) Evict() {
 		if f.data != nil {
 			evict(f.data)
 		}
+	}
+}
+
+// EvictTensor drops the mapped pages that lie wholly inside t's bytes
+// from this process's resident memory, like Evict for one tensor: a
+// loader that copied t (packed, quantized or converted it) calls it at
+// once, so that the file's pages and the copy are never resident
+// together. Pages shared with a neighbouring tensor stay. It does nothing
+// for a tensor that is not in one of c's mapped files (FromTensors, or
+// where files are read into memory).
+func (c *Checkpoint) EvictTensor(t *Tensor) { c.EvictRange(t, 0, len(t.Data)) }
+
+// EvictRange is EvictTensor for the bytes t.Data[lo:hi] (a loader that
+// copies a tensor piece by piece releases each piece); it is safe to call
+// from several goroutines at once.
+func (c *Checkpoint) EvictRange(t *Tensor, lo, hi int) {
+	if t == nil || lo < 0 || hi > len(t.Data) || lo >= hi {
+		return
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(t.Data))) + uintptr(lo)
+	for _, f := range c.files {
+		if len(f.data) == 0 {
+			continue
+		}
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(f.data)))
+		if p < base || p >= base+uintptr(len(f.data)) {
+			continue
+		}
+		page := uintptr(os.Getpagesize())
+		a := (p - base + page - 1) &^ (page - 1)
+		b := (p - base + uintptr(hi-lo)) &^ (page - 1)
+		if a < b {
+			evict(f.data[a:b])
+		}
+		return
 	}
 }
 
