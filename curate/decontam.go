@@ -223,17 +223,41 @@ type NgramOptions struct {
 // index; each removed row records the benchmark text it matched. Rows are
 // checked in parallel.
 func NgramDecontaminate(d *Dataset, ix *NgramIndex, o NgramOptions) int {
-	fields := o.Fields
+	hits := ix.rowHits(d, d.Rows, o.Fields)
+	// How many distinct problems each matched n-gram appears in.
+	var common map[uint64]bool
+	if o.MaxMatches > 0 {
+		ids := map[uint64]map[string]struct{}{}
+		for i, hs := range hits {
+			countHits(ids, hs, d.Rows[i].ID())
+		}
+		common = commonGrams(ids, o.MaxMatches)
+	}
+	i := 0
+	return d.Keep("decontaminate_ngram", func(r *record.Row) (bool, string) {
+		hs := hits[i]
+		i++
+		return ix.verdict(r, hs, common)
+	})
+}
+
+// fieldHit is a matched n-gram and the field it was found in.
+type fieldHit struct {
+	hit
+	field string
+}
+
+// rowHits returns the n-grams each row shares with the index, on all cores.
+func (ix *NgramIndex) rowHits(d *Dataset, rows []*record.Row, fields []string) [][]fieldHit {
 	if len(fields) == 0 {
 		fields = []string{"problem", "solution"}
 	}
-	hits := make([][]hit, len(d.Rows))
-	hitField := make([][]string, len(d.Rows))
+	hits := make([][]fieldHit, len(rows))
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
-	chunk := (len(d.Rows) + workers - 1) / workers
+	chunk := (len(rows) + workers - 1) / workers
 	for w := range workers {
-		lo, hi := w*chunk, min((w+1)*chunk, len(d.Rows))
+		lo, hi := w*chunk, min((w+1)*chunk, len(rows))
 		if lo >= hi {
 			continue
 		}
@@ -244,49 +268,51 @@ func NgramDecontaminate(d *Dataset, ix *NgramIndex, o NgramOptions) int {
 			var buf []hit
 			for i := lo; i < hi; i++ {
 				for _, f := range fields {
-					buf, words, pre = ix.matches(fieldText(d, d.Rows[i], f), words, pre, buf[:0])
-					hits[i] = append(hits[i], buf...)
-					for range buf {
-						hitField[i] = append(hitField[i], f)
+					buf, words, pre = ix.matches(fieldText(d, rows[i], f), words, pre, buf[:0])
+					for _, h := range buf {
+						hits[i] = append(hits[i], fieldHit{h, f})
 					}
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	// How many distinct problems each matched n-gram appears in.
-	var common map[uint64]bool
-	if o.MaxMatches > 0 {
-		ids := map[uint64]map[string]struct{}{}
-		for i, hs := range hits {
-			for _, h := range hs {
-				if ids[h.gram] == nil {
-					ids[h.gram] = map[string]struct{}{}
-				}
-				ids[h.gram][d.Rows[i].ID()] = struct{}{}
-			}
+	return hits
+}
+
+// countHits adds the problem id to the set of each matched n-gram.
+func countHits(ids map[uint64]map[string]struct{}, hs []fieldHit, id string) {
+	for _, h := range hs {
+		if ids[h.gram] == nil {
+			ids[h.gram] = map[string]struct{}{}
 		}
-		common = map[uint64]bool{}
-		for g, s := range ids {
-			if len(s) > o.MaxMatches {
-				common[g] = true
-			}
+		ids[h.gram][id] = struct{}{}
+	}
+}
+
+// commonGrams returns the n-grams found in more than max problems.
+func commonGrams(ids map[uint64]map[string]struct{}, max int) map[uint64]bool {
+	common := map[uint64]bool{}
+	for g, s := range ids {
+		if len(s) > max {
+			common[g] = true
 		}
 	}
-	i := 0
-	return d.Keep("decontaminate_ngram", func(r *record.Row) (bool, string) {
-		hs, fs := hits[i], hitField[i]
-		i++
-		for k, h := range hs {
-			if common[h.gram] {
-				continue
-			}
-			ref := &ix.refs[h.ref]
-			r.Set("contaminated_with", map[string]string{"source": ref.Source, "id": ref.ID, "text": clip(ref.Text, 300), "field": fieldName(fs[k])})
-			return false, fmt.Sprintf("%s shares a %d-gram with %s %s", fieldName(fs[k]), ix.n, ref.Source, ref.ID)
+	return common
+}
+
+// verdict decides a row from its hits: the first hit that is not a common
+// n-gram removes it and is recorded on it.
+func (ix *NgramIndex) verdict(r *record.Row, hs []fieldHit, common map[uint64]bool) (bool, string) {
+	for _, h := range hs {
+		if common[h.gram] {
+			continue
 		}
-		return true, ""
-	})
+		ref := &ix.refs[h.ref]
+		r.Set("contaminated_with", map[string]string{"source": ref.Source, "id": ref.ID, "text": clip(ref.Text, 300), "field": fieldName(h.field)})
+		return false, fmt.Sprintf("%s shares a %d-gram with %s %s", fieldName(h.field), ix.n, ref.Source, ref.ID)
+	}
+	return true, ""
 }
 
 func clip(s string, n int) string {

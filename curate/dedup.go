@@ -262,14 +262,44 @@ func jaccard16(a []uint64, b []uint16) float64 {
 	return float64(eq) / float64(len(a))
 }
 
-// MinHashDedup removes near-duplicates: rows whose signature shares an LSH
-// band with an earlier kept row and whose estimated Jaccard similarity with
-// it reaches the threshold. The earlier row is kept.
-func MinHashDedup(d *Dataset, o MinHashOptions) int {
+// bandKeys sets keys[b] to the LSH key of band b of sig; scope separates
+// problems (0 for the global scope).
+func bandKeys(sig []uint64, o MinHashOptions, scope uint64, keys []uint64) {
+	for b := range o.Bands {
+		h := scope ^ uint64(b)*0x9e3779b97f4a7c15
+		for _, v := range sig[b*o.Rows : (b+1)*o.Rows] {
+			h = (h ^ v) * 0xbf58476d1ce4e5b9
+		}
+		keys[b] = mix64(h)
+	}
+}
+
+// normMinHash fills unset parameters with the defaults.
+func normMinHash(o MinHashOptions) MinHashOptions {
 	if o.Bands <= 0 || o.Rows <= 0 || o.Shingle <= 0 {
 		o = DefaultMinHash()
 	}
 	o.Shingle = min(o.Shingle, maxShingle)
+	return o
+}
+
+// jaccardCompact estimates the Jaccard similarity of two compacted
+// signatures (as jaccard16 does for a full and a compacted one).
+func jaccardCompact(a, b []uint16) float64 {
+	eq := 0
+	for i := range a {
+		if a[i] == b[i] {
+			eq++
+		}
+	}
+	return float64(eq) / float64(len(a))
+}
+
+// MinHashDedup removes near-duplicates: rows whose signature shares an LSH
+// band with an earlier kept row and whose estimated Jaccard similarity with
+// it reaches the threshold. The earlier row is kept.
+func MinHashDedup(d *Dataset, o MinHashOptions) int {
+	o = normMinHash(o)
 	mh := NewMinHasher(o)
 	bands := make([]map[uint64]int32, o.Bands)
 	for i := range bands {
@@ -286,13 +316,8 @@ func MinHashDedup(d *Dataset, o MinHashOptions) int {
 			scope = hashBytes(r.ID(), 7)
 		}
 		best, bestJ := -1, 0.0
-		for b := range o.Bands {
-			h := scope ^ uint64(b)*0x9e3779b97f4a7c15
-			for _, v := range sig[b*o.Rows : (b+1)*o.Rows] {
-				h = (h ^ v) * 0xbf58476d1ce4e5b9
-			}
-			h = mix64(h)
-			keys[b] = h
+		bandKeys(sig, o, scope, keys)
+		for b, h := range keys {
 			if j, ok := bands[b][h]; ok {
 				if jac := jaccard16(sig, kept[int(j)*k:int(j+1)*k]); jac >= o.Threshold && jac > bestJ {
 					best, bestJ = int(j), jac

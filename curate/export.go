@@ -117,125 +117,199 @@ func (d *Dataset) ExportRow(r *record.Row, o ExportOptions) (*record.Row, error)
 // Export writes the rows in the format to path — JSONL, or Parquet when the
 // path ends in .parquet — atomically (a temporary file renamed at the end).
 func (d *Dataset) Export(path string, o ExportOptions) (int, error) {
+	out, err := createExport(path)
+	if err != nil {
+		return 0, err
+	}
+	defer out.abort()
+	for _, r := range d.Rows {
+		if err := out.write(d, r, o); err != nil {
+			return 0, err
+		}
+	}
+	return out.n, out.commit()
+}
+
+// exportFile writes exported rows to a temporary file beside path, renamed
+// to path by commit.
+type exportFile struct {
+	path, tmp string
+	f         *os.File
+	sink      rowSink
+	n         int
+}
+
+func createExport(path string) (*exportFile, error) {
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
 	f, err := os.Create(tmp)
 	if err != nil {
-		return 0, fmt.Errorf("export: %w", err)
+		return nil, fmt.Errorf("export: %w", err)
 	}
-	defer os.Remove(tmp)
-	var rows []*record.Row
-	for _, r := range d.Rows {
-		x, err := d.ExportRow(r, o)
-		if err != nil {
-			f.Close()
-			return 0, fmt.Errorf("export row %q: %w", r.ID(), err)
-		}
-		rows = append(rows, x)
-	}
+	e := &exportFile{path: path, tmp: tmp, f: f}
 	if strings.HasSuffix(path, ".parquet") {
-		err = writeParquet(f, rows)
+		e.sink = &parquetSink{w: f}
 	} else {
-		err = WriteJSONL(f, rows)
+		e.sink = newJSONLSink(f)
 	}
-	if cerr := f.Close(); err == nil {
+	return e, nil
+}
+
+// write converts one curated row and writes it.
+func (e *exportFile) write(d *Dataset, r *record.Row, o ExportOptions) error {
+	x, err := d.ExportRow(r, o)
+	if err != nil {
+		return fmt.Errorf("export row %q: %w", r.ID(), err)
+	}
+	if err := e.sink.write(x); err != nil {
+		return fmt.Errorf("export %s: %w", e.path, err)
+	}
+	e.n++
+	return nil
+}
+
+func (e *exportFile) commit() error {
+	err := e.sink.close()
+	if cerr := e.f.Close(); err == nil {
 		err = cerr
 	}
+	e.f = nil
 	if err != nil {
-		return 0, fmt.Errorf("export %s: %w", path, err)
+		return fmt.Errorf("export %s: %w", e.path, err)
 	}
-	return len(rows), os.Rename(tmp, path)
+	return os.Rename(e.tmp, e.path)
 }
+
+// abort removes the temporary file unless commit renamed it.
+func (e *exportFile) abort() {
+	if e.f != nil {
+		e.f.Close()
+	}
+	os.Remove(e.tmp)
+}
+
+// rowSink writes rows one at a time.
+type rowSink interface {
+	write(r *record.Row) error
+	close() error
+}
+
+type jsonlSink struct {
+	bw  *bufio.Writer
+	buf []byte
+}
+
+func newJSONLSink(w io.Writer) *jsonlSink { return &jsonlSink{bw: bufio.NewWriterSize(w, 1<<20)} }
+
+func (s *jsonlSink) write(r *record.Row) error {
+	s.buf = r.AppendJSON(s.buf[:0])
+	s.buf = append(s.buf, '\n')
+	_, err := s.bw.Write(s.buf)
+	return err
+}
+
+func (s *jsonlSink) close() error { return s.bw.Flush() }
 
 // WriteJSONL writes rows, one per line.
 func WriteJSONL(w io.Writer, rows []*record.Row) error {
-	bw := bufio.NewWriterSize(w, 1<<20)
-	var buf []byte
+	s := newJSONLSink(w)
 	for _, r := range rows {
-		buf = r.AppendJSON(buf[:0])
-		buf = append(buf, '\n')
-		if _, err := bw.Write(buf); err != nil {
+		if err := s.write(r); err != nil {
 			return err
 		}
 	}
-	return bw.Flush()
+	return s.close()
 }
 
-// writeParquet writes rows whose fields are the same in every row, in the
+type parquetMsg struct {
+	Role    string `parquet:"role"`
+	Content string `parquet:"content"`
+}
+
+// parquetSink writes rows whose fields are the same in every row, in the
 // first row's field order: strings, numbers and booleans become typed
 // optional columns, `messages` a list of {role, content}, anything else a
-// JSON string.
-func writeParquet(w io.Writer, rows []*record.Row) error {
-	if len(rows) == 0 {
-		return parquet.Write(w, []struct{}{})
-	}
-	type msg struct {
-		Role    string `parquet:"role"`
-		Content string `parquet:"content"`
-	}
-	keys := rows[0].Keys()
-	kinds := make([]string, len(keys))
-	fields := make([]reflect.StructField, len(keys))
-	for i, k := range keys {
-		raw := rows[0].Raw(k)
+// JSON string. Rows are buffered into row groups by the Parquet writer.
+type parquetSink struct {
+	w     io.Writer
+	pw    *parquet.Writer
+	st    reflect.Type
+	keys  []string
+	kinds []string
+}
+
+func (s *parquetSink) start(first *record.Row) {
+	s.keys = first.Keys()
+	s.kinds = make([]string, len(s.keys))
+	fields := make([]reflect.StructField, len(s.keys))
+	for i, k := range s.keys {
+		raw := first.Raw(k)
 		var typ reflect.Type
 		tag := k + ",optional"
 		switch {
 		case k == "messages":
-			kinds[i], typ, tag = "messages", reflect.TypeOf([]msg{}), k+",list"
+			s.kinds[i], typ, tag = "messages", reflect.TypeOf([]parquetMsg{}), k+",list"
 		case len(raw) > 0 && raw[0] == '"':
-			kinds[i], typ = "string", reflect.TypeOf((*string)(nil))
+			s.kinds[i], typ = "string", reflect.TypeOf((*string)(nil))
 		case string(raw) == "true" || string(raw) == "false":
-			kinds[i], typ = "bool", reflect.TypeOf((*bool)(nil))
+			s.kinds[i], typ = "bool", reflect.TypeOf((*bool)(nil))
 		case len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9'):
-			kinds[i], typ = "number", reflect.TypeOf((*float64)(nil))
+			s.kinds[i], typ = "number", reflect.TypeOf((*float64)(nil))
 		default:
-			kinds[i], typ = "json", reflect.TypeOf((*string)(nil))
+			s.kinds[i], typ = "json", reflect.TypeOf((*string)(nil))
 		}
 		fields[i] = reflect.StructField{Name: fmt.Sprintf("F%d", i), Type: typ, Tag: reflect.StructTag(fmt.Sprintf(`parquet:"%s"`, tag))}
 	}
-	st := reflect.StructOf(fields)
-	pw := parquet.NewWriter(w, parquet.SchemaOf(reflect.New(st).Interface()))
-	for _, r := range rows {
-		v := reflect.New(st).Elem()
-		for i, k := range keys {
-			raw := r.Raw(k)
-			if raw == nil || string(raw) == "null" {
-				continue
-			}
-			f := v.Field(i)
-			switch kinds[i] {
-			case "messages":
-				var msgs []msg
-				if err := json.Unmarshal(raw, &msgs); err != nil {
-					return fmt.Errorf("row %q: messages: %w", r.ID(), err)
-				}
-				f.Set(reflect.ValueOf(msgs))
-			case "string":
-				s, ok := r.String(k)
-				if !ok {
-					return fmt.Errorf("row %q: field %q is not a string in every row", r.ID(), k)
-				}
-				f.Set(reflect.ValueOf(&s))
-			case "bool":
-				b, ok := r.Bool(k)
-				if !ok {
-					return fmt.Errorf("row %q: field %q is not a boolean in every row", r.ID(), k)
-				}
-				f.Set(reflect.ValueOf(&b))
-			case "number":
-				var x float64
-				if err := json.Unmarshal(raw, &x); err != nil {
-					return fmt.Errorf("row %q: field %q is not a number in every row", r.ID(), k)
-				}
-				f.Set(reflect.ValueOf(&x))
-			default:
-				s := string(raw)
-				f.Set(reflect.ValueOf(&s))
-			}
+	s.st = reflect.StructOf(fields)
+	s.pw = parquet.NewWriter(s.w, parquet.SchemaOf(reflect.New(s.st).Interface()))
+}
+
+func (s *parquetSink) write(r *record.Row) error {
+	if s.pw == nil {
+		s.start(r)
+	}
+	v := reflect.New(s.st).Elem()
+	for i, k := range s.keys {
+		raw := r.Raw(k)
+		if raw == nil || string(raw) == "null" {
+			continue
 		}
-		if err := pw.Write(v.Addr().Interface()); err != nil {
-			return err
+		f := v.Field(i)
+		switch s.kinds[i] {
+		case "messages":
+			var msgs []parquetMsg
+			if err := json.Unmarshal(raw, &msgs); err != nil {
+				return fmt.Errorf("row %q: messages: %w", r.ID(), err)
+			}
+			f.Set(reflect.ValueOf(msgs))
+		case "string":
+			str, ok := r.String(k)
+			if !ok {
+				return fmt.Errorf("row %q: field %q is not a string in every row", r.ID(), k)
+			}
+			f.Set(reflect.ValueOf(&str))
+		case "bool":
+			b, ok := r.Bool(k)
+			if !ok {
+				return fmt.Errorf("row %q: field %q is not a boolean in every row", r.ID(), k)
+			}
+			f.Set(reflect.ValueOf(&b))
+		case "number":
+			var x float64
+			if err := json.Unmarshal(raw, &x); err != nil {
+				return fmt.Errorf("row %q: field %q is not a number in every row", r.ID(), k)
+			}
+			f.Set(reflect.ValueOf(&x))
+		default:
+			str := string(raw)
+			f.Set(reflect.ValueOf(&str))
 		}
 	}
-	return pw.Close()
+	return s.pw.Write(v.Addr().Interface())
+}
+
+func (s *parquetSink) close() error {
+	if s.pw == nil {
+		return parquet.Write(s.w, []struct{}{})
+	}
+	return s.pw.Close()
 }

@@ -41,6 +41,26 @@ type Pipeline struct {
 	SolutionField string `yaml:"solution_field"`
 	CodeTags      string `yaml:"code_tags"`
 	Steps         []Step `yaml:"-"`
+
+	// memo keeps what a step builds once per run (benchmark indexes) when
+	// the step runs over many partitions.
+	memo map[int]any
+}
+
+// memoized returns step i's value, building it on first use.
+func memoized[T any](p *Pipeline, i int, build func() (T, error)) (T, error) {
+	if v, ok := p.memo[i].(T); ok {
+		return v, nil
+	}
+	v, err := build()
+	if err != nil {
+		return v, err
+	}
+	if p.memo == nil {
+		p.memo = map[int]any{}
+	}
+	p.memo[i] = v
+	return v, nil
 }
 
 // Step is one configured step.
@@ -232,25 +252,45 @@ func argStrings(a map[string]any, k string) []string {
 
 // Run applies the steps in order, recording the funnel.
 func (p *Pipeline) Run(ctx context.Context, d *Dataset, env Env) error {
+	p.memo = nil
+	p.setFields(d)
+	for i := range p.Steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := p.runOne(ctx, d, env, i)
+		if err != nil {
+			return err
+		}
+		d.Funnel = append(d.Funnel, f)
+	}
+	return nil
+}
+
+// setFields applies the configured text fields to d.
+func (p *Pipeline) setFields(d *Dataset) {
 	if p.ProblemField != "" {
 		d.ProblemField = p.ProblemField
 	}
 	if p.SolutionField != "" {
 		d.SolutionField = p.SolutionField
 	}
+}
+
+// runOne runs step i over d and returns its funnel line.
+func (p *Pipeline) runOne(ctx context.Context, d *Dataset, env Env, i int) (FunnelStep, error) {
 	tags, _ := prompt.ParseCodeTags(p.CodeTags) // checked by ParsePipeline
-	for i, s := range p.Steps {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		in := len(d.Rows)
-		changed, name, err := p.runStep(ctx, d, env, s, tags, i)
-		if err != nil {
-			return fmt.Errorf("step %d (%s, config line %d): %w", i+1, name, s.Line, err)
-		}
-		d.Funnel = append(d.Funnel, FunnelStep{Step: name, In: in, Removed: in - len(d.Rows), Out: len(d.Rows), Changed: changed})
+	s := p.Steps[i]
+	in := len(d.Rows)
+	changed, name, err := p.runStep(ctx, d, env, s, tags, i)
+	if err != nil {
+		return FunnelStep{}, stepError(i, name, s, err)
 	}
-	return nil
+	return FunnelStep{Step: name, In: in, Removed: in - len(d.Rows), Out: len(d.Rows), Changed: changed}, nil
+}
+
+func stepError(i int, name string, s Step, err error) error {
+	return fmt.Errorf("step %d (%s, config line %d): %w", i+1, name, s.Line, err)
 }
 
 func (p *Pipeline) runStep(ctx context.Context, d *Dataset, env Env, s Step, tags prompt.CodeTags, i int) (changed int, name string, err error) {
@@ -291,63 +331,64 @@ func (p *Pipeline) runStep(ctx context.Context, d *Dataset, env Env, s Step, tag
 	case "where":
 		return 0, "where", where(d, s.Name)
 	case "dedup":
-		method := argString(a, "method", "exact")
-		scope := Scope(argString(a, "scope", "global"))
-		if scope != ScopeGlobal && scope != ScopeProblem {
-			return 0, "dedup", fmt.Errorf("scope %q: want problem or global", scope)
+		method, field, scope, err := dedupArgs(a)
+		if err != nil {
+			return 0, "dedup", err
 		}
 		switch method {
 		case "exact":
-			ExactDedup(d, argString(a, "field", "solution"), scope)
+			ExactDedup(d, field, scope)
 			return 0, "dedup_exact", nil
 		case "minhash":
-			o := DefaultMinHash()
-			o.Field, o.Scope = argString(a, "field", "solution"), scope
-			o.Threshold = argFloat(a, "threshold", o.Threshold)
-			o.Shingle = argInt(a, "shingle", o.Shingle)
-			o.Bands = argInt(a, "bands", o.Bands)
-			o.Rows = argInt(a, "rows", o.Rows)
-			MinHashDedup(d, o)
+			MinHashDedup(d, minhashArgs(a, field, scope))
 			return 0, "dedup_minhash", nil
 		}
 		return 0, "dedup", fmt.Errorf("method %q: want exact or minhash", method)
 	case "decontaminate":
-		refs, err := References(ctx, argStrings(a, "benchmarks"), env.DataDir)
-		if err != nil {
-			return 0, "decontaminate", err
-		}
 		switch argString(a, "method", "ngram") {
 		case "ngram":
-			ix := NewNgramIndex(refs, argInt(a, "n", 13))
-			NgramDecontaminate(d, ix, NgramOptions{Fields: argStrings(a, "fields"), MaxMatches: argInt(a, "max_matches", 10)})
+			ix, err := p.ngramIndex(ctx, env, i)
+			if err != nil {
+				return 0, "decontaminate_ngram", err
+			}
+			NgramDecontaminate(d, ix, ngramArgs(a))
 			return 0, "decontaminate_ngram", nil
 		case "llm":
 			if env.Backend == nil {
 				return 0, "decontaminate_llm", errors.New("the llm method needs a model (--base-url or --model)")
 			}
-			problems := make([]Reference, 0, len(refs))
-			texts := make([]string, 0, len(refs))
-			for _, r := range refs {
-				if strings.HasSuffix(r.Source, ":problem") {
-					problems = append(problems, r)
-					texts = append(texts, r.Text)
-				}
+			type llmSetup struct {
+				problems []Reference
+				ret      Retriever
 			}
-			var ret Retriever
-			if env.Embedder != nil {
-				er, err := NewEmbeddingRetriever(ctx, env.Embedder, texts, 256)
+			setup, err := memoized(p, i, func() (llmSetup, error) {
+				refs, err := References(ctx, argStrings(a, "benchmarks"), env.DataDir)
 				if err != nil {
-					return 0, "decontaminate_llm", err
+					return llmSetup{}, err
 				}
-				ret = er
-			} else {
-				ret = NewLexicalRetriever(texts)
+				problems := make([]Reference, 0, len(refs))
+				texts := make([]string, 0, len(refs))
+				for _, r := range refs {
+					if strings.HasSuffix(r.Source, ":problem") {
+						problems = append(problems, r)
+						texts = append(texts, r.Text)
+					}
+				}
+				if env.Embedder != nil {
+					er, err := NewEmbeddingRetriever(ctx, env.Embedder, texts, 256)
+					return llmSetup{problems, er}, err
+				}
+				return llmSetup{problems, NewLexicalRetriever(texts)}, nil
+			})
+			if err != nil {
+				return 0, "decontaminate_llm", err
 			}
+			problems, ret := setup.problems, setup.ret
 			cache := ""
 			if env.CacheDir != "" {
 				cache = filepath.Join(env.CacheDir, fmt.Sprintf("llm-decontamination-step%d.jsonl", i+1))
 			}
-			_, err := LLMDecontaminate(ctx, d, LLMCheckOptions{
+			_, err = LLMDecontaminate(ctx, d, LLMCheckOptions{
 				Refs: problems, Retriever: ret, TopK: argInt(a, "top_k", 5), BothWays: argBool(a, "both_ways", true),
 				Backend: env.Backend, Concurrency: env.Concurrency, CachePath: cache,
 				Params: backend.Request{Temperature: 0, MaxTokens: 16},
@@ -356,13 +397,55 @@ func (p *Pipeline) runStep(ctx context.Context, d *Dataset, env Env, s Step, tag
 		}
 		return 0, "decontaminate", fmt.Errorf("method %q: want ngram or llm", argString(a, "method", ""))
 	case "downsample":
-		Downsample(d, DownsampleOptions{
-			N: argInt(a, "n", 0), PerProblem: argInt(a, "per_problem", 0), PreferCode: argBool(a, "prefer_code", false),
-			CodeOnlyWhenAny: argBool(a, "any_code", false), Seed: uint64(argInt(a, "seed", 0)), CodeTag: tags.CodeBegin,
-		})
+		Downsample(d, downsampleArgs(a, tags))
 		return 0, "downsample", nil
 	}
 	return 0, s.Kind, fmt.Errorf("unknown step %q", s.Kind)
+}
+
+func dedupArgs(a map[string]any) (method, field string, scope Scope, err error) {
+	method = argString(a, "method", "exact")
+	scope = Scope(argString(a, "scope", "global"))
+	if scope != ScopeGlobal && scope != ScopeProblem {
+		return method, "", scope, fmt.Errorf("scope %q: want problem or global", scope)
+	}
+	if method != "exact" && method != "minhash" {
+		return method, "", scope, fmt.Errorf("method %q: want exact or minhash", method)
+	}
+	return method, argString(a, "field", "solution"), scope, nil
+}
+
+func minhashArgs(a map[string]any, field string, scope Scope) MinHashOptions {
+	o := DefaultMinHash()
+	o.Field, o.Scope = field, scope
+	o.Threshold = argFloat(a, "threshold", o.Threshold)
+	o.Shingle = argInt(a, "shingle", o.Shingle)
+	o.Bands = argInt(a, "bands", o.Bands)
+	o.Rows = argInt(a, "rows", o.Rows)
+	return o
+}
+
+func ngramArgs(a map[string]any) NgramOptions {
+	return NgramOptions{Fields: argStrings(a, "fields"), MaxMatches: argInt(a, "max_matches", 10)}
+}
+
+func downsampleArgs(a map[string]any, tags prompt.CodeTags) DownsampleOptions {
+	return DownsampleOptions{
+		N: argInt(a, "n", 0), PerProblem: argInt(a, "per_problem", 0), PreferCode: argBool(a, "prefer_code", false),
+		CodeOnlyWhenAny: argBool(a, "any_code", false), Seed: uint64(argInt(a, "seed", 0)), CodeTag: tags.CodeBegin,
+	}
+}
+
+// ngramIndex loads step i's benchmarks and indexes them, once per run.
+func (p *Pipeline) ngramIndex(ctx context.Context, env Env, i int) (*NgramIndex, error) {
+	a := p.Steps[i].Args
+	return memoized(p, i, func() (*NgramIndex, error) {
+		refs, err := References(ctx, argStrings(a, "benchmarks"), env.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		return NewNgramIndex(refs, argInt(a, "n", 13)), nil
+	})
 }
 
 // where keeps the rows for which a boolean expression (expr-lang syntax,

@@ -44,55 +44,85 @@ func source(r *record.Row) string {
 // NewReport builds the report of d, whose input rows were in (sources
 // counted from the kept and removed rows).
 func NewReport(d *Dataset) *Report {
-	rep := &Report{RowsOut: len(d.Rows), Funnel: d.Funnel, BySource: map[string]*SourceRows{}, Histogram: map[string][]Bucket{}}
-	rep.RowsIn = len(d.Rows) + len(d.Removed)
+	b := newReportBuilder(d)
 	for _, r := range d.Removed {
-		s := source(r)
-		if rep.BySource[s] == nil {
-			rep.BySource[s] = &SourceRows{}
-		}
-		rep.BySource[s].In++
+		b.removed(r)
 	}
-	ids := map[string]bool{}
-	var sol, prob []int
 	for _, r := range d.Rows {
-		s := source(r)
-		if rep.BySource[s] == nil {
-			rep.BySource[s] = &SourceRows{}
-		}
-		rep.BySource[s].In++
-		rep.BySource[s].Out++
-		ids[r.ID()] = true
-		sol = append(sol, Chars(d.Solution(r)))
-		prob = append(prob, Chars(d.Problem(r)))
+		b.kept(r)
 	}
-	rep.Problems = len(ids)
-	rep.Histogram["solution_chars"] = histogram(sol)
-	rep.Histogram["problem_chars"] = histogram(prob)
-	return rep
+	return b.report(d.Funnel)
 }
 
-// histogram buckets lengths by powers of two from 64.
-func histogram(xs []int) []Bucket {
-	var out []Bucket
-	lo := 0
-	for hi := 64; ; hi *= 2 {
-		n := 0
-		rest := 0
-		for _, x := range xs {
-			if x >= lo && x < hi {
-				n++
-			}
-			if x >= hi {
-				rest++
-			}
-		}
-		out = append(out, Bucket{lo, hi, n})
-		if rest == 0 {
-			return out
-		}
-		lo = hi
+// reportBuilder builds a Report from a stream of removed and kept rows.
+type reportBuilder struct {
+	d         *Dataset // text fields
+	rep       *Report
+	ids       map[string]struct{}
+	sol, prob histogram
+}
+
+func newReportBuilder(d *Dataset) *reportBuilder {
+	return &reportBuilder{d: d, rep: &Report{BySource: map[string]*SourceRows{}, Histogram: map[string][]Bucket{}}, ids: map[string]struct{}{}}
+}
+
+func (b *reportBuilder) source(r *record.Row) *SourceRows {
+	s := source(r)
+	if b.rep.BySource[s] == nil {
+		b.rep.BySource[s] = &SourceRows{}
 	}
+	return b.rep.BySource[s]
+}
+
+func (b *reportBuilder) removed(r *record.Row) {
+	b.rep.RowsIn++
+	b.source(r).In++
+}
+
+func (b *reportBuilder) kept(r *record.Row) {
+	b.rep.RowsIn++
+	b.rep.RowsOut++
+	s := b.source(r)
+	s.In++
+	s.Out++
+	b.ids[r.ID()] = struct{}{}
+	b.sol.add(Chars(b.d.Solution(r)))
+	b.prob.add(Chars(b.d.Problem(r)))
+}
+
+func (b *reportBuilder) report(funnel []FunnelStep) *Report {
+	b.rep.Funnel = funnel
+	b.rep.Problems = len(b.ids)
+	b.rep.Histogram["solution_chars"] = b.sol.buckets()
+	b.rep.Histogram["problem_chars"] = b.prob.buckets()
+	return b.rep
+}
+
+// histogram counts lengths in buckets by powers of two from 64: [0, 64),
+// [64, 128), [128, 256), ... up to the bucket of the longest.
+type histogram []int
+
+func (h *histogram) add(x int) {
+	k := 0
+	for hi := 64; x >= hi; hi *= 2 {
+		k++
+	}
+	for len(*h) <= k {
+		*h = append(*h, 0)
+	}
+	(*h)[k]++
+}
+
+func (h histogram) buckets() []Bucket {
+	out := []Bucket{{0, 64, 0}}
+	if len(h) > 0 {
+		out[0].Count = h[0]
+	}
+	for k := 1; k < len(h); k++ {
+		lo := 64 << (k - 1)
+		out = append(out, Bucket{lo, 2 * lo, h[k]})
+	}
+	return out
 }
 
 // Markdown renders the report.

@@ -14,7 +14,6 @@ import (
 	"github.com/crucible-ml/crucible/backend"
 	"github.com/crucible-ml/crucible/engine/chat"
 	"github.com/crucible-ml/crucible/engine/tokenizer"
-	"github.com/crucible-ml/crucible/progress"
 	"github.com/crucible-ml/crucible/record"
 )
 
@@ -60,11 +59,19 @@ type FileOptions struct {
 	Config  any
 	// Funnel, when set, receives the funnel as a table.
 	Funnel io.Writer
+	// MemoryLimit bounds the memory the curation aims to use, in bytes
+	// (0: DefaultMemoryLimit). Larger inputs are curated in more
+	// partitions; the result does not depend on it.
+	MemoryLimit int64
+	// Observe, when set, receives the time of each piece of the work.
+	Observe func(StepTiming)
 }
 
-// RunFile curates one file into a training set: it reads every input row,
-// runs the pipeline, exports what is left, writes the removed rows, the
-// report and the output's manifest, and returns the report.
+// RunFile curates one file into a training set: it reads the input rows,
+// runs the pipeline in memory bounded by o.MemoryLimit (see
+// DefaultMemoryLimit; work files go under the cache folder), exports what is
+// left, writes the removed rows, the report and the output's manifest, and
+// returns the report.
 func RunFile(ctx context.Context, p *Pipeline, o FileOptions) (*Report, error) {
 	start := time.Now()
 	base := strings.TrimSuffix(strings.TrimSuffix(o.Output, ".jsonl"), ".parquet")
@@ -80,27 +87,13 @@ func RunFile(ctx context.Context, p *Pipeline, o FileOptions) (*Report, error) {
 	if p.NeedsModel() && o.Env.Backend == nil {
 		return nil, fmt.Errorf("an llm decontaminate step needs a model")
 	}
-	rows, err := readAll(o.Input)
-	if err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(o.Env.CacheDir, 0o755); err != nil {
 		return nil, err
 	}
-	d := NewDataset(rows)
-	if err := p.Run(ctx, d, o.Env); err != nil {
-		return nil, err
-	}
-	n, err := d.Export(o.Output, o.Export)
+	rep, n, err := runBounded(ctx, p, &o)
 	if err != nil {
 		return nil, err
 	}
-	if o.Removed != "-" {
-		if err := writeRowsFile(o.Removed, d.Removed); err != nil {
-			return nil, err
-		}
-	}
-	rep := NewReport(d)
 	if o.Report != "-" {
 		jb, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(o.Report, append(jb, '\n'), 0o644); err != nil {
@@ -116,7 +109,7 @@ func RunFile(ctx context.Context, p *Pipeline, o FileOptions) (*Report, error) {
 	}
 	return rep, record.WriteManifest(&record.Manifest{
 		Output: o.Output, Command: "curate", Version: o.Version, Rows: n, Written: n,
-		Counts: map[string]int{"rows_in": rep.RowsIn, "removed": len(d.Removed)}, Config: o.Config,
+		Counts: map[string]int{"rows_in": rep.RowsIn, "removed": rep.RowsIn - rep.RowsOut}, Config: o.Config,
 		Started: start.UTC(), Finished: time.Now().UTC(), WallSeconds: time.Since(start).Seconds(),
 	})
 }
@@ -130,35 +123,6 @@ func (r *Report) FunnelTable() string {
 		fmt.Fprintf(&b, "%-24s %9d %9d %9d\n", f.Step, f.In, f.Removed, f.Out)
 	}
 	return b.String()
-}
-
-// readAll reads every row of spec, with progress.
-func readAll(spec string) ([]*record.Row, error) {
-	in, err := record.Open(spec)
-	if err != nil {
-		return nil, err
-	}
-	defer in.Close()
-	bar := progress.New("read "+spec, record.CountRows(spec))
-	defer bar.Finish()
-	var rows []*record.Row
-	for in.Next() {
-		rows = append(rows, in.Row())
-		bar.Add(1)
-	}
-	return rows, in.Err()
-}
-
-func writeRowsFile(path string, rows []*record.Row) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := WriteJSONL(f, rows); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // TokenCounter loads the tokenizer of a model folder as a token counter

@@ -1,0 +1,138 @@
+package curate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/crucible-ml/crucible/record"
+)
+
+// writeSynthetic writes n synthetic rows and the synthetic benchmark.
+func writeSynthetic(t testing.TB, dir string, n int) (rows, bench string) {
+	t.Helper()
+	rows, bench = filepath.Join(dir, "rows.jsonl"), filepath.Join(dir, "bench.jsonl")
+	var b []byte
+	for i := range n {
+		b = SyntheticRow(SyntheticOptions{}, i).AppendJSON(b)
+		b = append(b, '\n')
+	}
+	if err := os.WriteFile(rows, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b = b[:0]
+	for i, p := range SyntheticBenchmark(1) {
+		r := &record.Row{}
+		r.Set("unique_id", fmt.Sprintf("bench/%d", i))
+		r.Set("problem", p)
+		r.Set("expected_answer", "0")
+		b = append(r.AppendJSON(b), '\n')
+	}
+	if err := os.WriteFile(bench, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return rows, bench
+}
+
+// inMemory curates rows the way RunFile did before it was bounded: every
+// row in memory, the steps run over one Dataset.
+func inMemory(t testing.TB, p *Pipeline, in string) (out, removed, report []byte) {
+	t.Helper()
+	d := NewDataset(readRows(t, in, 0))
+	if err := p.Run(context.Background(), d, Env{CacheDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	var o, r bytes.Buffer
+	if err := WriteJSONL(&o, d.Rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteJSONL(&r, d.Removed); err != nil {
+		t.Fatal(err)
+	}
+	jb, _ := json.MarshalIndent(NewReport(d), "", "  ")
+	return o.Bytes(), r.Bytes(), append(jb, '\n')
+}
+
+// TestBoundedEqualsInMemory curates a synthetic OMI-2-shaped sample with
+// every kind of step, per-problem and global, at memory limits that give one
+// partition and several (with spilled buckets), and compares the output,
+// the removed rows and the report byte for byte with the in-memory run.
+func TestBoundedEqualsInMemory(t *testing.T) {
+	n := 200000
+	if testing.Short() {
+		n = 20000
+	}
+	dir := t.TempDir()
+	in, bench := writeSynthetic(t, dir, n)
+	cfg := fmt.Sprintf(`steps:
+  - aggregate: {min_agreement: 0.3}
+  - filter: no_answer
+  - filter: multi_boxed
+  - where: 'finish_reason == "stop"'
+  - trim
+  - dedup: {method: exact, field: solution, scope: problem}
+  - dedup: {method: minhash, scope: problem}
+  - filter: correct
+  - dedup: {method: exact, field: solution, scope: global}
+  - dedup: {method: minhash, scope: global, threshold: 0.7}
+  - decontaminate: {method: ngram, benchmarks: [%s], max_matches: 10}
+  - dedup: {method: exact, field: problem, scope: global}
+  - downsample: {n: %d, per_problem: 4, seed: 7}
+`, bench, n/3)
+	p, err := ParsePipeline([]byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOut, wantRemoved, wantReport := inMemory(t, p, in)
+	size, _ := os.Stat(in)
+	if partitionsFor(size.Size(), size.Size()) < 4 {
+		t.Fatal("the small limit does not split the sample")
+	}
+	for _, tc := range []struct {
+		name  string
+		limit int64
+		parts int
+	}{
+		{"one partition", 64 << 30, 1},
+		{"partitions", size.Size(), partitionsFor(size.Size(), size.Size())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "sft.jsonl")
+			steps := map[string]int{}
+			rep, err := RunFile(context.Background(), p, FileOptions{
+				Input: in, Output: out, MemoryLimit: tc.limit,
+				Observe: func(s StepTiming) { steps[s.Step]++ },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := steps["aggregate"]; got != tc.parts {
+				t.Errorf("aggregate ran over %d partitions, want %d", got, tc.parts)
+			}
+			for _, f := range rep.Funnel {
+				if f.Removed == 0 && f.Step != "trim" {
+					t.Errorf("step %s removed nothing: the sample does not test it", f.Step)
+				}
+			}
+			for _, c := range []struct {
+				file string
+				want []byte
+			}{{"sft.jsonl", wantOut}, {"sft.removed.jsonl", wantRemoved}, {"sft.report.json", wantReport}} {
+				got, err := os.ReadFile(filepath.Join(filepath.Dir(out), c.file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, c.want) {
+					t.Errorf("%s differs from the in-memory result (%d bytes, want %d)", c.file, len(got), len(c.want))
+				}
+			}
+			if _, err := os.Stat(filepath.Join(out+".cache", "work")); !os.IsNotExist(err) {
+				t.Errorf("work files left behind: %v", err)
+			}
+		})
+	}
+}
