@@ -220,6 +220,10 @@ func fetch(ctx context.Context, url, dest string, o Options) error {
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && have > 0 && (o.Size < 0 || have == o.Size):
 		// The partial file is already complete: verify below.
 	default:
+		if have == 0 {
+			f.Close()
+			os.Remove(o.Part) // nothing to resume
+		}
 		return &StatusError{URL: url, Code: resp.StatusCode, Status: resp.Status, Header: resp.Header}
 	}
 	if _, err := f.Seek(have, io.SeekStart); err != nil {

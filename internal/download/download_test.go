@@ -72,6 +72,9 @@ func TestFile(t *testing.T) {
 				if _, serr := os.Stat(dest); serr == nil {
 					t.Fatal("a failed download took the final name")
 				}
+				if _, serr := os.Stat(part); serr == nil {
+					t.Fatal("a failed download left a partial file")
+				}
 				return
 			}
 			if err != nil {
