@@ -7,11 +7,17 @@ package data
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/crucible-ml/crucible/internal/download"
 	"github.com/crucible-ml/crucible/progress"
@@ -22,13 +28,34 @@ type Benchmark struct {
 	Name string
 	// File is the path inside the data folder, e.g. "gsm8k/test.jsonl".
 	File string
-	// URL is the public source; SHA256 and Size pin its exact bytes.
-	URL    string
+	// URL is the public source: the file itself, or the archive Convert
+	// reads. Mirrors are other addresses of the same content, tried in turn.
+	URL     string
+	Mirrors []string
+	// SHA256 and Size pin the exact bytes of File: for a converted
+	// benchmark the converted JSONL (its content), not the source archive.
 	SHA256 string
 	Size   int64
+	// Convert, when set, writes File's JSONL from the archive downloaded
+	// from URL (kept in the data folder's .sources/ until every benchmark
+	// converted from it is present).
+	Convert func(archive string, w io.Writer) error
 	// Source tells where the file comes from, for `data list`.
 	Source string
 }
+
+// The MATH benchmarks are converted from the original release: a tar of one
+// JSON file per problem, MATH/{train,test}/<subject>/<n>.json, with the
+// fields problem, level, type and solution (see convertMATH for the rule).
+// The primary source is the tar the MATH authors publish, linked from
+// https://github.com/hendrycks/math ("Download the MATH dataset here"); the
+// mirror is a GitHub snapshot that commits the same unmodified per-problem
+// files under src/agents/datasets/data/math/ (a .tar.gz of the repository at
+// the commit the pins were made from). Either converts to the pinned JSONL.
+var (
+	mathURL     = "https://people.eecs.berkeley.edu/~hendrycks/MATH.tar"
+	mathMirrors = []string{"https://github.com/aiwaves-cn/agents/archive/e8c4e3c2d19739d3dff59e577d1c97090cc15f59.tar.gz"}
+)
 
 // Benchmarks lists the known benchmarks.
 var Benchmarks = []Benchmark{
@@ -53,12 +80,14 @@ var Benchmarks = []Benchmark{
 	{
 		Name: "math", File: "math/test.jsonl", Size: 4401889,
 		SHA256: "653ab79003b23c03b7459befc1b72ae3b2d6fa87a74fc49327dbb34e5bb19f09",
-		Source: "MATH test (5000 problems, MIT); published only as a tarball of per-problem files, so it is not downloaded: place the JSONL in the data folder",
+		URL:    mathURL, Mirrors: mathMirrors, Convert: convertMATH("test"),
+		Source: "MATH test (5000 problems, MIT), converted from the per-problem files of the MATH release",
 	},
 	{
 		Name: "math-train", File: "math/train.jsonl", Size: 7005123,
 		SHA256: "04062877d9915a767d971d2583652f2810dcb603dfe2f5ab6b01e0ecea941a08",
-		Source: "MATH train (7500 problems, MIT); not downloaded: place the JSONL in the data folder",
+		URL:    mathURL, Mirrors: mathMirrors, Convert: convertMATH("train"),
+		Source: "MATH train (7500 problems, MIT), converted from the per-problem files of the MATH release",
 	},
 }
 
@@ -97,28 +126,89 @@ func DefaultDir() string {
 // Path is where the benchmark's file lives in dir.
 func (b Benchmark) Path(dir string) string { return filepath.Join(dir, b.File) }
 
-// Present reports whether the benchmark's file is in dir, by the rule Get
-// trusts a file with: it exists and has the pinned size.
-func (b Benchmark) Present(dir string) bool {
-	st, err := os.Stat(b.Path(dir))
-	return err == nil && (b.Size == 0 || st.Size() == b.Size)
+// Status is what the data folder holds for a benchmark, by the one rule
+// that `data list`, `data get`, eval and curate accept a file with: it is a
+// regular file with the pinned size and SHA-256.
+type Status struct {
+	Path string // where the file is expected
+	OK   bool
+	// State is "present", "missing" or "not accepted".
+	State string
+	// Reason says why the file is not accepted and what to do; "" when OK.
+	Reason string
 }
 
-// Get makes sure the benchmark's file is in dir, downloading it when
-// missing, and returns its path. A present file is trusted only when its
-// size matches; a downloaded one must match the pinned SHA-256.
+// Status checks the benchmark's file in dir.
+func (b Benchmark) Status(dir string) Status {
+	s := Status{Path: b.Path(dir), State: "not accepted"}
+	fi, err := os.Stat(s.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.State, s.Reason = "missing", fmt.Sprintf("%s does not exist: run `crucible data get %s`", s.Path, b.Name)
+		return s
+	case err != nil:
+		s.Reason = err.Error()
+		return s
+	case !fi.Mode().IsRegular():
+		s.Reason = fmt.Sprintf("%s is not a regular file", s.Path)
+		return s
+	}
+	redo := fmt.Sprintf(": it is not the pinned file; remove it and run `crucible data get %s`, or pass it to eval as --benchmark %s to use it as it is", b.Name, s.Path)
+	if b.Size > 0 && fi.Size() != b.Size {
+		s.Reason = fmt.Sprintf("%s has %d bytes, want %d%s", s.Path, fi.Size(), b.Size, redo)
+		return s
+	}
+	if b.SHA256 != "" {
+		got, err := fileSHA256(s.Path)
+		if err != nil {
+			s.Reason = err.Error()
+			return s
+		}
+		if !strings.EqualFold(got, b.SHA256) {
+			s.Reason = fmt.Sprintf("%s has sha256 %s, want %s%s", s.Path, got, b.SHA256, redo)
+			return s
+		}
+	}
+	s.OK, s.State = true, "present"
+	return s
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Get makes sure the benchmark's file is in dir, downloading (and, for a
+// converted benchmark, converting) it when missing, and returns its path.
+// A file that is there but not accepted (see Status) is an error that says
+// why: it is never overwritten.
 func Get(ctx context.Context, client *http.Client, b Benchmark, dir string) (string, error) {
-	dest := b.Path(dir)
-	if b.Present(dir) {
-		return dest, nil
+	st := b.Status(dir)
+	switch {
+	case st.OK:
+		return st.Path, nil
+	case st.State != "missing":
+		return "", fmt.Errorf("benchmark %s: %s", b.Name, st.Reason)
+	case b.URL == "":
+		return "", fmt.Errorf("benchmark %s: %s is missing; %s", b.Name, st.Path, b.Source)
+	case b.Convert != nil:
+		if err := getConverted(ctx, client, b, dir); err != nil {
+			return "", fmt.Errorf("benchmark %s: %w", b.Name, err)
+		}
+		return st.Path, nil
 	}
-	if b.URL == "" {
-		return "", fmt.Errorf("benchmark %s: %s is missing; %s", b.Name, dest, b.Source)
-	}
-	if err := Download(ctx, client, b.URL, dest, b.SHA256); err != nil {
+	if err := Download(ctx, client, b.URL, st.Path, b.SHA256); err != nil {
 		return "", fmt.Errorf("benchmark %s: %w", b.Name, err)
 	}
-	return dest, nil
+	return st.Path, nil
 }
 
 // Download fetches url into dest through dest+".part", resuming a partial

@@ -12,7 +12,7 @@ import (
 	"github.com/crucible-ml/crucible/grade"
 )
 
-func init() { commands = append(commands, newEvalCmd, newDataCmd) }
+func init() { commands = append(commands, newEvalCmd) }
 
 func newEvalCmd() *cobra.Command {
 	var g genFlags
@@ -70,49 +70,5 @@ it resumes from what DIR already holds.`,
 	b.register(cmd)
 	ce.register(cmd)
 	gf.register(cmd, false)
-	return cmd
-}
-
-func newDataCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "data", Short: "Download and list benchmark data"}
-	var dataDir string
-	get := &cobra.Command{
-		Use:     "get NAME...",
-		Short:   "Download benchmarks (pinned by sha256) into the data folder",
-		Example: "  crucible data get gsm8k math500",
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, name := range args {
-				b, ok := data.Lookup(name)
-				if !ok {
-					return fmt.Errorf("no benchmark %q (have %s)", name, strings.Join(data.Names(), ", "))
-				}
-				p, err := data.Get(cmd.Context(), nil, b, dataDir)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), p)
-			}
-			return nil
-		},
-	}
-	get.Flags().StringVar(&dataDir, "data-dir", data.DefaultDir(), "folder of downloaded benchmarks")
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the benchmarks and whether they are present",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, b := range data.Benchmarks {
-				state := "missing"
-				if b.Present(dataDir) {
-					state = "present"
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%-12s %-8s %s\n", b.Name, state, b.Source)
-			}
-			return nil
-		},
-	}
-	list.Flags().StringVar(&dataDir, "data-dir", data.DefaultDir(), "folder of downloaded benchmarks")
-	cmd.AddCommand(get, list)
 	return cmd
 }
