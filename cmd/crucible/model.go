@@ -56,6 +56,8 @@ func newModelCmd() *cobra.Command {
 		Short: "Inspect and check models for the built-in CPU engine",
 	}
 	cmd.AddCommand(newModelCheckCmd(), newModelInfoCmd(), newModelExportCmd(), newModelInitCmd())
+	cmd.AddCommand(newModelPruneCmd())
+	cmd.AddCommand(newModelQuantizeCmd())
 	return cmd
 }
 
