@@ -213,12 +213,16 @@ func Get(ctx context.Context, client *http.Client, b Benchmark, dir string) (str
 
 // Download fetches url into dest through dest+".part", resuming a partial
 // download with a Range request, showing progress, and checking the SHA-256
-// (when wantSHA is set) before the file takes its final name.
+// (when wantSHA is set) before the file takes its final name. Concurrent
+// downloads of one dest fetch it once.
 func Download(ctx context.Context, client *http.Client, url, dest, wantSHA string) error {
 	bar := progress.New("download "+filepath.Base(dest), -1)
 	var shown int64
 	err := download.File(ctx, url, dest, download.Options{
 		Client: client,
+		// Concurrent runs (Slurm array tasks) take turns; the lock files
+		// stay out of sight in .locks beside the file.
+		Lock:   filepath.Join(filepath.Dir(dest), ".locks", filepath.Base(dest)+".lock"),
 		SHA256: wantSHA,
 		Progress: func(done, total int64) {
 			if shown == 0 && total >= 0 {

@@ -88,9 +88,10 @@ func removeSources(b Benchmark, dir string) {
 	}
 	for _, u := range append([]string{b.URL}, b.Mirrors...) {
 		p := sourcePath(dir, u)
-		for _, f := range []string{p, p + ".part", p + ".lock"} {
+		for _, f := range []string{p, p + ".part", filepath.Join(filepath.Dir(p), ".locks", filepath.Base(p)+".lock")} {
 			os.Remove(f)
 		}
 	}
-	os.Remove(filepath.Join(dir, ".sources")) // when empty
+	os.Remove(filepath.Join(dir, ".sources", ".locks")) // when empty
+	os.Remove(filepath.Join(dir, ".sources"))
 }
