@@ -442,3 +442,31 @@ func (b *bounded) writeOutputs() (int, error) {
 	}
 	return out.n, err
 }
+
+// ParseSize reads a byte count: a number with an optional unit K, M, G or T
+// (powers of 1024; "B", "iB" suffixes allowed), e.g. 2G, 1536M, 512MiB.
+func ParseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	mul := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			mul = 1 << 10
+		case 'M':
+			mul = 1 << 20
+		case 'G':
+			mul = 1 << 30
+		case 'T':
+			mul = 1 << 40
+		}
+		if mul > 1 {
+			t = t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("size %q: want a number with an optional K, M, G or T", s)
+	}
+	return int64(v * float64(mul)), nil
+}

@@ -136,3 +136,25 @@ func TestBoundedEqualsInMemory(t *testing.T) {
 		})
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		bad  bool
+	}{
+		{"1024", 1024, false},
+		{"2G", 2 << 30, false},
+		{"1536M", 1536 << 20, false},
+		{"512MiB", 512 << 20, false},
+		{"1.5g", 3 << 29, false},
+		{"64kb", 64 << 10, false},
+		{"lots", 0, true},
+		{"-1G", 0, true},
+	} {
+		got, err := ParseSize(tc.in)
+		if (err != nil) != tc.bad || got != tc.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d (error %v)", tc.in, got, err, tc.want, tc.bad)
+		}
+	}
+}

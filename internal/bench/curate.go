@@ -1,14 +1,20 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/crucible-ml/crucible/curate"
 	"github.com/crucible-ml/crucible/data"
+	"github.com/crucible-ml/crucible/progress"
 	"github.com/crucible-ml/crucible/record"
 )
 
@@ -114,4 +120,223 @@ func Curate(ctx context.Context, dataDir string, minhashRows, decontamRows int) 
 	res.DecontamRows = decontamRows
 	res.DecontamRowsPerSec = float64(decontamRows) / res.DecontamSeconds
 	return res, nil
+}
+
+// CurateScaleOptions configure CurateScale.
+type CurateScaleOptions struct {
+	Rows int
+	// Dir holds the generated input, the outputs and the work files
+	// (removed at the end unless Keep).
+	Dir  string
+	Keep bool
+	// MemoryLimit is passed to curate.RunFile (0: its default).
+	MemoryLimit int64
+	// Global adds global exact and MinHash dedup to the OMI-2 steps.
+	Global bool
+}
+
+// CurateStep is one step's share of a scale run, summed over partitions.
+type CurateStep struct {
+	Step       string  `json:"step"`
+	Seconds    float64 `json:"seconds"`
+	Rows       int     `json:"rows"`
+	RowsPerSec float64 `json:"rows_per_s"`
+	// PeakRSSMB is the highest resident memory while the step ran (the
+	// kernel's high-water mark, reset before each piece of work).
+	PeakRSSMB float64 `json:"peak_rss_mb"`
+}
+
+// CurateScaleResult reports a scale run.
+type CurateScaleResult struct {
+	Rows           int          `json:"rows"`
+	InputBytes     int64        `json:"input_bytes"`
+	GenerateSec    float64      `json:"generate_seconds"`
+	CurateSec      float64      `json:"curate_seconds"`
+	RowsPerSec     float64      `json:"rows_per_s"`
+	PeakRSSMB      float64      `json:"peak_rss_mb"`
+	MemoryLimitMB  float64      `json:"memory_limit_mb"`
+	PeakWorkMB     float64      `json:"peak_work_mb"`
+	OutputRows     int          `json:"output_rows"`
+	OutputBytes    int64        `json:"output_bytes"`
+	RemovedBytes   int64        `json:"removed_bytes"`
+	Steps          []CurateStep `json:"steps"`
+	Funnel         string       `json:"funnel"`
+	GOMAXPROCS     int          `json:"gomaxprocs"`
+	MemoryLimitSet bool         `json:"memory_limit_set"`
+}
+
+// CurateScale generates o.Rows synthetic OpenMathInstruct-2-shaped rows
+// (curate.SyntheticRow: planted exact and near duplicates, wrong answers,
+// contaminated problems) and curates them with OMI-2's steps — aggregate,
+// filters, trim, exact and MinHash dedup within problems, 13-gram
+// decontamination against the synthetic benchmark, fair downsampling —
+// measuring the time and peak resident memory of each step.
+func CurateScale(ctx context.Context, o CurateScaleOptions) (*CurateScaleResult, error) {
+	if o.Rows <= 0 {
+		return nil, fmt.Errorf("bench curate: --rows must be positive")
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	if !o.Keep {
+		defer func() {
+			for _, f := range []string{"rows.jsonl", "bench.jsonl", "steps.yaml", "sft.jsonl", "sft.removed.jsonl", "sft.report.json", "sft.report.md", "sft.jsonl.manifest.json"} {
+				os.Remove(filepath.Join(o.Dir, f))
+			}
+			os.RemoveAll(filepath.Join(o.Dir, "sft.jsonl.cache"))
+		}()
+	}
+	res := &CurateScaleResult{Rows: o.Rows, GOMAXPROCS: runtime.GOMAXPROCS(0), MemoryLimitSet: o.MemoryLimit > 0}
+	start := time.Now()
+	in, bench := filepath.Join(o.Dir, "rows.jsonl"), filepath.Join(o.Dir, "bench.jsonl")
+	n, err := writeSyntheticRows(ctx, in, bench, o.Rows)
+	if err != nil {
+		return nil, err
+	}
+	res.InputBytes, res.GenerateSec = n, time.Since(start).Seconds()
+	steps := `steps:
+  - aggregate: {min_agreement: 0.3}
+  - filter: correct
+  - filter: no_answer
+  - filter: multi_boxed
+  - trim
+  - dedup: {method: exact, field: solution, scope: problem}
+  - dedup: {method: minhash, scope: problem}
+`
+	if o.Global {
+		steps += "  - dedup: {method: exact, field: solution, scope: global}\n  - dedup: {method: minhash, scope: global}\n"
+	}
+	steps += fmt.Sprintf("  - decontaminate: {method: ngram, benchmarks: [%s], n: 13, max_matches: 10}\n  - downsample: {n: %d, per_problem: 4, seed: 1}\n", bench, o.Rows/2)
+	p, err := curate.ParsePipeline([]byte(steps))
+	if err != nil {
+		return nil, err
+	}
+	byStep := map[string]*CurateStep{}
+	var order []string
+	work := filepath.Join(o.Dir, "sft.jsonl.cache")
+	var peakWork int64
+	observe := func(t curate.StepTiming) {
+		s := byStep[t.Step]
+		if s == nil {
+			s = &CurateStep{Step: t.Step}
+			byStep[t.Step] = s
+			order = append(order, t.Step)
+		}
+		s.Seconds += t.Elapsed.Seconds()
+		s.Rows += t.Rows
+		s.PeakRSSMB = max(s.PeakRSSMB, peakRSSMB())
+		resetPeakRSS()
+		peakWork = max(peakWork, dirSize(work))
+	}
+	var funnel strings.Builder
+	start = time.Now()
+	resetPeakRSS()
+	rep, err := curate.RunFile(ctx, p, curate.FileOptions{
+		Input: in, Output: filepath.Join(o.Dir, "sft.jsonl"), MemoryLimit: o.MemoryLimit,
+		Observe: observe, Funnel: &funnel, Env: curate.Env{CacheDir: work},
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.CurateSec = time.Since(start).Seconds()
+	res.RowsPerSec = float64(o.Rows) / res.CurateSec
+	res.MemoryLimitMB = float64(o.MemoryLimit) / (1 << 20)
+	if o.MemoryLimit <= 0 {
+		res.MemoryLimitMB = float64(curate.DefaultMemoryLimit()) / (1 << 20)
+	}
+	res.PeakWorkMB = float64(peakWork) / (1 << 20)
+	res.OutputRows, res.Funnel = rep.RowsOut, funnel.String()
+	res.OutputBytes = fileSize(filepath.Join(o.Dir, "sft.jsonl"))
+	res.RemovedBytes = fileSize(filepath.Join(o.Dir, "sft.removed.jsonl"))
+	for _, name := range order {
+		s := byStep[name]
+		if s.Seconds > 0 && s.Rows > 0 {
+			s.RowsPerSec = float64(s.Rows) / s.Seconds
+		}
+		res.PeakRSSMB = max(res.PeakRSSMB, s.PeakRSSMB)
+		res.Steps = append(res.Steps, *s)
+	}
+	return res, nil
+}
+
+// writeSyntheticRows writes n synthetic rows to path and the synthetic
+// benchmark to bench, returning the rows' size in bytes.
+func writeSyntheticRows(ctx context.Context, path, bench string, n int) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	bar := progress.New("generate "+path, int64(n))
+	defer bar.Finish()
+	var buf []byte
+	var size int64
+	for i := range n {
+		if i%4096 == 0 && ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		buf = curate.SyntheticRow(curate.SyntheticOptions{}, i).AppendJSON(buf[:0])
+		buf = append(buf, '\n')
+		if _, err := w.Write(buf); err != nil {
+			return 0, err
+		}
+		size += int64(len(buf))
+		bar.Add(1)
+	}
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	if err := f.Close(); err != nil {
+		return 0, err
+	}
+	buf = buf[:0]
+	for i, p := range curate.SyntheticBenchmark(1) {
+		r := &record.Row{}
+		r.Set("unique_id", fmt.Sprintf("bench/%d", i))
+		r.Set("problem", p)
+		r.Set("expected_answer", "0")
+		buf = append(r.AppendJSON(buf), '\n')
+	}
+	return size, os.WriteFile(bench, buf, 0o644)
+}
+
+// resetPeakRSS resets the kernel's resident-memory high-water mark of this
+// process (Linux; elsewhere it does nothing).
+func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0o644) }
+
+// peakRSSMB reads the high-water mark (VmHWM) in MiB.
+func peakRSSMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			if info, err := e.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
 }
