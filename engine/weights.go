@@ -87,6 +87,9 @@ type weightLoader struct {
 	quantize bool  // matrices to Q8
 	dot      bool  // bf16 matrices in pair panels (Options.Matmul "bf16")
 	saved    int64 // bytes quantization saved
+	// src is the mapped tensor behind each matrix still aliasing it, so
+	// that pack releases the tensor's pages once the panels hold a copy.
+	src map[*kernel.Mat]*safetensors.Tensor
 }
 
 // weightBytes is the size of the weights as the model holds them.
@@ -134,21 +137,41 @@ func (l *weightLoader) mat(name string, rows, cols int) (*kernel.Mat, error) {
 	} else {
 		m, err = newMat(t)
 	}
-	if err != nil || !l.quantize {
-		return m, err
+	if err != nil {
+		return nil, err
 	}
-	q := kernel.QuantizeQ8(m)
-	l.saved += m.Bytes() - q.Bytes()
-	return q, nil
+	if size := t.DType.Size(); size > 0 && !t.DType.IsFP8() {
+		// Packing or quantizing releases the file's pages as it goes.
+		m.Released = func(r0, r1 int) { l.ck.EvictRange(t, r0*cols*size, r1*cols*size) }
+	}
+	if l.quantize {
+		if q := kernel.QuantizeQ8(m); q != m {
+			l.saved += m.Bytes() - q.Bytes()
+			l.ck.EvictTensor(t) // q is a copy
+			return q, nil
+		}
+	}
+	if l.src == nil {
+		l.src = map[*kernel.Mat]*safetensors.Tensor{}
+	}
+	l.src[m] = t
+	return m, nil
 }
 
 // pack lays out a linear layer's matrix for the kernels (in pair panels
-// for bf16 products).
+// for bf16 products), then releases the mapped pages it was copied from:
+// loading holds the file's pages of one matrix at a time beside the
+// packed ones, never the whole file.
 func (l *weightLoader) pack(m *kernel.Mat) {
 	if l.dot {
 		m.PackPairs()
 	} else {
 		m.Pack()
+	}
+	m.Released = nil
+	if t := l.src[m]; t != nil && m.Packed() {
+		l.ck.EvictTensor(t)
+		delete(l.src, m)
 	}
 }
 
@@ -162,7 +185,9 @@ func (l *weightLoader) vec(name string, shape ...int) ([]float32, error) {
 		return nil, err
 	}
 	l.params += int64(t.NumElements())
-	return vector(t)
+	v, err := vector(t)
+	l.ck.EvictTensor(t) // v is a copy
+	return v, err
 }
 
 // optVec loads a parameter if present (nil, nil if absent).

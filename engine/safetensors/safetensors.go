@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"unsafe"
 )
 
 // DType is a tensor element type as spelled in safetensors headers.
@@ -341,6 +342,41 @@ func (c *Checkpoint) Evict() {
 		if f.data != nil {
 			evict(f.data)
 		}
+	}
+}
+
+// EvictTensor drops the mapped pages that lie wholly inside t's bytes
+// from this process's resident memory, like Evict for one tensor: a
+// loader that copied t (packed, quantized or converted it) calls it at
+// once, so that the file's pages and the copy are never resident
+// together. Pages shared with a neighbouring tensor stay. It does nothing
+// for a tensor that is not in one of c's mapped files (FromTensors, or
+// where files are read into memory).
+func (c *Checkpoint) EvictTensor(t *Tensor) { c.EvictRange(t, 0, len(t.Data)) }
+
+// EvictRange is EvictTensor for the bytes t.Data[lo:hi] (a loader that
+// copies a tensor piece by piece releases each piece); it is safe to call
+// from several goroutines at once.
+func (c *Checkpoint) EvictRange(t *Tensor, lo, hi int) {
+	if t == nil || lo < 0 || hi > len(t.Data) || lo >= hi {
+		return
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(t.Data))) + uintptr(lo)
+	for _, f := range c.files {
+		if len(f.data) == 0 {
+			continue
+		}
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(f.data)))
+		if p < base || p >= base+uintptr(len(f.data)) {
+			continue
+		}
+		page := uintptr(os.Getpagesize())
+		a := (p - base + page - 1) &^ (page - 1)
+		b := (p - base + uintptr(hi-lo)) &^ (page - 1)
+		if a < b {
+			evict(f.data[a:b])
+		}
+		return
 	}
 }
 

@@ -19,6 +19,14 @@ const (
 	Q8 DType = "Q8"
 )
 
+// elemSize is the bytes of one element (1 for Q8).
+func (d DType) elemSize() int {
+	if d == Q8 {
+		return 1
+	}
+	return d.size()
+}
+
 // size is the bytes of one element of an f32, bf16 or f16 matrix.
 func (d DType) size() int {
 	if d == F32 {
@@ -39,6 +47,13 @@ type Mat struct {
 	scales     []float32 // Q8 block scales (see quant.go)
 	packed     bool      // f32/u16 hold panels (pack.go), not rows
 	pairs      bool      // packed bf16 in pair panels, for bf16 products (pack.go)
+	mem        [2]*block // the memory of the packed values and scales (hugepage.go)
+	// Released, when set, is called by Pack, PackPairs and QuantizeQ8 with
+	// each range of rows [r0, r1) of this matrix's source bytes that they
+	// have copied and will not read again (possibly from several
+	// goroutines at once), so that a loader can release the mapped file's
+	// pages while the copy grows.
+	Released func(r0, r1 int)
 }
 
 // Bytes is the size of the stored matrix.

@@ -21,9 +21,10 @@ import (
 // the kernel (AVX-512 or AVX2): a batch never changes a result. The
 // portable path adds the same products in the same order without fusing.
 //
-// Packing copies the weights out of the memory-mapped file (which is then
-// released) into memory aligned for 2 MiB pages where the kernel offers
-// them: the same bytes, read faster (fewer TLB misses).
+// Packing copies the weights out of the memory-mapped file (whose pages
+// the loader then releases, tensor by tensor) into memory outside the Go
+// heap, aligned for 2 MiB pages where the kernel offers them (hugepage.go):
+// the same bytes, read faster (fewer TLB misses), and held once.
 
 // Pair panels. With bf16 products (PackPairs; engine.Options.Matmul "bf16",
 // llama.cpp's arithmetic for bf16 weights) a bf16 matrix is packed in pairs of
@@ -57,13 +58,15 @@ func (m *Mat) Pack() {
 	}
 	c, n := m.Cols, m.panels()*panelRows*m.Cols
 	if m.DType == BF16 {
-		dst, src := alignedU16(n), m.u16
+		dst, blk := alignedU16(n)
+		src := m.u16
 		eachPanel(m, func(p int) { packPanel(dst[p*panelRows*c:], src, p, m.Rows, c) })
-		m.u16 = dst
+		m.u16, m.mem[0] = dst, blk
 	} else {
-		dst, src := alignedF32(n), m.f32
+		dst, blk := alignedF32(n)
+		src := m.f32
 		eachPanel(m, func(p int) { packPanel(dst[p*panelRows*c:], src, p, m.Rows, c) })
-		m.f32 = dst
+		m.f32, m.mem[0] = dst, blk
 	}
 	m.packed = true
 }
@@ -85,13 +88,26 @@ func packPanel[T uint16 | float32](d, src []T, p, rows, c int) {
 }
 
 // eachPanel runs f for every panel of m, on all CPUs for large matrices
-// (packing a model's weights is the bulk of its load time).
+// (packing a model's weights is the bulk of its load time), in chunks of
+// panels of about a megabyte of source rows; after each chunk it tells
+// m.Released, when set, which source rows it is done with.
 func eachPanel(m *Mat, f func(p int)) {
 	np := m.panels()
+	per := max(1, (1<<20)/max(1, panelRows*m.Cols*m.DType.elemSize()))
+	chunks := (np + per - 1) / per
+	chunk := func(ch int) {
+		p0, p1 := ch*per, min(np, (ch+1)*per)
+		for p := p0; p < p1; p++ {
+			f(p)
+		}
+		if m.Released != nil {
+			m.Released(p0*panelRows, min(m.Rows, p1*panelRows))
+		}
+	}
 	workers := runtime.GOMAXPROCS(0)
 	if np*panelRows*m.Cols < 1<<20 || workers == 1 {
-		for p := 0; p < np; p++ {
-			f(p)
+		for ch := 0; ch < chunks; ch++ {
+			chunk(ch)
 		}
 		return
 	}
@@ -101,8 +117,8 @@ func eachPanel(m *Mat, f func(p int)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for p := int(next.Add(1) - 1); p < np; p = int(next.Add(1) - 1) {
-				f(p)
+			for ch := int(next.Add(1) - 1); ch < chunks; ch = int(next.Add(1) - 1) {
+				chunk(ch)
 			}
 		}()
 	}
@@ -117,7 +133,8 @@ func (m *Mat) PackPairs() {
 		return
 	}
 	c, kp := m.Cols, m.pairCols()
-	dst, src := alignedU16(m.panels()*panelRows*kp), m.u16
+	dst, blk := alignedU16(m.panels() * panelRows * kp)
+	src := m.u16
 	eachPanel(m, func(p int) {
 		// Pair by pair of columns, so that the writes are sequential.
 		d := dst[p*panelRows*kp : (p+1)*panelRows*kp]
@@ -137,7 +154,7 @@ func (m *Mat) PackPairs() {
 			}
 		}
 	})
-	m.u16 = dst
+	m.u16, m.mem[0] = dst, blk
 	m.packed, m.pairs = true, true
 }
 
@@ -353,3 +370,7 @@ func groupSize(sizes []int, left int) int {
 	}
 	return 1
 }
+
+// Packed reports whether m holds panels (Pack, PackPairs, QuantizeQ8)
+// rather than the rows it was made from.
+func (m *Mat) Packed() bool { return m.packed }

@@ -34,9 +34,11 @@ func QuantizeQ8(m *Mat) *Mat {
 		return m
 	}
 	c, nb := m.Cols, m.Cols/Q8Block
+	n := m.panels() * panelRows * c
+	q8, blk := alignedBytes(n)
+	scales, sblk := alignedF32(m.panels() * panelRows * nb)
 	q := &Mat{Rows: m.Rows, Cols: c, DType: Q8, packed: true,
-		q8:     unsafe.Slice((*int8)(alignedBytes(m.panels()*panelRows*c)), m.panels()*panelRows*c),
-		scales: make([]float32, m.panels()*panelRows*nb)}
+		q8: unsafe.Slice((*int8)(q8), n), scales: scales, mem: [2]*block{blk, sblk}}
 	eachPanel(m, func(p int) {
 		row := make([]float32, c)
 		for r := p * panelRows; r < min(m.Rows, (p+1)*panelRows); r++ {
