@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,12 +17,15 @@ import (
 
 // BenchOptions configure BenchEngine.
 type BenchOptions struct {
-	Config   *Config           // the model shape (see PresetConfig)
+	Config *Config // the model shape (see PresetConfig), for random weights
+	// Dir, when set, is a model folder to bench instead (config.json and
+	// safetensors, loaded as Load does; Config and DType are then ignored).
+	Dir      string
 	Name     string            // for the report
-	DType    safetensors.DType // of the matrices: F32 or BF16
+	DType    safetensors.DType // of the random matrices: F32 or BF16
 	Threads  int               // 0: GOMAXPROCS
 	Quantize string            // Options.Quantize ("int8" or "")
-	Matmul   string            // Options.Matmul ("bf16" or "")
+	Matmul   string            // Options.Matmul ("auto", "bf16" or "")
 	KVCache  string            // Options.KVCache ("bf16" or "")
 	Batches  []int             // sequences per decode step
 	Contexts []int             // tokens already in each sequence's cache
@@ -37,24 +42,44 @@ type BenchOptions struct {
 
 // BenchResult is what `crucible bench engine` reports.
 type BenchResult struct {
-	Model         string  `json:"model"`
-	Architecture  string  `json:"architecture"`
-	Parameters    int64   `json:"parameters"`
-	DType         string  `json:"dtype"`
-	Threads       int     `json:"threads"`
-	Kernel        string  `json:"kernel"`
-	WeightBytes   int64   `json:"weight_bytes"`
-	BytesPerToken int64   `json:"weight_bytes_read_per_step"` // matrices read by one forward step (the embedding table is only indexed, unless tied)
-	KVPerToken    int64   `json:"kv_bytes_per_token"`
-	StateBytes    int64   `json:"state_bytes"`
-	ReadGBs       float64 `json:"read_bandwidth_gb_s"` // streaming read, all threads, best of the run
-	GEMMGFLOPs    float64 `json:"gemm_peak_gflop_s"`   // the kernels on an in-cache [512x1024]x64 product
-	LoadAverage   string  `json:"load_average,omitempty"`
+	Model        string `json:"model"`
+	Architecture string `json:"architecture"`
+	Parameters   int64  `json:"parameters"`
+	DType        string `json:"dtype"`
+	// Product is the arithmetic of the matrix products that ran: "f32"
+	// (exact), "bf16" (bf16 products), "int8" (Options.Quantize), with
+	// the auto probe's figures when it chose.
+	Product       string `json:"product"`
+	Threads       int    `json:"threads"`
+	Kernel        string `json:"kernel"`
+	WeightBytes   int64  `json:"weight_bytes"`
+	BytesPerToken int64  `json:"weight_bytes_read_per_step"` // matrices read by one forward step (the embedding table is only indexed, unless tied)
+	KVPerToken    int64  `json:"kv_bytes_per_token"`
+	StateBytes    int64  `json:"state_bytes"`
+	// ReadGBs is the machine's streaming-read bandwidth (all threads, best
+	// of probes before and after the decode rows): the one figure every
+	// bandwidth roofline uses.
+	ReadGBs float64 `json:"read_bandwidth_gb_s"`
+	// GEMMGFLOPs is the compute roof: the kernels of Product on an
+	// in-cache [512x1024]x64 product, all threads.
+	GEMMGFLOPs  float64 `json:"gemm_peak_gflop_s"`
+	LoadAverage string  `json:"load_average,omitempty"`
+	// RSS of the process, engine alone (the bench's random weights
+	// released): after load, and the peak from the start of the load (a
+	// folder, Dir) or from after the load (random weights, built in
+	// memory first) to the end of the run. 0 where /proc is missing.
+	RSSAfterLoad int64 `json:"rss_after_load_bytes"`
+	PeakRSS      int64 `json:"peak_rss_bytes"`
+	PeakFromLoad bool  `json:"peak_rss_includes_load"`
 
 	PrefillTokens  int     `json:"prefill_tokens"`
 	PrefillTokS    float64 `json:"prefill_tokens_s"`
 	PrefillCPUTokS float64 `json:"prefill_tokens_per_cpu_s"` // tokens per CPU-second times threads
-	PrefillGFLOPs  float64 `json:"prefill_gflop_s"`
+	// PrefillGFLOPs counts what prefill computes: every matrix once per
+	// prompt token, attention over the positions so far, the output layer
+	// once (for the last position only).
+	PrefillGFLOPs float64 `json:"prefill_gflop_s"`
+	PrefillRatio  float64 `json:"prefill_compute_ratio"` // PrefillGFLOPs / GEMMGFLOPs
 
 	Decode []BenchDecode `json:"decode"`
 
@@ -79,23 +104,28 @@ type BenchFork struct {
 type BenchDecode struct {
 	Batch     int     `json:"batch"`
 	Context   int     `json:"context"`
-	TokS      float64 `json:"tokens_s"`            // aggregate over the batch, wall clock
-	CPUTokS   float64 `json:"tokens_per_cpu_s"`    // aggregate per CPU-second times threads
-	StepMS    float64 `json:"step_ms"`             // one decode step
-	WeightGBs float64 `json:"weight_gb_s"`         // weight bytes read per second
-	ReadGBs   float64 `json:"read_bandwidth_gb_s"` // streaming read measured just before
-	// Roofline is the tokens/s if every byte read per step (weights once,
-	// plus each sequence's KV cache) moved at ReadGBs; Ratio = TokS/Roofline.
-	Roofline  float64 `json:"roofline_tokens_s"`
-	Ratio     float64 `json:"roofline_ratio"`
-	MemPerSeq int64   `json:"memory_per_sequence_bytes"` // bytes one sequence's state holds (KV caches with room for the measured steps, Mamba state)
+	TokS      float64 `json:"tokens_s"`         // aggregate over the batch, wall clock
+	CPUTokS   float64 `json:"tokens_per_cpu_s"` // aggregate per CPU-second times threads
+	StepMS    float64 `json:"step_ms"`          // one decode step
+	WeightGBs float64 `json:"weight_gb_s"`      // weight bytes read per second
+	GFLOPs    float64 `json:"gflop_s"`          // arithmetic done per second (as computed)
+	// BandwidthRoof is the tokens/s if every byte a step reads (weights
+	// once, each sequence's KV cache, Mamba states read and written) moved
+	// at ReadGBs; ComputeRoof the tokens/s if every FLOP ran at
+	// GEMMGFLOPs. Roofline is the lower, Bound names it, Ratio =
+	// TokS/Roofline.
+	BandwidthRoof float64 `json:"bandwidth_roofline_tokens_s"`
+	ComputeRoof   float64 `json:"compute_roofline_tokens_s"`
+	Roofline      float64 `json:"roofline_tokens_s"`
+	Bound         string  `json:"bound"` // "bandwidth" or "compute"
+	Ratio         float64 `json:"roofline_ratio"`
+	MemPerSeq     int64   `json:"memory_per_sequence_bytes"` // bytes one sequence's state holds (KV caches with room for the measured steps, Mamba state)
 }
 
-// BenchEngine builds a model of opts.Config with random weights and times
-// prefill and decode on it, next to the machine's read bandwidth and the
-// kernels' arithmetic peak.
+// BenchEngine builds a model of opts.Config with random weights (or loads
+// opts.Dir) and times prefill and decode on it, next to the machine's
+// read bandwidth and the arithmetic peak of the product the model runs.
 func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
-	cfg := opts.Config
 	threads := opts.Threads
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
@@ -105,39 +135,75 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 			opts.Progress(fmt.Sprintf(format, a...))
 		}
 	}
-	ck, err := randomCheckpoint(cfg, opts.DType, opts.Seed)
+	mm, err := ResolveMatmul(opts.Matmul)
 	if err != nil {
 		return nil, err
 	}
-	m, err := newModel(cfg, ck, Options{Threads: threads, Quantize: opts.Quantize, Matmul: opts.Matmul, KVCache: opts.KVCache})
-	if err != nil {
-		return nil, err
+	eo := Options{Threads: threads, Quantize: opts.Quantize, Matmul: opts.Matmul, KVCache: opts.KVCache}
+	var m Model
+	dt := opts.DType
+	fromLoad := opts.Dir != ""
+	if fromLoad {
+		if dt, err = folderDType(opts.Dir); err != nil {
+			return nil, err
+		}
+		resetPeakRSS()
+		if m, err = LoadWith(opts.Dir, eo); err != nil {
+			return nil, err
+		}
+	} else {
+		ck, err := randomCheckpoint(opts.Config, dt, opts.Seed)
+		if err != nil {
+			return nil, err
+		}
+		if m, err = newModel(opts.Config, ck, eo); err != nil {
+			return nil, err
+		}
+		// Let go of the random tensors the model copied (a matrix that it
+		// still reads from the checkpoint keeps its bytes alive), so that
+		// the memory measured is the engine's, as if loaded from a folder.
+		for _, name := range ck.Names() {
+			t, _ := ck.Tensor(name)
+			t.Data = nil
+		}
+		runtime.GC()
+		debug.FreeOSMemory()
+		resetPeakRSS()
 	}
 	defer m.Close()
+	cfg := m.Config()
 	info := m.Info()
-	dtype := string(opts.DType)
-	embBytes := int64(cfg.VocabSize) * int64(cfg.HiddenSize) * int64(opts.DType.Size())
-	if opts.Matmul == "bf16" {
-		dtype += " (bf16 products)"
+	res := &BenchResult{Model: opts.Name, Architecture: cfg.Architecture, Parameters: info.Parameters,
+		DType: string(dt), Threads: threads, Kernel: kernel.Active(), WeightBytes: info.WeightBytes,
+		KVPerToken: info.KVBytesPerToken, StateBytes: info.StateBytes, LoadAverage: loadAverage(),
+		RSSAfterLoad: rssBytes("VmRSS:"), PeakFromLoad: fromLoad}
+	embBytes := int64(cfg.VocabSize) * int64(cfg.HiddenSize) * int64(dt.Size())
+	peakDType, pairs := kernel.DType(dt), false
+	switch {
+	case opts.Quantize == "int8":
+		res.DType += "->int8"
+		res.Product = "int8"
+		embBytes = int64(cfg.VocabSize) * int64(cfg.HiddenSize) * (kernel.Q8Block + 4) / kernel.Q8Block
+		peakDType = kernel.Q8
+	case dt == safetensors.BF16:
+		res.Product = mm.String()
+		pairs = mm.Product == "bf16"
+	default:
+		res.Product = "f32" // bf16 products apply to bf16 matrices only
+		peakDType = kernel.F32
 	}
 	if opts.KVCache == "bf16" {
-		dtype += " (bf16 KV cache)"
+		res.DType += " (bf16 KV cache)"
 	}
-	if opts.Quantize == "int8" {
-		dtype += "->int8"
-		embBytes = int64(cfg.VocabSize) * int64(cfg.HiddenSize) * (kernel.Q8Block + 4) / kernel.Q8Block
-	}
-	res := &BenchResult{Model: opts.Name, Architecture: cfg.Architecture, Parameters: info.Parameters,
-		DType: dtype, Threads: threads, Kernel: kernel.Active(), WeightBytes: info.WeightBytes,
-		KVPerToken: info.KVBytesPerToken, StateBytes: info.StateBytes, LoadAverage: loadAverage()}
 	res.BytesPerToken = info.WeightBytes
 	if !cfg.TieEmbeddings {
 		res.BytesPerToken -= embBytes
 	}
+	fl := newFlopCount(cfg, info.Parameters)
 	const probe = 512 << 20
 	res.ReadGBs = kernel.ReadBandwidth(threads, probe, 3) / 1e9
-	res.GEMMGFLOPs = kernel.GEMMPeak(threads, 3, opts.Matmul) / 1e9
-	say("read bandwidth %.1f GB/s, GEMM peak %.0f GFLOP/s (%d threads, %s)", res.ReadGBs, res.GEMMGFLOPs, threads, res.Kernel)
+	res.GEMMGFLOPs = kernel.GEMMPeak(threads, 3, peakDType, pairs) / 1e9
+	say("read bandwidth %.1f GB/s, GEMM peak %.0f GFLOP/s of %s products (%d threads, %s kernels)", res.ReadGBs, res.GEMMGFLOPs, res.Product, threads, res.Kernel)
 
 	rng := rand.New(rand.NewPCG(opts.Seed, 7))
 	if opts.Prefill > 0 {
@@ -160,8 +226,10 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 		res.PrefillTokens = opts.Prefill
 		res.PrefillTokS = float64(opts.Prefill) / wall
 		res.PrefillCPUTokS = float64(opts.Prefill) / (cpu / float64(threads))
-		res.PrefillGFLOPs = 2 * float64(info.Parameters) * float64(opts.Prefill) / wall / 1e9
-		say("prefill %d tokens: %.1f tokens/s (%.1f per CPU-second x %d)", opts.Prefill, res.PrefillTokS, res.PrefillCPUTokS, threads)
+		res.PrefillGFLOPs = fl.prefill(opts.Prefill) / wall / 1e9
+		res.PrefillRatio = res.PrefillGFLOPs / res.GEMMGFLOPs
+		say("prefill %d tokens: %.1f tokens/s (%.1f per CPU-second x %d), %.0f GFLOP/s (%.0f%% of the compute peak)",
+			opts.Prefill, res.PrefillTokS, res.PrefillCPUTokS, threads, res.PrefillGFLOPs, 100*res.PrefillRatio)
 	}
 
 	if opts.Samples > 0 {
@@ -184,20 +252,121 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			d.ReadGBs = kernel.ReadBandwidth(threads, probe, 2) / 1e9
-			res.ReadGBs = max(res.ReadGBs, d.ReadGBs)
 			d.CPUTokS *= float64(threads)
 			d.WeightGBs = float64(res.BytesPerToken) * d.TokS / float64(b) / 1e9
-			bytesPerStep := float64(res.BytesPerToken) + float64(b)*float64(ctxLen)*float64(info.KVBytesPerToken)
-			d.Roofline = float64(b) * d.ReadGBs * 1e9 / bytesPerStep
-			d.Ratio = d.TokS / d.Roofline
+			d.GFLOPs = fl.decode(ctxLen) * d.TokS / 1e9
 			res.Decode = append(res.Decode, d)
-			say("decode batch %d context %d: %.1f tokens/s (%.1f per CPU-second x %d), %.1f GB/s of weights, roofline %.1f (%.0f%%), %.1f MiB per sequence",
-				b, ctxLen, d.TokS, d.CPUTokS, threads, d.WeightGBs, d.Roofline, 100*d.Ratio, float64(d.MemPerSeq)/(1<<20))
+			say("decode batch %d context %d: %.1f tokens/s (%.1f per CPU-second x %d), %.1f GB/s of weights, %.0f GFLOP/s, %.1f MiB per sequence",
+				b, ctxLen, d.TokS, d.CPUTokS, threads, d.WeightGBs, d.GFLOPs, float64(d.MemPerSeq)/(1<<20))
 		}
 	}
+	if len(res.Decode) > 0 {
+		res.ReadGBs = max(res.ReadGBs, kernel.ReadBandwidth(threads, probe, 3)/1e9)
+	}
+	for i := range res.Decode {
+		d := &res.Decode[i]
+		b, c := float64(d.Batch), d.Context
+		bytesPerStep := float64(res.BytesPerToken) + b*float64(c)*float64(info.KVBytesPerToken) + b*2*float64(info.StateBytes)
+		d.BandwidthRoof = b * res.ReadGBs * 1e9 / bytesPerStep
+		d.ComputeRoof = res.GEMMGFLOPs * 1e9 / fl.decode(c)
+		d.Roofline, d.Bound = d.BandwidthRoof, "bandwidth"
+		if d.ComputeRoof < d.BandwidthRoof {
+			d.Roofline, d.Bound = d.ComputeRoof, "compute"
+		}
+		d.Ratio = d.TokS / d.Roofline
+	}
+	res.PeakRSS = rssBytes("VmHWM:")
 	return res, nil
 }
+
+// flopCount counts the arithmetic of a forward pass as the engine does it.
+type flopCount struct {
+	body    float64 // multiply-adds of the matrices every token runs (no embedding lookup, no output layer)
+	head    float64 // of the output layer, for a token that wants logits
+	attnPer float64 // attention multiply-adds per position attended, all attention layers
+	window  int     // positions attended at most (0: all)
+	mamba   float64 // Mamba-2 scan and conv per token, all Mamba layers
+}
+
+func newFlopCount(cfg *Config, params int64) flopCount {
+	vd := float64(cfg.VocabSize) * float64(cfg.HiddenSize)
+	f := flopCount{head: vd, window: cfg.SlidingWindow}
+	f.body = float64(params) - vd // the embedding table
+	if !cfg.TieEmbeddings {
+		f.body -= vd // the output layer's own matrix
+	}
+	attn, mamba := cfg.NumLayers, 0
+	if !cfg.attentionOnly() {
+		attn = strings.Count(cfg.Pattern, string(rune(LayerAttention)))
+		mamba = strings.Count(cfg.Pattern, string(rune(LayerMamba)))
+	}
+	// q·k and p·v: nq·hd multiply-adds each per position attended.
+	f.attnPer = float64(attn) * 2 * float64(cfg.NumHeads*cfg.HeadDim)
+	// State update (h = h·dA + dt·x·B) and output (y = C·h) over H·P·N,
+	// and the causal conv over ConvDim channels.
+	f.mamba = float64(mamba) * (3*float64(cfg.DInner()*cfg.StateSize) + float64(cfg.ConvDim()*cfg.ConvKernel))
+	return f
+}
+
+// attended is the positions a token at position pos attends to.
+func (f flopCount) attended(pos int) float64 {
+	if f.window > 0 {
+		return float64(min(pos+1, f.window))
+	}
+	return float64(pos + 1)
+}
+
+// prefill is the FLOPs of prefilling n tokens, logits for the last only.
+func (f flopCount) prefill(n int) float64 {
+	var attn float64
+	for p := 0; p < n; p++ {
+		attn += f.attended(p)
+	}
+	return 2 * (float64(n)*(f.body+f.mamba) + f.attnPer*attn + f.head)
+}
+
+// decode is the FLOPs of one decode token at a context of ctxLen tokens.
+func (f flopCount) decode(ctxLen int) float64 {
+	return 2 * (f.body + f.mamba + f.head + f.attnPer*f.attended(ctxLen))
+}
+
+// folderDType is the dtype of the largest tensor of the checkpoint in
+// dir (reading only the headers).
+func folderDType(dir string) (safetensors.DType, error) {
+	ck, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("bench %s: %w", dir, err)
+	}
+	defer ck.Close()
+	var dt safetensors.DType
+	var most int
+	for _, name := range ck.Names() {
+		if t, _ := ck.Tensor(name); len(t.Data) > most {
+			dt, most = t.DType, len(t.Data)
+		}
+	}
+	return dt, nil
+}
+
+// rssBytes reads a memory field of /proc/self/status ("VmRSS:",
+// "VmHWM:") in bytes; 0 where there is none.
+func rssBytes(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// resetPeakRSS restarts VmHWM from the current RSS (Linux: "5" to
+// /proc/self/clear_refs); elsewhere it does nothing.
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
 // benchFork times one, then opts.Samples, continuations of one prompt
 // through a fresh Batcher each (so no prefix cache carries over).

@@ -15,8 +15,20 @@ func TestProbes(t *testing.T) {
 			tb.Errorf("%s: bandwidth %v", kern, bw)
 		}
 	})
-	if f := GEMMPeak(1, 1, ""); f <= 0 {
-		t.Errorf("GEMM peak %v", f)
+	for _, c := range []struct {
+		dt    DType
+		pairs bool
+	}{{F32, false}, {BF16, false}, {BF16, true}, {Q8, false}} {
+		if f := GEMMPeak(1, 1, c.dt, c.pairs); f <= 0 {
+			t.Errorf("GEMM peak of %s (pairs %v): %v", c.dt, c.pairs, f)
+		}
+	}
+	p := ChooseProduct()
+	if p.F32GFLOPs <= 0 || (p.BF16 && p.BF16GFLOPs < p.F32GFLOPs) || (hasDot() != (p.BF16GFLOPs > 0)) {
+		t.Errorf("ChooseProduct: %+v (bf16 products available: %v)", p, hasDot())
+	}
+	if again := ChooseProduct(); again != p {
+		t.Errorf("ChooseProduct changed its answer: %+v then %+v", p, again)
 	}
 }
 
