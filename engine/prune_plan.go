@@ -134,7 +134,8 @@ func l2(v []float64) float64 {
 //     channel's score, the same set for every head; then in each of the G
 //     B/C groups the top heads by the L2 norm of their kept channels, the
 //     same number per group (ModelOpt's _estimate_head_and_head_dim_rankings);
-//   - layers: the ones in s.DroppedLayers go.
+//   - layers: the ones in s.DroppedLayers go (at random: as many random
+//     layers, so a Nemotron-H baseline may drop other kinds of layer).
 func makePlan(cfg *Config, s pruneShape, imp *importance, r *rand.Rand) *prunePlan {
 	p := &prunePlan{shape: s, ffn: map[int][]int{}, qHeads: map[int][]int{}, kv: map[int][]int{},
 		mHeads: map[int][]int{}, mDims: map[int][]int{}}
@@ -143,6 +144,10 @@ func makePlan(cfg *Config, s pruneShape, imp *importance, r *rand.Rand) *prunePl
 			return randomK(r, n, k)
 		}
 		return topK(scores, k)
+	}
+	if r != nil && len(s.DroppedLayers) > 0 { // random layers too, as many
+		s.DroppedLayers = randomK(r, cfg.NumLayers, len(s.DroppedLayers))
+		p.shape = s
 	}
 	p.hidden = pick(imp.Hidden, cfg.HiddenSize, s.Hidden)
 	for l := 0; l < cfg.NumLayers; l++ {

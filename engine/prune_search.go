@@ -13,7 +13,11 @@ import (
 // r of its axes (in steps of 0.005; depth drops round((1−r)·layers)
 // layers) whose model fits the parameter target gives one candidate; every
 // candidate is pruned by importance, built and measured on the held-out
-// rows, and the lowest KL to the original wins.
+// rows, and the lowest KL to the original wins. A mix whose first fit
+// falls below minFit of the target (coarse axes: a few layers, a few heads)
+// is left out, so that models of about the same size are compared.
+
+const minFit = 0.9
 
 // searchMixes lists the axis mixes tried for cfg.
 func searchMixes(cfg *Config, imp *importance) [][]string {
@@ -84,6 +88,9 @@ func searchShape(ctx context.Context, cfg *Config, imp *importance, ev *pruneEva
 			n := countParams(prunedConfig(cfg, s))
 			if n > target {
 				continue
+			}
+			if float64(n) < minFit*float64(target) {
+				break // too coarse an axis: no fraction lands near the target
 			}
 			key, _ := json.Marshal(s)
 			if !seen[string(key)] {

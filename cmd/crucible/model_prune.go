@@ -14,7 +14,7 @@ import (
 
 func newModelPruneCmd() *cobra.Command {
 	var out, target string
-	var seeds []uint
+	var seeds int
 	o := engine.PruneOptions{}
 	cmd := &cobra.Command{
 		Use:   "prune DIR --output DIR2 --calib FILE.jsonl (--target-params F|N | --ffn F --hidden F ...)",
@@ -31,7 +31,7 @@ one with the lowest KL on the held-out rows wins. Or give keep fractions per axi
 --heads 0.5 --kv-groups 0.5 --mamba-heads 0.75 --mamba-head-dim 0.75 --hidden 0.8) and
 --drop-layers N. DIR2 gets the pruned safetensors, config.json with the new sizes and layer pattern,
 the tokenizer files, and prune_report.json (scores, what was removed, KL and perplexity before and
-after, the search, and random pruning of the same shape for each --random-seed).`,
+after, the search, and --random-seeds random prunings of the same shape).`,
 		Example: `  crucible model prune ./nemotron-h-8b --output ./nh-6b --calib sft.jsonl --calib-tokens 1000000 --target-params 0.75
   crucible model prune ./qwen --output ./qwen-pruned --calib rows.jsonl --ffn 0.5 --hidden 0.8 --drop-layers 4`,
 		Args: cobra.ExactArgs(1),
@@ -45,7 +45,7 @@ after, the search, and random pruning of the same shape for each --random-seed).
 					return err
 				}
 			}
-			for _, s := range seeds {
+			for s := 1; s <= seeds; s++ {
 				o.RandomSeeds = append(o.RandomSeeds, uint64(s))
 			}
 			var last time.Time
@@ -93,7 +93,7 @@ after, the search, and random pruning of the same shape for each --random-seed).
 	f.Float64Var(&o.MambaHeadDim, "mamba-head-dim", 0, "keep fraction of each Mamba head's channels")
 	f.Float64Var(&o.Hidden, "hidden", 0, "keep fraction of embedding channels")
 	f.IntVar(&o.DropLayers, "drop-layers", 0, "layers to drop (the least important)")
-	f.UintSliceVar(&seeds, "random-seed", []uint{1, 2, 3}, "seeds of random pruning of the same shape, for the report (none: --random-seed=)")
+	f.IntVar(&seeds, "random-seeds", 3, "random prunings of the same shape (seeds 1..N) measured for the report")
 	return cmd
 }
 
