@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/crucible-ml/crucible/engine"
@@ -443,11 +444,27 @@ func (x *exporter) nemotronH() error {
 	return x.need("output_norm.weight", "norm_f.weight")
 }
 
-// tokenizer writes the byte-level BPE vocabulary from tokenizer.json (if
-// present) as llama.cpp's "gpt2" tokenizer model.
+// The token types of llama.cpp's vocabularies (tokenizer.ggml.token_type).
+const (
+	tokNormal      = 1
+	tokUnknown     = 2
+	tokControl     = 3
+	tokUserDefined = 4
+	tokUnused      = 5
+	tokByte        = 6
+)
+
+// tokenizer writes the vocabulary of tokenizer.json as llama.cpp reads it
+// (tokenizer.ggml.model): a byte-level BPE as "gpt2" (tokens, types,
+// merges); a SentencePiece-style BPE with byte_fallback (Mistral,
+// Llama 2, TinyLlama) as "llama" (tokens, scores, types: llama.cpp's SPM
+// tokenizer merges the pair whose token scores highest, so a token made
+// by merge r scores -r); no tokenizer.json as "none" (llama.cpp loads the
+// model without a vocabulary).
 func (x *exporter) tokenizer(dir string) error {
 	b, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
 	if os.IsNotExist(err) {
+		x.kv("tokenizer.ggml.model", "none")
 		return nil
 	}
 	if err != nil {
@@ -455,11 +472,15 @@ func (x *exporter) tokenizer(dir string) error {
 	}
 	var tj struct {
 		Model struct {
-			Type   string          `json:"type"`
-			Vocab  map[string]int  `json:"vocab"`
-			Merges json.RawMessage `json:"merges"`
+			Type         string          `json:"type"`
+			Vocab        map[string]int  `json:"vocab"`
+			Merges       json.RawMessage `json:"merges"`
+			ByteFallback bool            `json:"byte_fallback"`
+			Unk          *string         `json:"unk_token"`
 		} `json:"model"`
-		AddedTokens []struct {
+		Normalizer   json.RawMessage `json:"normalizer"`
+		PreTokenizer json.RawMessage `json:"pre_tokenizer"`
+		AddedTokens  []struct {
 			ID      int    `json:"id"`
 			Content string `json:"content"`
 			Special bool   `json:"special"`
@@ -471,25 +492,38 @@ func (x *exporter) tokenizer(dir string) error {
 	if tj.Model.Type != "BPE" {
 		return fmt.Errorf("tokenizer.json: model type %q: only BPE exports", tj.Model.Type)
 	}
+	spm := tj.Model.ByteFallback // SentencePiece's BPE, as HF converts it
 	n := x.cfg.VocabSize
 	tokens := make([]string, n)
 	types := make([]int32, n)
 	for tok, id := range tj.Model.Vocab {
 		if id >= 0 && id < n {
-			tokens[id], types[id] = tok, 1 // normal
+			tokens[id], types[id] = tok, tokNormal
+			if spm && isByteToken(tok) {
+				types[id] = tokByte
+			}
+		}
+	}
+	if spm && tj.Model.Unk != nil {
+		if id, ok := tj.Model.Vocab[*tj.Model.Unk]; ok && id >= 0 && id < n {
+			types[id] = tokUnknown
+			x.kv("tokenizer.ggml.unknown_token_id", uint32(id))
 		}
 	}
 	for _, a := range tj.AddedTokens {
 		if a.ID >= 0 && a.ID < n {
-			tokens[a.ID], types[a.ID] = a.Content, 4 // user-defined
+			if types[a.ID] == tokUnknown {
+				continue
+			}
+			tokens[a.ID], types[a.ID] = a.Content, tokUserDefined
 			if a.Special {
-				types[a.ID] = 3 // control
+				types[a.ID] = tokControl
 			}
 		}
 	}
 	for i := range tokens {
 		if types[i] == 0 {
-			tokens[i], types[i] = fmt.Sprintf("[PAD%d]", i), 5 // unused
+			tokens[i], types[i] = fmt.Sprintf("[PAD%d]", i), tokUnused
 		}
 	}
 	var merges []string
@@ -502,16 +536,24 @@ func (x *exporter) tokenizer(dir string) error {
 			merges = append(merges, p[0]+" "+p[1])
 		}
 	}
-	x.kv("tokenizer.ggml.model", "gpt2")
-	switch {
-	case x.cfg.Architecture == engine.ArchQwen2:
-		x.kv("tokenizer.ggml.pre", "qwen2")
-	case x.cfg.Architecture == engine.ArchLlama && n >= 128000:
-		x.kv("tokenizer.ggml.pre", "llama-bpe")
+	if spm {
+		x.kv("tokenizer.ggml.model", "llama")
+		x.kv("tokenizer.ggml.tokens", tokens)
+		x.kv("tokenizer.ggml.scores", mergeScores(tokens, merges))
+		x.kv("tokenizer.ggml.token_type", types)
+		x.kv("tokenizer.ggml.add_space_prefix", prependsSpace(tj.Normalizer, tj.PreTokenizer))
+	} else {
+		x.kv("tokenizer.ggml.model", "gpt2")
+		switch {
+		case x.cfg.Architecture == engine.ArchQwen2:
+			x.kv("tokenizer.ggml.pre", "qwen2")
+		case x.cfg.Architecture == engine.ArchLlama && n >= 128000:
+			x.kv("tokenizer.ggml.pre", "llama-bpe")
+		}
+		x.kv("tokenizer.ggml.tokens", tokens)
+		x.kv("tokenizer.ggml.token_type", types)
+		x.kv("tokenizer.ggml.merges", merges)
 	}
-	x.kv("tokenizer.ggml.tokens", tokens)
-	x.kv("tokenizer.ggml.token_type", types)
-	x.kv("tokenizer.ggml.merges", merges)
 	var tc struct {
 		BOS          json.RawMessage `json:"bos_token"`
 		EOS          json.RawMessage `json:"eos_token"`
@@ -547,7 +589,9 @@ func (x *exporter) tokenizer(dir string) error {
 	} else if len(x.cfg.EOSTokenID) > 0 {
 		x.kv("tokenizer.ggml.eos_token_id", uint32(x.cfg.EOSTokenID[0]))
 	}
-	addBOS := x.cfg.Architecture == engine.ArchNemotronH // its post-processor adds BOS
+	// Nemotron-H's post-processor adds BOS, and so does LlamaTokenizer's
+	// default.
+	addBOS := x.cfg.Architecture == engine.ArchNemotronH || spm
 	if tc.AddBOS != nil {
 		addBOS = *tc.AddBOS
 	}
@@ -562,4 +606,86 @@ func (x *exporter) tokenizer(dir string) error {
 		x.kv("tokenizer.chat_template", tmpl)
 	}
 	return nil
+}
+
+// isByteToken reports whether tok is a byte_fallback token, <0x00> to <0xFF>.
+func isByteToken(tok string) bool {
+	if len(tok) != 6 || !strings.HasPrefix(tok, "<0x") || tok[5] != '>' {
+		return false
+	}
+	_, err := strconv.ParseUint(tok[3:5], 16, 8)
+	return err == nil
+}
+
+// mergeScores gives each token the score llama.cpp's SPM tokenizer ranks
+// merges by: -r for the token merge r makes (the first merge scores
+// highest); tokens no merge makes (characters, bytes, specials) score
+// below every merge, in id order, as SentencePiece lists them.
+func mergeScores(tokens []string, merges []string) []float32 {
+	id := make(map[string]int, len(tokens))
+	for i, t := range tokens {
+		if _, dup := id[t]; !dup {
+			id[t] = i
+		}
+	}
+	scores := make([]float32, len(tokens))
+	made := make([]bool, len(tokens))
+	for r, m := range merges {
+		a, b, ok := strings.Cut(m, " ")
+		if !ok {
+			continue
+		}
+		if i, ok := id[a+b]; ok && !made[i] {
+			scores[i], made[i] = -float32(r), true
+		}
+	}
+	for i := range scores {
+		if !made[i] {
+			scores[i] = -float32(len(merges) + i)
+		}
+	}
+	return scores
+}
+
+// prependsSpace reports whether a SentencePiece-style tokenizer.json adds
+// "▁" before the text: a Prepend("▁") normalizer (Llama 2, Mistral), or a
+// Metaspace pre-tokenizer with add_prefix_space or a prepend_scheme other
+// than "never".
+func prependsSpace(normalizer, preTokenizer json.RawMessage) bool {
+	type step struct {
+		Type           string          `json:"type"`
+		Prepend        string          `json:"prepend"`
+		AddPrefixSpace *bool           `json:"add_prefix_space"`
+		PrependScheme  string          `json:"prepend_scheme"`
+		Normalizers    json.RawMessage `json:"normalizers"`
+		PreTokenizers  json.RawMessage `json:"pretokenizers"`
+	}
+	var walk func(raw json.RawMessage) bool
+	walk = func(raw json.RawMessage) bool {
+		var st step
+		if len(raw) == 0 || json.Unmarshal(raw, &st) != nil {
+			return false
+		}
+		switch st.Type {
+		case "Prepend":
+			return st.Prepend == "▁"
+		case "Metaspace":
+			if st.PrependScheme != "" {
+				return st.PrependScheme != "never"
+			}
+			return st.AddPrefixSpace == nil || *st.AddPrefixSpace
+		case "Sequence":
+			var subs []json.RawMessage
+			json.Unmarshal(st.Normalizers, &subs)
+			var pre []json.RawMessage
+			json.Unmarshal(st.PreTokenizers, &pre)
+			for _, r := range append(subs, pre...) {
+				if walk(r) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(normalizer) || walk(preTokenizer)
 }
