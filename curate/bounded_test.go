@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -156,5 +157,70 @@ func TestParseSize(t *testing.T) {
 		if (err != nil) != tc.bad || got != tc.want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d (error %v)", tc.in, got, err, tc.want, tc.bad)
 		}
+	}
+}
+
+// TestBoundedFormats curates a Parquet input and a gzip-free JSONL input
+// into JSONL and Parquet outputs and compares each with the in-memory
+// export of the same rows.
+func TestBoundedFormats(t *testing.T) {
+	dir := t.TempDir()
+	in, _ := writeSynthetic(t, dir, 3000)
+	p, err := ParsePipeline([]byte("steps:\n  - aggregate\n  - filter: correct\n  - trim\n  - dedup: {method: minhash, scope: global}\n  - downsample: {n: 900, per_problem: 3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pq := filepath.Join(dir, "rows.parquet")
+	if _, err := NewDataset(readRows(t, in, 0)).Export(pq, ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ in, out string }{
+		{in, "a.parquet"},
+		{pq, "b.jsonl"},
+		{in + "," + in, "c.jsonl"}, // a list: every row twice
+	} {
+		t.Run(filepath.Base(tc.out), func(t *testing.T) {
+			want := filepath.Join(dir, "want-"+tc.out)
+			d := NewDataset(readRows(t, tc.in, 0))
+			if err := p.Run(context.Background(), d, Env{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Export(want, ExportOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			got := filepath.Join(dir, tc.out)
+			if _, err := RunFile(context.Background(), p, FileOptions{Input: tc.in, Output: got, MemoryLimit: 4 << 20}); err != nil {
+				t.Fatal(err)
+			}
+			a, _ := os.ReadFile(got)
+			b, _ := os.ReadFile(want)
+			if len(a) == 0 || !bytes.Equal(a, b) {
+				t.Errorf("%s: %d bytes, want %d equal to the in-memory export", tc.out, len(a), len(b))
+			}
+		})
+	}
+}
+
+// TestBoundedCancel stops a curation from its first report of progress:
+// RunFile returns the context's error and leaves no output or work files.
+func TestBoundedCancel(t *testing.T) {
+	dir := t.TempDir()
+	in, _ := writeSynthetic(t, dir, 2000)
+	p, err := ParsePipeline([]byte("steps:\n  - filter: correct\n  - dedup: {method: exact, scope: global}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := filepath.Join(dir, "sft.jsonl")
+	_, err = RunFile(ctx, p, FileOptions{Input: in, Output: out, MemoryLimit: 1 << 20, Observe: func(StepTiming) { cancel() }})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("output written: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out+".cache", "work")); !os.IsNotExist(err) {
+		t.Errorf("work files left: %v", err)
 	}
 }
