@@ -367,23 +367,31 @@ func writePruned(ctx context.Context, dir, out string, raw []byte, cfg *Config, 
 	if err != nil {
 		return nil, err
 	}
-	tensors, err := p.pruneCheckpoint(ctx, cfg, ck)
+	header, err := p.pruneCheckpoint(ctx, cfg, ck, true)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTensorsMatch(newCfg, tensors); err != nil {
+	if err := checkTensorsMatch(newCfg, header); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
 	}
-	header := make([]safetensors.Tensor, len(tensors))
-	for i, t := range tensors {
-		header[i] = safetensors.Tensor{Name: t.Name, DType: t.DType, Shape: t.Shape}
-	}
+	// Tensor by tensor: one pruned tensor in memory at a time.
 	err = writeSafetensorsAtomic(filepath.Join(out, "model.safetensors"), header, func(enc *safetensors.Encoder) error {
-		for _, t := range tensors {
-			if _, err := enc.Write(t.Data); err != nil {
+		for _, name := range ck.Names() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			t, _ := ck.Tensor(name)
+			_, nt, keep, err := p.pruneTensor(cfg, t, false)
+			if err != nil {
+				return err
+			}
+			if !keep {
+				continue
+			}
+			if _, err := enc.Write(nt.Data); err != nil {
 				return err
 			}
 		}
@@ -398,15 +406,16 @@ func writePruned(ctx context.Context, dir, out string, raw []byte, cfg *Config, 
 	return changes, writeFileAtomic(filepath.Join(out, "config.json"), newRaw)
 }
 
-// pruneCheckpoint applies the plan to every tensor of ck, in name order.
-func (p *prunePlan) pruneCheckpoint(ctx context.Context, cfg *Config, ck *safetensors.Checkpoint) ([]safetensors.Tensor, error) {
+// pruneCheckpoint applies the plan to every tensor of ck, in name order
+// (names and shapes only when dry).
+func (p *prunePlan) pruneCheckpoint(ctx context.Context, cfg *Config, ck *safetensors.Checkpoint, dry bool) ([]safetensors.Tensor, error) {
 	var out []safetensors.Tensor
 	for _, name := range ck.Names() {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		t, _ := ck.Tensor(name)
-		_, nt, keep, err := p.pruneTensor(cfg, t)
+		_, nt, keep, err := p.pruneTensor(cfg, t, dry)
 		if err != nil {
 			return nil, err
 		}

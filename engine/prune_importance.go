@@ -182,7 +182,7 @@ func newPruneEvaluator(ctx context.Context, m Model, ck *safetensors.Checkpoint,
 // evalPlan builds the pruned model in memory and measures it.
 func (ev *pruneEvaluator) evalPlan(cfg *Config, p *prunePlan) (PruneEval, error) {
 	newCfg := prunedConfig(cfg, p.shape)
-	tensors, err := p.pruneCheckpoint(ev.ctx, cfg, ev.ck)
+	tensors, err := p.pruneCheckpoint(ev.ctx, cfg, ev.ck, false)
 	if err != nil {
 		return PruneEval{}, err
 	}

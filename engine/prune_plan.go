@@ -250,14 +250,15 @@ var layerName = regexp.MustCompile(`^(.*\blayers\.)(\d+)\.(.+)$`)
 
 // pruneTensor returns the name and the data of tensor t in the pruned
 // checkpoint (keep false when its layer is dropped).
-func (p *prunePlan) pruneTensor(cfg *Config, t *safetensors.Tensor) (name string, out safetensors.Tensor, keep bool, err error) {
+// With dry set, only the name and shape are computed (Data stays nil).
+func (p *prunePlan) pruneTensor(cfg *Config, t *safetensors.Tensor, dry bool) (name string, out safetensors.Tensor, keep bool, err error) {
 	m := layerName.FindStringSubmatch(t.Name)
 	if m == nil { // embeddings, final norm, LM head
 		switch {
 		case strings.HasSuffix(t.Name, "norm.weight") || strings.HasSuffix(t.Name, "norm_f.weight"):
-			out, err = selectTensor(t, p.hidden, nil)
+			out, err = selectTensor(t, p.hidden, nil, dry)
 		case len(t.Shape) == 2 && t.Shape[1] == cfg.HiddenSize:
-			out, err = selectTensor(t, nil, p.hidden)
+			out, err = selectTensor(t, nil, p.hidden, dry)
 		default:
 			err = fmt.Errorf("prune: tensor %s %v: not understood", t.Name, t.Shape)
 		}
@@ -311,14 +312,15 @@ func (p *prunePlan) pruneTensor(cfg *Config, t *safetensors.Tensor) (name string
 	if isBias {
 		cols = nil
 	}
-	out, err = selectTensor(t, rows, cols)
+	out, err = selectTensor(t, rows, cols, dry)
 	out.Name = name
 	return name, out, err == nil, err
 }
 
 // selectTensor keeps the given indices of dimension 0 (rows) and 1 (cols)
-// of t (nil: all), copying the raw bytes in t's dtype.
-func selectTensor(t *safetensors.Tensor, rows, cols []int) (safetensors.Tensor, error) {
+// of t (nil: all), copying the raw bytes in t's dtype (only the shape when
+// dry).
+func selectTensor(t *safetensors.Tensor, rows, cols []int, dry bool) (safetensors.Tensor, error) {
 	out := safetensors.Tensor{Name: t.Name, DType: t.DType, Shape: slices.Clone(t.Shape)}
 	if len(t.Shape) == 0 || (cols != nil && len(t.Shape) < 2) {
 		return out, fmt.Errorf("prune: tensor %s: shape %v has too few dimensions", t.Name, t.Shape)
@@ -351,6 +353,9 @@ func selectTensor(t *safetensors.Tensor, rows, cols []int) (safetensors.Tensor, 
 	out.Shape[0] = len(rows)
 	if len(t.Shape) > 1 {
 		out.Shape[1] = len(cols)
+	}
+	if dry {
+		return out, nil
 	}
 	out.Data = make([]byte, 0, len(rows)*len(cols)*inner)
 	for _, i := range rows {
