@@ -147,6 +147,24 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 		if dt, err = folderDType(opts.Dir); err != nil {
 			return nil, err
 		}
+	}
+	peakDType, pairs := kernel.DType(dt), false
+	switch {
+	case opts.Quantize == "int8":
+		peakDType = kernel.Q8
+	case dt == safetensors.BF16:
+		pairs = mm.Product == "bf16"
+	default:
+		peakDType = kernel.F32 // bf16 products apply to bf16 matrices only
+	}
+	// The probes run before the model is built and after the decode rows,
+	// outside the peak RSS measured (their buffers are not the engine's).
+	const probe = 512 << 20
+	readBW := kernel.ReadBandwidth(threads, probe, 3) / 1e9
+	gemm := kernel.GEMMPeak(threads, 3, peakDType, pairs) / 1e9
+	if fromLoad {
+		runtime.GC()
+		debug.FreeOSMemory()
 		resetPeakRSS()
 		if m, err = LoadWith(opts.Dir, eo); err != nil {
 			return nil, err
@@ -178,19 +196,15 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 		KVPerToken: info.KVBytesPerToken, StateBytes: info.StateBytes, LoadAverage: loadAverage(),
 		RSSAfterLoad: rssBytes("VmRSS:"), PeakFromLoad: fromLoad}
 	embBytes := int64(cfg.VocabSize) * int64(cfg.HiddenSize) * int64(dt.Size())
-	peakDType, pairs := kernel.DType(dt), false
 	switch {
 	case opts.Quantize == "int8":
 		res.DType += "->int8"
 		res.Product = "int8"
 		embBytes = int64(cfg.VocabSize) * int64(cfg.HiddenSize) * (kernel.Q8Block + 4) / kernel.Q8Block
-		peakDType = kernel.Q8
 	case dt == safetensors.BF16:
 		res.Product = mm.String()
-		pairs = mm.Product == "bf16"
 	default:
-		res.Product = "f32" // bf16 products apply to bf16 matrices only
-		peakDType = kernel.F32
+		res.Product = "f32"
 	}
 	if opts.KVCache == "bf16" {
 		res.DType += " (bf16 KV cache)"
@@ -200,9 +214,7 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 		res.BytesPerToken -= embBytes
 	}
 	fl := newFlopCount(cfg, info.Parameters)
-	const probe = 512 << 20
-	res.ReadGBs = kernel.ReadBandwidth(threads, probe, 3) / 1e9
-	res.GEMMGFLOPs = kernel.GEMMPeak(threads, 3, peakDType, pairs) / 1e9
+	res.ReadGBs, res.GEMMGFLOPs = readBW, gemm
 	say("read bandwidth %.1f GB/s, GEMM peak %.0f GFLOP/s of %s products (%d threads, %s kernels)", res.ReadGBs, res.GEMMGFLOPs, res.Product, threads, res.Kernel)
 
 	rng := rand.New(rand.NewPCG(opts.Seed, 7))
@@ -260,6 +272,7 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 				b, ctxLen, d.TokS, d.CPUTokS, threads, d.WeightGBs, d.GFLOPs, float64(d.MemPerSeq)/(1<<20))
 		}
 	}
+	res.PeakRSS = rssBytes("VmHWM:")
 	if len(res.Decode) > 0 {
 		res.ReadGBs = max(res.ReadGBs, kernel.ReadBandwidth(threads, probe, 3)/1e9)
 	}
@@ -275,7 +288,6 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 		}
 		d.Ratio = d.TokS / d.Roofline
 	}
-	res.PeakRSS = rssBytes("VmHWM:")
 	return res, nil
 }
 
