@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -97,5 +100,112 @@ func TestFP8ScaleLayouts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// writePublishedFP8 writes a copy of the model in dir with its projection
+// weights in E4M3 under a published layout: "block" (DeepSeek-V3 / Qwen3
+// FP8: weight_scale_inv per 128×128 block) or "compressed-tensors"
+// (weight_scale [out, 1] and a static input_scale).
+func writePublishedFP8(t *testing.T, dir, layout string) string {
+	t.Helper()
+	ck, err := safetensors.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	var out []safetensors.Tensor
+	for _, name := range ck.Names() {
+		src, _ := ck.Tensor(name)
+		if !isProjection(name, src) {
+			out = append(out, *src)
+			continue
+		}
+		w, err := Float32s(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, cols := src.Shape[0], src.Shape[1]
+		b0, b1 := 1, cols // per-row scales for compressed-tensors
+		if layout == "block" {
+			b0, b1 = 128, 128
+		}
+		s0, s1 := ceilDiv(rows, b0), ceilDiv(cols, b1)
+		scale := make([]float32, s0*s1)
+		for r := 0; r < rows; r++ {
+			for c := 0; c < cols; c++ {
+				i := (r/b0)*s1 + c/b1
+				scale[i] = max(scale[i], float32(math.Abs(float64(w[r*cols+c]))))
+			}
+		}
+		for i := range scale {
+			scale[i] = fp8ScaleOf(scale[i])
+		}
+		q := make([]byte, rows*cols)
+		for r := 0; r < rows; r++ {
+			for c := 0; c < cols; c++ {
+				q[r*cols+c] = EncodeE4M3(w[r*cols+c]/scale[(r/b0)*s1+c/b1], true)
+			}
+		}
+		base := strings.TrimSuffix(name, "weight")
+		out = append(out, safetensors.Tensor{Name: name, DType: safetensors.F8E4M3, Shape: src.Shape, Data: q})
+		if layout == "block" {
+			out = append(out, safetensors.Tensor{Name: base + "weight_scale_inv", DType: safetensors.F32, Shape: []int{s0, s1}, Data: f32Bytes(scale)})
+		} else {
+			out = append(out, safetensors.Tensor{Name: base + "weight_scale", DType: safetensors.F32, Shape: []int{rows, 1}, Data: f32Bytes(scale)},
+				safetensors.Tensor{Name: base + "input_scale", DType: safetensors.F32, Shape: []int{1}, Data: f32Bytes([]float32{0.02})})
+		}
+	}
+	outDir := t.TempDir()
+	f, err := os.Create(filepath.Join(outDir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := safetensors.Write(f, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	raw, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	qc := map[string]any{"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": []int{128, 128}}
+	if layout != "block" {
+		qc = map[string]any{"quant_method": "compressed-tensors", "format": "float-quantized",
+			"config_groups": map[string]any{"group_0": map[string]any{"targets": []string{"Linear"},
+				"weights": map[string]any{"num_bits": 8, "type": "float", "strategy": "channel"}}}}
+	}
+	patched, err := patchConfigJSON(raw, map[string]any{"quantization_config": qc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(outDir, "config.json"), patched, 0o644)
+	return outDir
+}
+
+// TestLoadPublishedFP8 loads FP8 checkpoints in the published block and
+// compressed-tensors layouts and compares their logits with the source.
+func TestLoadPublishedFP8(t *testing.T) {
+	for _, name := range []string{"nemotron_h_wide_bf16", "qwen2_tiny_bf16"} {
+		for _, layout := range []string{"block", "compressed-tensors"} {
+			t.Run(name+"/"+layout, func(t *testing.T) {
+				dir := sharedFixture(t, name)
+				src, err := Load(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer src.Close()
+				q, err := Load(writePublishedFP8(t, dir, layout))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer q.Close()
+				st, err := CompareLogits(context.Background(), src, q, randomSeqs(2, 2, 24, src.Config().VocabSize))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%s %s: rel err %.4f, KL %.2e", name, layout, st.RelErr, st.MeanKL)
+				if st.RelErr > fp8LogitRelTol || st.MeanKL > fp8KLTol {
+					t.Errorf("rel err %v, KL %v beyond %v / %v", st.RelErr, st.MeanKL, fp8LogitRelTol, fp8KLTol)
+				}
+			})
+		}
 	}
 }

@@ -336,3 +336,47 @@ func TestPruneCancel(t *testing.T) {
 		t.Errorf("error %v, want context canceled", err)
 	}
 }
+
+// TestDepthScoreIsDroppedLayerKL: the layer-skip KL of depth importance
+// equals the KL of the checkpoint pruned of that layer, measured on the
+// same rows.
+func TestDepthScoreIsDroppedLayerKL(t *testing.T) {
+	for _, name := range []string{"mamba2_tiny", "nemotron_h_wide_bf16", "llama3_rope_scaling"} {
+		t.Run(name, func(t *testing.T) {
+			dir := sharedFixture(t, name)
+			m, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			p, _ := asProber(m)
+			cfg := m.Config()
+			seqs := randomSeqs(9, 2, 40, cfg.VocabSize)
+			imp, err := measureImportance(context.Background(), p, seqs, PruneOptions{DepthTokens: 1 << 20}, map[string]float64{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			depth := imp.Depth
+			ck, err := safetensors.OpenDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ck.Close()
+			ev, err := newPruneEvaluator(context.Background(), m, ck, seqs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for l := 0; l < cfg.NumLayers; l++ {
+				s := fullShape(cfg)
+				s.DroppedLayers = []int{l}
+				e, err := ev.evalPlan(cfg, makePlan(cfg, s, imp, nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if math.Abs(e.KL-depth[l]) > 1e-5*max(1, depth[l]) {
+					t.Errorf("layer %d: skip KL %v, dropped-layer model KL %v", l, depth[l], e.KL)
+				}
+			}
+		})
+	}
+}
