@@ -86,6 +86,9 @@ func openLocalBackend(f *backendFlags) (backend.Backend, error) {
 	if f.model == "" {
 		return nil, errors.New("no --base-url and no --model: give --base-url for an OpenAI-compatible server, or --model DIR|org/name for the built-in engine")
 	}
+	if err := f.engine.check(); err != nil {
+		return nil, err
+	}
 	o := f.engine.localOptions(f.model, f.concurrency)
 	ho := hubOptions()
 	o.Hub = &ho

@@ -115,14 +115,23 @@ and exits with status 1 when max|Δ| / max(1, max|ref|) > 1e-4 or any id differs
 }
 
 func newModelInfoCmd() *cobra.Command {
-	return &cobra.Command{
+	var e engineFlags
+	cmd := &cobra.Command{
 		Use:   "info DIR|org/name",
 		Short: "Show a model's architecture, size and memory per sequence",
 		Example: `  crucible model info ./my-model
   crucible model info Qwen/Qwen2.5-0.5B-Instruct`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, _, err := loadModel(cmd.Context(), args[0], engine.Options{})
+			if err := e.check(); err != nil {
+				return err
+			}
+			lo := e.localOptions(args[0], 0)
+			m, _, err := loadModel(cmd.Context(), args[0], engine.Options{Threads: lo.Threads, Quantize: lo.Quantize, Matmul: lo.Matmul, KVCache: lo.KVCache})
+			if err != nil {
+				return err
+			}
+			mm, err := engine.ResolveMatmul(lo.Matmul)
 			if err != nil {
 				return err
 			}
@@ -138,9 +147,13 @@ func newModelInfoCmd() *cobra.Command {
 			fmt.Fprintf(out, "weights:               %s\n", human(float64(info.WeightBytes), "B"))
 			fmt.Fprintf(out, "KV cache per token:    %d bytes (float32)\n", info.KVBytesPerToken)
 			fmt.Fprintf(out, "constant state per sequence: %d bytes (%s, float32)\n", info.StateBytes, human(float64(info.StateBytes), "B"))
+			fmt.Fprintf(out, "kernels:               %s (of %v)\n", engine.ActiveKernel(), engine.Kernels())
+			fmt.Fprintf(out, "matmul:                %s\n", mm)
 			return nil
 		},
 	}
+	e.register(cmd.Flags(), false)
+	return cmd
 }
 
 // human formats n with a metric suffix (k, M, G, T).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/crucible-ml/crucible/backend/local"
 	"github.com/crucible-ml/crucible/backend/openai"
+	"github.com/crucible-ml/crucible/engine"
 	"github.com/crucible-ml/crucible/serve"
 )
 
@@ -43,6 +44,9 @@ requests finish (--shutdown-grace).`,
 				}
 				apiKey = key
 			}
+			if err := e.check(); err != nil {
+				return err
+			}
 			b, err := local.Open(e.localOptions(model, 0))
 			if err != nil {
 				return err
@@ -55,7 +59,8 @@ requests finish (--shutdown-grace).`,
 				}
 			}
 			srv := serve.New(b, serve.Options{ModelName: name, APIKey: apiKey, ShutdownGrace: grace})
-			slog.Info("serving", "model", name, "addr", addr, "auth", apiKey != "", "max_batch", e.maxBatch)
+			mm, _ := engine.ResolveMatmul(e.matmulMode()) // resolved at load: the same answer
+			slog.Info("serving", "model", name, "addr", addr, "auth", apiKey != "", "max_batch", e.maxBatch, "matmul", mm.String())
 			return srv.ListenAndServe(cmd.Context(), addr)
 		},
 	}
