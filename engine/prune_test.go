@@ -380,3 +380,24 @@ func TestDepthScoreIsDroppedLayerKL(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeAllocs: a recording probe pass allocates nothing.
+func TestProbeAllocs(t *testing.T) {
+	for _, name := range []string{"llama3_rope_scaling", "mamba2_tiny", "nemotron_h_tiny"} {
+		t.Run(name, func(t *testing.T) {
+			m, err := Load(sharedFixture(t, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			p, _ := asProber(m)
+			rec := newActRecorder(m.Config())
+			st := p.newState(4096)
+			tok := randomSeqs(3, 1, 8, m.Config().VocabSize)[0]
+			p.probe(st, tok, rec, -1, nil)
+			if n := testing.AllocsPerRun(50, func() { p.probe(st, tok, rec, -1, nil) }); n != 0 {
+				t.Errorf("%v allocations per probe pass", n)
+			}
+		})
+	}
+}
