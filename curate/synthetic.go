@@ -80,7 +80,7 @@ func synProblem(o SyntheticOptions, p int) string {
 	}
 	r := synRand(o.Seed, p, -1, 2)
 	var b []byte
-	for s := range 3 {
+	for s := range 2 {
 		if s > 0 {
 			b = append(b, ' ')
 		}
@@ -94,11 +94,11 @@ func synProblem(o SyntheticOptions, p int) string {
 func synSolution(o SyntheticOptions, p, s int, answer int) string {
 	r := synRand(o.Seed, p, s, 3)
 	var b []byte
-	for line := range 6 + r.IntN(3) {
+	for line := range 4 + r.IntN(3) {
 		if line > 0 {
 			b = append(b, '\n')
 		}
-		b = synSentence(b, r, 14+r.IntN(10))
+		b = synSentence(b, r, 12+r.IntN(8))
 	}
 	b = append(b, "\nSo the answer is $\\boxed{"...)
 	b = strconv.AppendInt(b, int64(answer), 10)
