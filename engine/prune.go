@@ -56,7 +56,7 @@ type PruneEval struct {
 type PruneCandidate struct {
 	Mix    []string   `json:"mix"`
 	Keep   float64    `json:"keep_fraction"`
-	Shape  pruneShape `json:"shape"`
+	Shape  PruneShape `json:"shape"`
 	Params int64      `json:"params"`
 	PruneEval
 }
@@ -68,10 +68,10 @@ type PruneReport struct {
 	ParamsBefore int64              `json:"params_before"`
 	ParamsAfter  int64              `json:"params_after"`
 	Target       string             `json:"target"`
-	Shape        pruneShape         `json:"shape"`
+	Shape        PruneShape         `json:"shape"`
 	Config       map[string]any     `json:"config_changes"`
 	Calibration  map[string]any     `json:"calibration"`
-	Importance   *importance        `json:"importance"`
+	Importance   *PruneImportance   `json:"importance"`
 	Removed      map[string]any     `json:"removed"`
 	Search       []PruneCandidate   `json:"search,omitempty"`
 	Before       PruneEval          `json:"before"`
@@ -181,7 +181,7 @@ func prune(ctx context.Context, dir, out string, opts PruneOptions) (*PruneRepor
 	rep.Before = ev.base
 
 	t := time.Now()
-	var shape pruneShape
+	var shape PruneShape
 	if opts.TargetParams > 0 || opts.TargetCount > 0 {
 		target := opts.TargetCount
 		rep.Target = fmt.Sprintf("%d parameters", target)
@@ -288,7 +288,7 @@ func keepCount(n int, f float64) int {
 }
 
 // axisShape is the shape of per-axis fractions.
-func axisShape(cfg *Config, imp *importance, o PruneOptions) (pruneShape, error) {
+func axisShape(cfg *Config, imp *PruneImportance, o PruneOptions) (PruneShape, error) {
 	s := fullShape(cfg)
 	s.Hidden = keepCount(cfg.HiddenSize, o.Hidden)
 	hasFFN, hasAttn, hasMamba := len(imp.FFN) > 0, len(imp.Heads) > 0, len(imp.Mamba) > 0

@@ -12,7 +12,7 @@ import (
 // turns the recorded activations into scores; then the depth scores: the
 // KL to the full model with each layer skipped, over the first
 // DepthTokens calibration tokens.
-func measureImportance(ctx context.Context, m prober, rows [][]int, opts PruneOptions, seconds map[string]float64) (*importance, error) {
+func measureImportance(ctx context.Context, m prober, rows [][]int, opts PruneOptions, seconds map[string]float64) (*PruneImportance, error) {
 	t0 := time.Now()
 	cfg := m.Config()
 	rec := newActRecorder(cfg)
@@ -39,7 +39,7 @@ func measureImportance(ctx context.Context, m prober, rows [][]int, opts PruneOp
 		}
 		rec.endRow()
 	}
-	imp := &importance{Hidden: rec.hidden.scores(), FFN: map[int][]float64{}, Heads: map[int][]float64{},
+	imp := &PruneImportance{Hidden: rec.hidden.scores(), FFN: map[int][]float64{}, Heads: map[int][]float64{},
 		Mamba: map[int][]float64{}, BI: make([]float64, cfg.NumLayers)}
 	for l := 0; l < cfg.NumLayers; l++ {
 		if a := rec.ffn[l]; a != nil {

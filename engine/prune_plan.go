@@ -13,8 +13,11 @@ import (
 	"github.com/crucible-ml/crucible/engine/safetensors"
 )
 
-// pruneShape is the size of a pruned model along each axis (what is kept).
-type pruneShape struct {
+// PruneShape is the size of a pruned model along each axis (what is
+// kept): the hidden size, FFN width, KV groups and query heads per group,
+// Mamba heads per B/C group and head channels, and the layers dropped
+// (original numbering).
+type PruneShape struct {
 	Hidden        int   `json:"hidden_size"`
 	FFN           int   `json:"intermediate_size,omitempty"`
 	KVGroups      int   `json:"num_key_value_heads,omitempty"`
@@ -25,8 +28,8 @@ type pruneShape struct {
 }
 
 // fullShape is cfg's own shape.
-func fullShape(cfg *Config) pruneShape {
-	s := pruneShape{Hidden: cfg.HiddenSize, FFN: cfg.IntermediateSize, DroppedLayers: []int{}}
+func fullShape(cfg *Config) PruneShape {
+	s := PruneShape{Hidden: cfg.HiddenSize, FFN: cfg.IntermediateSize, DroppedLayers: []int{}}
 	if cfg.NumKVHeads > 0 {
 		s.KVGroups, s.HeadsPerGroup = cfg.NumKVHeads, cfg.NumHeads/cfg.NumKVHeads
 	}
@@ -37,7 +40,7 @@ func fullShape(cfg *Config) pruneShape {
 }
 
 // prunedConfig is cfg with the shape's sizes and the layers left.
-func prunedConfig(cfg *Config, s pruneShape) *Config {
+func prunedConfig(cfg *Config, s PruneShape) *Config {
 	c := *cfg
 	c.HiddenSize, c.IntermediateSize = s.Hidden, s.FFN
 	if cfg.NumKVHeads > 0 {
@@ -75,7 +78,7 @@ func countParams(cfg *Config) int64 {
 // prunePlan says which indices of each axis survive (sorted, original
 // numbering).
 type prunePlan struct {
-	shape  pruneShape
+	shape  PruneShape
 	hidden []int
 	layers []int         // kept layers
 	ffn    map[int][]int // per layer: kept FFN neurons
@@ -85,9 +88,10 @@ type prunePlan struct {
 	mDims  map[int][]int // per Mamba layer: kept channels of each head
 }
 
-// importance holds the scores a plan is ranked by (higher: more
-// important).
-type importance struct {
+// PruneImportance holds the scores a plan is ranked by (higher: more
+// important), as measured on the calibration rows; maps are keyed by the
+// layer's original index.
+type PruneImportance struct {
 	Hidden []float64         `json:"hidden"`
 	FFN    map[int][]float64 `json:"ffn,omitempty"`     // per layer, per neuron
 	Heads  map[int][]float64 `json:"heads,omitempty"`   // per attention layer, per query head
@@ -136,7 +140,7 @@ func l2(v []float64) float64 {
 //     same number per group (ModelOpt's _estimate_head_and_head_dim_rankings);
 //   - layers: the ones in s.DroppedLayers go (at random: as many random
 //     layers, so a Nemotron-H baseline may drop other kinds of layer).
-func makePlan(cfg *Config, s pruneShape, imp *importance, r *rand.Rand) *prunePlan {
+func makePlan(cfg *Config, s PruneShape, imp *PruneImportance, r *rand.Rand) *prunePlan {
 	p := &prunePlan{shape: s, ffn: map[int][]int{}, qHeads: map[int][]int{}, kv: map[int][]int{},
 		mHeads: map[int][]int{}, mDims: map[int][]int{}}
 	pick := func(scores []float64, n, k int) []int {

@@ -20,7 +20,7 @@ import (
 const minFit = 0.9
 
 // searchMixes lists the axis mixes tried for cfg.
-func searchMixes(cfg *Config, imp *importance) [][]string {
+func searchMixes(cfg *Config, imp *PruneImportance) [][]string {
 	heads := "heads"
 	if cfg.NumKVHeads > 0 && cfg.NumHeads == cfg.NumKVHeads {
 		heads = "kv-groups" // one query head per group: drop whole groups
@@ -72,10 +72,10 @@ func mixOptions(cfg *Config, mix []string, r float64) PruneOptions {
 
 // searchShape runs the search and returns the candidates measured and the
 // winner's shape.
-func searchShape(ctx context.Context, cfg *Config, imp *importance, ev *pruneEvaluator, target int64,
-	progress func(string, int64, int64)) ([]PruneCandidate, pruneShape, error) {
+func searchShape(ctx context.Context, cfg *Config, imp *PruneImportance, ev *pruneEvaluator, target int64,
+	progress func(string, int64, int64)) ([]PruneCandidate, PruneShape, error) {
 	if target >= countParams(cfg) {
-		return nil, pruneShape{}, fmt.Errorf("target of %d parameters: the model has %d already", target, countParams(cfg))
+		return nil, PruneShape{}, fmt.Errorf("target of %d parameters: the model has %d already", target, countParams(cfg))
 	}
 	var cands []PruneCandidate
 	seen := map[string]bool{}
@@ -101,7 +101,7 @@ func searchShape(ctx context.Context, cfg *Config, imp *importance, ev *pruneEva
 		}
 	}
 	if len(cands) == 0 {
-		return nil, pruneShape{}, fmt.Errorf("no axis mix reaches %d parameters", target)
+		return nil, PruneShape{}, fmt.Errorf("no axis mix reaches %d parameters", target)
 	}
 	best := -1
 	for i := range cands {
@@ -110,7 +110,7 @@ func searchShape(ctx context.Context, cfg *Config, imp *importance, ev *pruneEva
 		}
 		e, err := ev.evalPlan(cfg, makePlan(cfg, cands[i].Shape, imp, nil))
 		if err != nil {
-			return nil, pruneShape{}, err
+			return nil, PruneShape{}, err
 		}
 		cands[i].PruneEval = e
 		if best < 0 || e.KL < cands[best].KL {
@@ -123,7 +123,7 @@ func searchShape(ctx context.Context, cfg *Config, imp *importance, ev *pruneEva
 // prunedConfigJSON rewrites config.json for shape s: the sizes, the layer
 // count and pattern, and returns the keys changed, the new file and its
 // parsed config (checked against the shape).
-func prunedConfigJSON(raw []byte, cfg *Config, s pruneShape) (map[string]any, []byte, *Config, error) {
+func prunedConfigJSON(raw []byte, cfg *Config, s PruneShape) (map[string]any, []byte, *Config, error) {
 	want := prunedConfig(cfg, s)
 	r := rawConfigOf(raw)
 	set := map[string]any{"hidden_size": want.HiddenSize}
