@@ -224,3 +224,78 @@ func TestBoundedCancel(t *testing.T) {
 		t.Errorf("work files left: %v", err)
 	}
 }
+
+// TestShardsResume runs a sharded curation job by job, each task in a fresh
+// Shards as a separate process would, stops after some tasks of the first
+// pass, and checks that a rerun does only the unfinished tasks and that the
+// result equals the in-memory run.
+func TestShardsResume(t *testing.T) {
+	dir := t.TempDir()
+	in, bench := writeSynthetic(t, dir, 4000)
+	p, err := ParsePipeline([]byte(fmt.Sprintf(`steps:
+  - aggregate
+  - filter: correct
+  - dedup: {method: minhash, scope: problem}
+  - dedup: {method: minhash, scope: global, threshold: 0.7}
+  - dedup: {method: exact, scope: global}
+  - decontaminate: {method: ngram, benchmarks: [%s], max_matches: 10}
+  - downsample: {n: 1000, per_problem: 3, seed: 3}
+`, bench)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOut, wantRemoved, wantReport := inMemory(t, p, in)
+	out := filepath.Join(dir, "sft.jsonl")
+	ran := map[string]int{}
+	o := FileOptions{Input: in, Output: out, Observe: func(s StepTiming) { ran[s.Step]++ }}
+	task := func(job string, k int) {
+		t.Helper()
+		sh, err := PrepareShards(context.Background(), p, o, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sh.RunTask(context.Background(), job, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sh, err := PrepareShards(context.Background(), p, o, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := sh.Jobs
+	if jobs[0].Name != "split" || jobs[0].Tasks != 4 || jobs[1].Name != "pass-0" || jobs[len(jobs)-1].Name != "write" {
+		t.Fatalf("jobs %+v", jobs)
+	}
+	for k := range 4 {
+		task("split", k)
+	}
+	task("pass-0", 0)
+	task("pass-0", 2)
+	if ran["aggregate"] != 2 {
+		t.Fatalf("aggregate ran %d times, want 2", ran["aggregate"])
+	}
+	// The rerun: every job in order; finished tasks are skipped.
+	for _, j := range jobs {
+		for k := range j.Tasks {
+			task(j.Name, k)
+		}
+	}
+	if ran["aggregate"] != 4 || ran["split"] != 4 {
+		t.Errorf("aggregate ran %d times, split %d; want 4 each", ran["aggregate"], ran["split"])
+	}
+	for _, c := range []struct {
+		file string
+		want []byte
+	}{{"sft.jsonl", wantOut}, {"sft.removed.jsonl", wantRemoved}, {"sft.report.json", wantReport}} {
+		got, err := os.ReadFile(filepath.Join(dir, c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, c.want) {
+			t.Errorf("%s differs from the in-memory result (%d bytes, want %d)", c.file, len(got), len(c.want))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out+".cache", "work")); !os.IsNotExist(err) {
+		t.Errorf("work folder left after write: %v", err)
+	}
+}

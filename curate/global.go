@@ -1,10 +1,14 @@
 package curate
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -16,44 +20,52 @@ import (
 
 // globalStep is a step that compares rows across problems, run over
 // partitions: collect from every partition (one or more rounds, each
-// followed by decide), then apply the decisions to every partition.
+// followed by decide), then apply the decisions to every partition. All
+// state between these calls lives in files under the step's folder, so
+// each call may run in another process.
 type globalStep interface {
 	name() string
 	rounds() int
 	collect(ctx context.Context, round int, d *Dataset, part int, idx map[*record.Row]int64) error
 	decide(ctx context.Context, round int) error
-	apply(d *Dataset, part int, idx map[*record.Row]int64) (string, error)
+	apply(d *Dataset, part int, idx map[*record.Row]int64) error
+}
+
+// stepDir is where step i keeps its state.
+func (s *Shards) stepDir(i int) string { return filepath.Join(s.dir, fmt.Sprintf("step%02d", i+1)) }
+
+// fromDirs are the bucket folders every partition wrote under dir.
+func (s *Shards) fromDirs(dir string) []string {
+	out := make([]string, s.plan.Parts)
+	for k := range out {
+		out[k] = filepath.Join(dir, fmt.Sprintf("from-%04d", k))
+	}
+	return out
+}
+
+func partFile(dir, name string, k int) string {
+	return filepath.Join(dir, fmt.Sprintf("%s-%04d.json", name, k))
 }
 
 // newGlobal returns the global form of step i, or nil when the step looks
 // at one problem at a time.
-func (b *bounded) newGlobal(ctx context.Context, i int) (globalStep, error) {
-	s := b.p.Steps[i]
-	a := s.Args
-	bucketBudget := int(max(1<<20, b.limit/8))
-	buckets := func() int { return int(max(1, b.limit/int64(bucketBudget))) }
-	switch s.Kind {
+func (s *Shards) newGlobal(ctx context.Context, i int) (globalStep, error) {
+	st := s.p.Steps[i]
+	a := st.Args
+	dir := s.stepDir(i)
+	switch st.Kind {
 	case "dedup":
 		method, field, scope, err := dedupArgs(a)
 		if err != nil {
-			return nil, stepError(i, "dedup", s, err)
+			return nil, stepError(i, "dedup", st, err)
 		}
 		if scope != ScopeGlobal {
 			return nil, nil
 		}
-		dir := filepath.Join(b.dir, fmt.Sprintf("step%02d", i+1))
 		if method == "exact" {
-			bk, err := newBuckets(dir, buckets(), bucketBudget)
-			if err != nil {
-				return nil, err
-			}
-			return &exactGlobal{field: field, bk: bk, removed: map[int64]string{}}, nil
+			return &exactGlobal{s: s, dir: dir, field: field}, nil
 		}
-		bk, err := newBuckets(dir, buckets(), bucketBudget)
-		if err != nil {
-			return nil, err
-		}
-		return &minhashGlobal{o: normMinHash(minhashArgs(a, field, scope)), bk: bk, removed: map[int64]string{}}, nil
+		return &minhashGlobal{s: s, dir: dir, o: normMinHash(minhashArgs(a, field, scope))}, nil
 	case "decontaminate":
 		if argString(a, "method", "ngram") != "ngram" {
 			return nil, nil
@@ -62,56 +74,98 @@ func (b *bounded) newGlobal(ctx context.Context, i int) (globalStep, error) {
 		if o.MaxMatches <= 0 {
 			return nil, nil
 		}
-		ix, err := b.p.ngramIndex(ctx, b.env, i)
+		ix, err := s.p.ngramIndex(ctx, s.o.Env, i)
 		if err != nil {
-			return nil, stepError(i, "decontaminate_ngram", s, err)
+			return nil, stepError(i, "decontaminate_ngram", st, err)
 		}
-		return &ngramGlobal{ix: ix, o: o, hits: map[int64][]fieldHit{}, ids: map[uint64]map[string]struct{}{}}, nil
+		return &ngramGlobal{s: s, dir: dir, ix: ix, o: o}, nil
 	case "downsample":
-		tags, _ := prompt.ParseCodeTags(b.p.CodeTags)
-		return &downsampleGlobal{o: downsampleArgs(a, tags), probs: make([][]dsProblem, b.parts)}, nil
+		tags, _ := prompt.ParseCodeTags(s.p.CodeTags)
+		return &downsampleGlobal{s: s, dir: dir, o: downsampleArgs(a, tags)}, nil
 	}
 	return nil, nil
 }
 
-// exactGlobal is ExactDedup over all rows: records (text hash, position,
-// id) meet in hash buckets; the first row of each hash owns it.
-type exactGlobal struct {
-	field   string
-	bk      *buckets
-	removed map[int64]string // position -> reason
-	buf     []byte
+// removal is one decided removal: a row's place and the reason.
+type removal struct {
+	I int64  `json:"i"`
+	R string `json:"r"`
 }
 
-func (g *exactGlobal) name() string { return "dedup_exact" }
-func (g *exactGlobal) rounds() int  { return 1 }
-
-func (g *exactGlobal) collect(_ context.Context, _ int, d *Dataset, _ int, idx map[*record.Row]int64) error {
-	for _, r := range d.Rows {
-		key := hashBytes(normalizeText(fieldText(d, r, g.field)), 11)
-		g.buf = binary.LittleEndian.AppendUint64(g.buf[:0], key)
-		g.buf = binary.LittleEndian.AppendUint64(g.buf, uint64(idx[r]))
-		g.buf = append(g.buf, r.ID()...)
-		if err := g.bk.add(key, g.buf); err != nil {
+// writeRemovals writes each partition's removals.
+func (s *Shards) writeRemovals(dir string, byPart [][]removal) error {
+	for k, rs := range byPart {
+		if err := writeJSON(partFile(dir, "removed", k), rs); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// keepUnless removes the rows of d listed in partition k's removals.
+func keepUnless(d *Dataset, step, dir string, k int, idx map[*record.Row]int64) error {
+	var rs []removal
+	if err := readJSON(partFile(dir, "removed", k), &rs); err != nil {
+		return err
+	}
+	why := make(map[int64]string, len(rs))
+	for _, r := range rs {
+		why[r.I] = r.R
+	}
+	d.Keep(step, func(r *record.Row) (bool, string) {
+		if w, ok := why[idx[r]]; ok {
+			return false, w
+		}
+		return true, ""
+	})
+	return nil
+}
+
+// exactGlobal is ExactDedup over all rows: records (text hash, place,
+// partition, id) meet in hash buckets; the first row of each hash owns it.
+type exactGlobal struct {
+	s     *Shards
+	dir   string
+	field string
+}
+
+func (g *exactGlobal) name() string { return "dedup_exact" }
+func (g *exactGlobal) rounds() int  { return 1 }
+
+func (g *exactGlobal) collect(_ context.Context, _ int, d *Dataset, k int, idx map[*record.Row]int64) error {
+	bw, err := newBucketWriter(g.s.fromDirs(g.dir)[k], g.s.plan.Buckets, g.s.plan.BucketBudget)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for _, r := range d.Rows {
+		key := hashBytes(normalizeText(fieldText(d, r, g.field)), 11)
+		buf = binary.LittleEndian.AppendUint64(buf[:0], key)
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(idx[r]))
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(k))
+		buf = append(buf, r.ID()...)
+		if err := bw.add(key, buf); err != nil {
+			return err
+		}
+	}
+	return bw.flush()
+}
+
 func (g *exactGlobal) decide(ctx context.Context, _ int) error {
 	type rec struct {
-		key uint64
-		idx int64
-		id  []byte
+		key  uint64
+		idx  int64
+		part uint32
+		id   []byte
 	}
-	return g.bk.each(func(raw [][]byte) error {
+	byPart := make([][]removal, g.s.plan.Parts)
+	err := readBuckets(g.s.fromDirs(g.dir), g.s.plan.Buckets, func(raw [][]byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		recs := make([]rec, len(raw))
 		for i, b := range raw {
-			recs[i] = rec{binary.LittleEndian.Uint64(b), int64(binary.LittleEndian.Uint64(b[8:])), b[16:]}
+			recs[i] = rec{binary.LittleEndian.Uint64(b), int64(binary.LittleEndian.Uint64(b[8:])), binary.LittleEndian.Uint32(b[16:]), b[20:]}
 		}
 		slices.SortFunc(recs, func(a, b rec) int {
 			return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.idx, b.idx))
@@ -122,46 +176,44 @@ func (g *exactGlobal) decide(ctx context.Context, _ int) error {
 				if g.field == "problem" && string(recs[j].id) == string(recs[i].id) {
 					continue // the same problem's other solutions
 				}
-				g.removed[recs[j].idx] = fmt.Sprintf("same %s as row %q", fieldName(g.field), recs[i].id)
+				byPart[recs[j].part] = append(byPart[recs[j].part], removal{recs[j].idx, fmt.Sprintf("same %s as row %q", fieldName(g.field), recs[i].id)})
 			}
 			i = j
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return g.s.writeRemovals(g.dir, byPart)
 }
 
-func (g *exactGlobal) apply(d *Dataset, _ int, idx map[*record.Row]int64) (string, error) {
-	d.Keep("dedup_exact", func(r *record.Row) (bool, string) {
-		if why, ok := g.removed[idx[r]]; ok {
-			return false, why
-		}
-		return true, ""
-	})
-	return g.name(), nil
+func (g *exactGlobal) apply(d *Dataset, k int, idx map[*record.Row]int64) error {
+	return keepUnless(d, "dedup_exact", g.dir, k, idx)
 }
 
 // minhashGlobal is MinHashDedup over all rows. Round 1 writes every row's
 // band keys to hash buckets; deciding finds the keys shared by two or more
-// rows (the candidate groups). Round 2 keeps the compacted signatures of
-// the rows in some group; deciding then walks those rows in input order as
-// MinHashDedup does: a row is a duplicate of the first kept row of one of
-// its groups when their estimated Jaccard similarity reaches the threshold.
+// rows (candidate groups) and asks each partition for the signatures of its
+// rows in a group. Round 2 writes those compacted signatures; deciding then
+// walks the grouped rows in input order as MinHashDedup does: a row is a
+// duplicate of the first kept row of one of its groups when their estimated
+// Jaccard similarity reaches the threshold.
 type minhashGlobal struct {
-	o       MinHashOptions
-	bk      *buckets
-	members []mhMember
-	groups  int
-	need    map[int64]bool
-	sigs    map[int64][]uint16
-	ids     map[int64]string
-	removed map[int64]string
+	s   *Shards
+	dir string
+	o   MinHashOptions
 }
 
+// mhMember is a row in a candidate group.
 type mhMember struct {
 	idx   int64
+	part  uint32
 	band  uint16
 	group int32
 }
+
+const mhMemberSize = 8 + 4 + 2 + 4
 
 func (g *minhashGlobal) name() string { return "dedup_minhash" }
 func (g *minhashGlobal) rounds() int  { return 2 }
@@ -196,24 +248,21 @@ func (g *minhashGlobal) signatures(d *Dataset, rows []*record.Row, fn func(i int
 	return nil
 }
 
-func (g *minhashGlobal) collect(ctx context.Context, round int, d *Dataset, _ int, idx map[*record.Row]int64) error {
+func (g *minhashGlobal) sigPath(k int) string {
+	return filepath.Join(g.dir, fmt.Sprintf("sigs-%04d.bin", k))
+}
+
+func (g *minhashGlobal) collect(ctx context.Context, round int, d *Dataset, k int, idx map[*record.Row]int64) error {
 	if round == 2 {
-		var rows []*record.Row
-		for _, r := range d.Rows {
-			if g.need[idx[r]] {
-				rows = append(rows, r)
-			}
-		}
-		k := g.o.Bands * g.o.Rows
-		return g.signatures(d, rows, func(i int, sig []uint64) error {
-			g.sigs[idx[rows[i]]] = compact(sig, make([]uint16, 0, k))
-			g.ids[idx[rows[i]]] = rows[i].ID()
-			return nil
-		})
+		return g.collectSigs(d, k, idx)
+	}
+	bw, err := newBucketWriter(g.s.fromDirs(g.dir)[k], g.s.plan.Buckets, g.s.plan.BucketBudget)
+	if err != nil {
+		return err
 	}
 	keys := make([]uint64, g.o.Bands)
 	var buf []byte
-	return g.signatures(d, d.Rows, func(i int, sig []uint64) error {
+	err = g.signatures(d, d.Rows, func(i int, sig []uint64) error {
 		if i%4096 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -222,83 +271,192 @@ func (g *minhashGlobal) collect(ctx context.Context, round int, d *Dataset, _ in
 			buf = binary.LittleEndian.AppendUint64(buf[:0], h)
 			buf = binary.LittleEndian.AppendUint16(buf, uint16(b))
 			buf = binary.LittleEndian.AppendUint64(buf, uint64(idx[d.Rows[i]]))
-			if err := g.bk.add(mix64(h+uint64(b)), buf); err != nil {
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(k))
+			if err := bw.add(mix64(h+uint64(b)), buf); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return bw.flush()
+}
+
+// collectSigs writes the compacted signatures (and ids) of partition k's
+// rows that are in a candidate group.
+func (g *minhashGlobal) collectSigs(d *Dataset, k int, idx map[*record.Row]int64) error {
+	var need []int64
+	if err := readJSON(partFile(g.dir, "need", k), &need); err != nil {
+		return err
+	}
+	want := make(map[int64]bool, len(need))
+	for _, i := range need {
+		want[i] = true
+	}
+	var rows []*record.Row
+	for _, r := range d.Rows {
+		if want[idx[r]] {
+			rows = append(rows, r)
+		}
+	}
+	f, err := os.Create(g.sigPath(k) + ".tmp")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	var buf []byte
+	err = g.signatures(d, rows, func(i int, sig []uint64) error {
+		id := rows[i].ID()
+		buf = binary.LittleEndian.AppendUint64(buf[:0], uint64(idx[rows[i]]))
+		buf = binary.AppendUvarint(buf, uint64(len(id)))
+		buf = append(buf, id...)
+		for _, v := range sig {
+			buf = binary.LittleEndian.AppendUint16(buf, uint16(v>>48))
+		}
+		_, err := w.Write(buf)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(g.sigPath(k)+".tmp", g.sigPath(k))
 }
 
 func (g *minhashGlobal) decide(ctx context.Context, round int) error {
 	if round == 1 {
-		type rec struct {
-			key  uint64
-			band uint16
-			idx  int64
-		}
-		err := g.bk.each(func(raw [][]byte) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			recs := make([]rec, len(raw))
-			for i, b := range raw {
-				recs[i] = rec{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint16(b[8:]), int64(binary.LittleEndian.Uint64(b[10:]))}
-			}
-			slices.SortFunc(recs, func(a, b rec) int {
-				return cmp.Or(cmp.Compare(a.band, b.band), cmp.Compare(a.key, b.key), cmp.Compare(a.idx, b.idx))
-			})
-			for i := 0; i < len(recs); {
-				j := i + 1
-				for j < len(recs) && recs[j].key == recs[i].key && recs[j].band == recs[i].band {
-					j++
-				}
-				if j-i > 1 {
-					for _, r := range recs[i:j] {
-						g.members = append(g.members, mhMember{r.idx, r.band, int32(g.groups)})
-					}
-					g.groups++
-				}
-				i = j
-			}
-			return nil
-		})
-		if err != nil {
+		return g.findGroups(ctx)
+	}
+	return g.resolve(ctx)
+}
+
+// findGroups writes the members of every band key shared by two or more
+// rows, in input order, and each partition's rows among them.
+func (g *minhashGlobal) findGroups(ctx context.Context) error {
+	type rec struct {
+		key  uint64
+		band uint16
+		idx  int64
+		part uint32
+	}
+	var members []mhMember
+	groups := int32(0)
+	err := readBuckets(g.s.fromDirs(g.dir), g.s.plan.Buckets, func(raw [][]byte) error {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		slices.SortFunc(g.members, func(a, b mhMember) int {
-			return cmp.Or(cmp.Compare(a.idx, b.idx), cmp.Compare(a.band, b.band))
-		})
-		g.need = map[int64]bool{}
-		for _, m := range g.members {
-			g.need[m.idx] = true
+		recs := make([]rec, len(raw))
+		for i, b := range raw {
+			recs[i] = rec{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint16(b[8:]), int64(binary.LittleEndian.Uint64(b[10:])), binary.LittleEndian.Uint32(b[18:])}
 		}
-		g.sigs, g.ids = map[int64][]uint16{}, map[int64]string{}
+		slices.SortFunc(recs, func(a, b rec) int {
+			return cmp.Or(cmp.Compare(a.band, b.band), cmp.Compare(a.key, b.key), cmp.Compare(a.idx, b.idx))
+		})
+		for i := 0; i < len(recs); {
+			j := i + 1
+			for j < len(recs) && recs[j].key == recs[i].key && recs[j].band == recs[i].band {
+				j++
+			}
+			if j-i > 1 {
+				for _, r := range recs[i:j] {
+					members = append(members, mhMember{r.idx, r.part, r.band, groups})
+				}
+				groups++
+			}
+			i = j
+		}
 		return nil
+	})
+	if err != nil {
+		return err
 	}
-	first := make([]int64, g.groups) // first kept row of each group
+	slices.SortFunc(members, func(a, b mhMember) int {
+		return cmp.Or(cmp.Compare(a.idx, b.idx), cmp.Compare(a.band, b.band))
+	})
+	need := make([][]int64, g.s.plan.Parts)
+	buf := binary.LittleEndian.AppendUint32(nil, uint32(groups))
+	for i, m := range members {
+		if i == 0 || members[i-1].idx != m.idx {
+			need[m.part] = append(need[m.part], m.idx)
+		}
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(m.idx))
+		buf = binary.LittleEndian.AppendUint32(buf, m.part)
+		buf = binary.LittleEndian.AppendUint16(buf, m.band)
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(m.group))
+	}
+	for k, n := range need {
+		if err := writeJSON(partFile(g.dir, "need", k), n); err != nil {
+			return err
+		}
+	}
+	return writeFile(filepath.Join(g.dir, "members.bin"), buf)
+}
+
+func writeFile(path string, b []byte) error {
+	if err := os.WriteFile(path+".tmp", b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// resolve decides the grouped rows in input order.
+func (g *minhashGlobal) resolve(ctx context.Context) error {
+	buf, err := os.ReadFile(filepath.Join(g.dir, "members.bin"))
+	if err != nil {
+		return err
+	}
+	if len(buf) < 4 || (len(buf)-4)%mhMemberSize != 0 {
+		return errors.New("members.bin: truncated")
+	}
+	groups := int(binary.LittleEndian.Uint32(buf))
+	members := make([]mhMember, (len(buf)-4)/mhMemberSize)
+	for i := range members {
+		b := buf[4+i*mhMemberSize:]
+		members[i] = mhMember{int64(binary.LittleEndian.Uint64(b)), binary.LittleEndian.Uint32(b[8:]), binary.LittleEndian.Uint16(b[12:]), int32(binary.LittleEndian.Uint32(b[14:]))}
+	}
+	k := g.o.Bands * g.o.Rows
+	sigs, ids := map[int64][]uint16{}, map[int64]string{}
+	for part := range g.s.plan.Parts {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := readSigs(g.sigPath(part), k, sigs, ids); err != nil {
+			return err
+		}
+	}
+	first := make([]int64, groups) // first kept row of each group
 	for i := range first {
 		first[i] = -1
 	}
-	for i := 0; i < len(g.members); {
+	byPart := make([][]removal, g.s.plan.Parts)
+	for i := 0; i < len(members); {
 		j := i
-		row := g.members[i].idx
-		for j < len(g.members) && g.members[j].idx == row {
+		row := members[i].idx
+		for j < len(members) && members[j].idx == row {
 			j++
 		}
-		sig := g.sigs[row]
+		sig := sigs[row]
 		best, bestJ := int64(-1), 0.0
-		for _, m := range g.members[i:j] {
-			if k := first[m.group]; k >= 0 {
-				if jac := jaccardCompact(sig, g.sigs[k]); jac >= g.o.Threshold && jac > bestJ {
-					best, bestJ = k, jac
+		for _, m := range members[i:j] {
+			if f := first[m.group]; f >= 0 {
+				if jac := jaccardCompact(sig, sigs[f]); jac >= g.o.Threshold && jac > bestJ {
+					best, bestJ = f, jac
 				}
 			}
 		}
 		if best >= 0 {
-			g.removed[row] = fmt.Sprintf("near-duplicate of row %q (estimated Jaccard %.2f)", g.ids[best], bestJ)
+			p := members[i].part
+			byPart[p] = append(byPart[p], removal{row, fmt.Sprintf("near-duplicate of row %q (estimated Jaccard %.2f)", ids[best], bestJ)})
 		} else {
-			for _, m := range g.members[i:j] {
+			for _, m := range members[i:j] {
 				if first[m.group] < 0 {
 					first[m.group] = row
 				}
@@ -306,119 +464,217 @@ func (g *minhashGlobal) decide(ctx context.Context, round int) error {
 		}
 		i = j
 	}
-	g.members, g.need, g.sigs, g.ids = nil, nil, nil, nil
-	return nil
+	return g.s.writeRemovals(g.dir, byPart)
 }
 
-func (g *minhashGlobal) apply(d *Dataset, _ int, idx map[*record.Row]int64) (string, error) {
-	d.Keep("dedup_minhash", func(r *record.Row) (bool, string) {
-		if why, ok := g.removed[idx[r]]; ok {
-			return false, why
+func readSigs(path string, k int, sigs map[int64][]uint16, ids map[int64]string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	var b [8]byte
+	for {
+		if _, err := io.ReadFull(r, b[:]); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
 		}
-		return true, ""
-	})
-	return g.name(), nil
+		idx := int64(binary.LittleEndian.Uint64(b[:]))
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		body := make([]byte, int(n)+2*k)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		ids[idx] = string(body[:n])
+		sig := make([]uint16, k)
+		for i := range sig {
+			sig[i] = binary.LittleEndian.Uint16(body[int(n)+2*i:])
+		}
+		sigs[idx] = sig
+	}
 }
 
-// ngramGlobal is NgramDecontaminate with max_matches: the hits of every
-// row are kept (only rows with hits take memory) and the n-grams found in
-// too many problems are known once all partitions are read.
+func (g *minhashGlobal) apply(d *Dataset, k int, idx map[*record.Row]int64) error {
+	return keepUnless(d, "dedup_minhash", g.dir, k, idx)
+}
+
+// ngramGlobal is NgramDecontaminate with max_matches: each partition writes
+// the hits of its rows that have any; the n-grams found in too many
+// problems are known once all partitions are read.
 type ngramGlobal struct {
-	ix     *NgramIndex
-	o      NgramOptions
-	hits   map[int64][]fieldHit
-	ids    map[uint64]map[string]struct{}
-	common map[uint64]bool
+	s   *Shards
+	dir string
+	ix  *NgramIndex
+	o   NgramOptions
+}
+
+type rowHits struct {
+	I    int64      `json:"i"`
+	ID   string     `json:"id"`
+	Hits [][3]int64 `json:"h"` // n-gram hash (as int64), reference, field
 }
 
 func (g *ngramGlobal) name() string { return "decontaminate_ngram" }
 func (g *ngramGlobal) rounds() int  { return 1 }
 
-func (g *ngramGlobal) collect(_ context.Context, _ int, d *Dataset, _ int, idx map[*record.Row]int64) error {
-	for i, hs := range g.ix.rowHits(d, d.Rows, g.o.Fields) {
-		if len(hs) > 0 {
-			r := d.Rows[i]
-			g.hits[idx[r]] = hs
-			countHits(g.ids, hs, r.ID())
-		}
+func (g *ngramGlobal) fields() []string {
+	if len(g.o.Fields) == 0 {
+		return []string{"problem", "solution"}
 	}
-	return nil
+	return g.o.Fields
+}
+
+func (g *ngramGlobal) collect(_ context.Context, _ int, d *Dataset, k int, idx map[*record.Row]int64) error {
+	if err := os.MkdirAll(g.dir, 0o755); err != nil {
+		return err
+	}
+	fields := g.fields()
+	var out []rowHits
+	for i, hs := range g.ix.rowHits(d, d.Rows, fields) {
+		if len(hs) == 0 {
+			continue
+		}
+		rh := rowHits{I: idx[d.Rows[i]], ID: d.Rows[i].ID()}
+		for _, h := range hs {
+			rh.Hits = append(rh.Hits, [3]int64{int64(h.gram), int64(h.ref), int64(slices.Index(fields, h.field))})
+		}
+		out = append(out, rh)
+	}
+	return writeJSON(partFile(g.dir, "hits", k), out)
+}
+
+func (g *ngramGlobal) readHits(k int) ([]rowHits, error) {
+	var hs []rowHits
+	return hs, readJSON(partFile(g.dir, "hits", k), &hs)
 }
 
 func (g *ngramGlobal) decide(context.Context, int) error {
-	g.common = commonGrams(g.ids, g.o.MaxMatches)
-	g.ids = nil
+	ids := map[uint64]map[string]struct{}{}
+	for k := range g.s.plan.Parts {
+		hs, err := g.readHits(k)
+		if err != nil {
+			return err
+		}
+		for _, rh := range hs {
+			countHits(ids, g.toHits(rh), rh.ID)
+		}
+	}
+	var common []uint64
+	for gram := range commonGrams(ids, g.o.MaxMatches) {
+		common = append(common, gram)
+	}
+	slices.Sort(common)
+	return writeJSON(filepath.Join(g.dir, "common.json"), common)
+}
+
+func (g *ngramGlobal) toHits(rh rowHits) []fieldHit {
+	fields := g.fields()
+	out := make([]fieldHit, len(rh.Hits))
+	for i, h := range rh.Hits {
+		out[i] = fieldHit{hit{uint64(h[0]), int32(h[1])}, fields[h[2]]}
+	}
+	return out
+}
+
+func (g *ngramGlobal) apply(d *Dataset, k int, idx map[*record.Row]int64) error {
+	var list []uint64
+	if err := readJSON(filepath.Join(g.dir, "common.json"), &list); err != nil {
+		return err
+	}
+	common := make(map[uint64]bool, len(list))
+	for _, c := range list {
+		common[c] = true
+	}
+	hs, err := g.readHits(k)
+	if err != nil {
+		return err
+	}
+	hits := make(map[int64][]fieldHit, len(hs))
+	for _, rh := range hs {
+		hits[rh.I] = g.toHits(rh)
+	}
+	d.Keep("decontaminate_ngram", func(r *record.Row) (bool, string) {
+		return g.ix.verdict(r, hits[idx[r]], common)
+	})
 	return nil
 }
 
-func (g *ngramGlobal) apply(d *Dataset, _ int, idx map[*record.Row]int64) (string, error) {
-	d.Keep("decontaminate_ngram", func(r *record.Row) (bool, string) {
-		return g.ix.verdict(r, g.hits[idx[r]], g.common)
-	})
-	return g.name(), nil
-}
-
-// downsampleGlobal is Downsample over all rows: each partition reports its
-// problems' first positions and queue lengths; the fair round-robin is
+// downsampleGlobal is Downsample over all rows: each partition writes its
+// problems' first places and queue lengths; the fair round-robin is
 // decided from those counts, and each partition keeps its share.
 type downsampleGlobal struct {
-	o     DownsampleOptions
-	probs [][]dsProblem // per partition, in order of first appearance
-}
-
-type dsProblem struct {
-	first int64 // position of the problem's first row
-	n     int   // queue length, then the rows kept
-	gi    int   // place among all problems
+	s   *Shards
+	dir string
+	o   DownsampleOptions
 }
 
 func (g *downsampleGlobal) name() string { return "downsample" }
 func (g *downsampleGlobal) rounds() int  { return 1 }
 
-func (g *downsampleGlobal) collect(_ context.Context, _ int, d *Dataset, part int, idx map[*record.Row]int64) error {
+func (g *downsampleGlobal) collect(_ context.Context, _ int, d *Dataset, k int, idx map[*record.Row]int64) error {
+	if err := os.MkdirAll(g.dir, 0o755); err != nil {
+		return err
+	}
 	order, byID := d.groups()
 	reason := make([]string, len(d.Rows))
-	ps := make([]dsProblem, len(order))
+	ps := make([][2]int64, len(order)) // first place, queue length
 	for j, id := range order {
 		rows := byID[id]
-		ps[j] = dsProblem{first: idx[d.Rows[rows[0]]], n: len(dsQueue(d, g.o, rows, 0, reason))}
+		ps[j] = [2]int64{idx[d.Rows[rows[0]]], int64(len(dsQueue(d, g.o, rows, 0, reason)))}
 	}
-	g.probs[part] = ps
-	return nil
+	return writeJSON(partFile(g.dir, "problems", k), ps)
 }
 
 func (g *downsampleGlobal) decide(context.Context, int) error {
-	var all []*dsProblem
-	for k := range g.probs {
-		for j := range g.probs[k] {
-			all = append(all, &g.probs[k][j])
+	type prob struct{ k, j int }
+	parts := make([][][2]int64, g.s.plan.Parts)
+	var all []prob
+	for k := range parts {
+		if err := readJSON(partFile(g.dir, "problems", k), &parts[k]); err != nil {
+			return err
+		}
+		for j := range parts[k] {
+			all = append(all, prob{k, j})
 		}
 	}
-	slices.SortFunc(all, func(a, b *dsProblem) int { return cmp.Compare(a.first, b.first) })
+	slices.SortFunc(all, func(a, b prob) int { return cmp.Compare(parts[a.k][a.j][0], parts[b.k][b.j][0]) })
 	lens := make([]int, len(all))
 	for gi, p := range all {
-		p.gi, lens[gi] = gi, p.n
+		lens[gi] = int(parts[p.k][p.j][1])
 	}
 	for gi, n := range fairCounts(lens, g.o.N) {
-		all[gi].n = n
+		p := all[gi]
+		parts[p.k][p.j] = [2]int64{int64(gi), int64(n)} // place among problems, rows kept
+	}
+	for k := range parts {
+		if err := writeJSON(partFile(g.dir, "keep", k), parts[k]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func (g *downsampleGlobal) apply(d *Dataset, part int, _ map[*record.Row]int64) (string, error) {
+func (g *downsampleGlobal) apply(d *Dataset, k int, _ map[*record.Row]int64) error {
+	var ps [][2]int64
+	if err := readJSON(partFile(g.dir, "keep", k), &ps); err != nil {
+		return err
+	}
 	order, byID := d.groups()
-	ps := g.probs[part]
 	if len(ps) != len(order) {
-		return g.name(), fmt.Errorf("partition %d changed between passes (%d problems, had %d)", part, len(order), len(ps))
+		return fmt.Errorf("partition %d changed between passes (%d problems, had %d)", k, len(order), len(ps))
 	}
 	reason := make([]string, len(d.Rows))
 	queues := make([][]int, len(order))
 	counts := make([]int, len(order))
 	for j, id := range order {
-		queues[j] = dsQueue(d, g.o, byID[id], ps[j].gi, reason)
-		counts[j] = ps[j].n
+		queues[j] = dsQueue(d, g.o, byID[id], int(ps[j][0]), reason)
+		counts[j] = int(ps[j][1])
 	}
 	dsApply(d, g.o, queues, counts, reason)
-	g.probs[part] = nil
-	return g.name(), nil
+	return nil
 }

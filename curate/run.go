@@ -2,19 +2,15 @@ package curate
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/crucible-ml/crucible/backend"
 	"github.com/crucible-ml/crucible/engine/chat"
 	"github.com/crucible-ml/crucible/engine/tokenizer"
-	"github.com/crucible-ml/crucible/record"
 )
 
 // LoadPipeline reads and parses a config file; errors name the file.
@@ -73,45 +69,15 @@ type FileOptions struct {
 // left, writes the removed rows, the report and the output's manifest, and
 // returns the report.
 func RunFile(ctx context.Context, p *Pipeline, o FileOptions) (*Report, error) {
-	start := time.Now()
-	base := strings.TrimSuffix(strings.TrimSuffix(o.Output, ".jsonl"), ".parquet")
-	if o.Removed == "" {
-		o.Removed = base + ".removed.jsonl"
-	}
-	if o.Report == "" {
-		o.Report = base + ".report.json"
-	}
-	if o.Env.CacheDir == "" {
-		o.Env.CacheDir = o.Output + ".cache"
-	}
+	o.defaults()
 	if p.NeedsModel() && o.Env.Backend == nil {
 		return nil, fmt.Errorf("an llm decontaminate step needs a model")
 	}
 	if err := os.MkdirAll(o.Env.CacheDir, 0o755); err != nil {
 		return nil, err
 	}
-	rep, n, err := runBounded(ctx, p, &o)
-	if err != nil {
-		return nil, err
-	}
-	if o.Report != "-" {
-		jb, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(o.Report, append(jb, '\n'), 0o644); err != nil {
-			return nil, err
-		}
-		md := strings.TrimSuffix(o.Report, filepath.Ext(o.Report)) + ".md"
-		if err := os.WriteFile(md, []byte(rep.Markdown()), 0o644); err != nil {
-			return nil, err
-		}
-	}
-	if o.Funnel != nil {
-		io.WriteString(o.Funnel, rep.FunnelTable())
-	}
-	return rep, record.WriteManifest(&record.Manifest{
-		Output: o.Output, Command: "curate", Version: o.Version, Rows: n, Written: n,
-		Counts: map[string]int{"rows_in": rep.RowsIn, "removed": rep.RowsIn - rep.RowsOut}, Config: o.Config,
-		Started: start.UTC(), Finished: time.Now().UTC(), WallSeconds: time.Since(start).Seconds(),
-	})
+	rep, _, err := runBounded(ctx, p, &o)
+	return rep, err
 }
 
 // FunnelTable is the funnel as a plain-text table: step, rows in, removed,

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"container/heap"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -166,46 +167,48 @@ func (h *runHeap) Pop() any {
 	return x
 }
 
-// buckets hash-partitions records: each record goes to the bucket its key
-// picks, records are buffered in memory and appended to one file per bucket
-// when the buffers pass the budget. Each bucket is then read back whole,
+// bucketWriter hash-partitions records: each record goes to the bucket its
+// key picks, records are buffered in memory and appended to one file per
+// bucket when the buffers pass the budget, and at flush. Each bucket is
+// later read back whole (readBuckets), from the folders of every writer,
 // small enough to sort in memory.
-type buckets struct {
+type bucketWriter struct {
 	dir    string
 	bufs   [][]byte
 	held   int // bytes buffered
 	budget int
-	onDisk []bool
 }
 
-func newBuckets(dir string, n, budget int) (*buckets, error) {
+func newBucketWriter(dir string, n, budget int) (*bucketWriter, error) {
+	os.RemoveAll(dir) // a rerun of the same task starts over
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return &buckets{dir: dir, bufs: make([][]byte, max(1, n)), budget: budget, onDisk: make([]bool, max(1, n))}, nil
+	return &bucketWriter{dir: dir, bufs: make([][]byte, max(1, n)), budget: budget}, nil
 }
 
-func (b *buckets) path(i int) string { return filepath.Join(b.dir, fmt.Sprintf("bucket-%04d", i)) }
+func bucketPath(dir string, i int) string { return filepath.Join(dir, fmt.Sprintf("bucket-%04d", i)) }
 
 // add appends one record to the bucket key picks.
-func (b *buckets) add(key uint64, rec []byte) error {
+func (b *bucketWriter) add(key uint64, rec []byte) error {
 	i, _ := bits.Mul64(key, uint64(len(b.bufs)))
 	n := len(b.bufs[i])
 	b.bufs[i] = binary.AppendUvarint(b.bufs[i], uint64(len(rec)))
 	b.bufs[i] = append(b.bufs[i], rec...)
 	b.held += len(b.bufs[i]) - n
 	if b.held > b.budget {
-		return b.spill()
+		return b.flush()
 	}
 	return nil
 }
 
-func (b *buckets) spill() error {
+// flush appends the buffered records to the bucket files.
+func (b *bucketWriter) flush() error {
 	for i, buf := range b.bufs {
 		if len(buf) == 0 {
 			continue
 		}
-		f, err := os.OpenFile(b.path(i), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(bucketPath(b.dir, i), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return err
 		}
@@ -216,39 +219,64 @@ func (b *buckets) spill() error {
 		if err != nil {
 			return err
 		}
-		b.onDisk[i] = true
 		b.bufs[i] = buf[:0]
 	}
 	b.held = 0
 	return nil
 }
 
-// each calls fn with every bucket's records, bucket by bucket, then
-// removes the files.
-func (b *buckets) each(fn func(recs [][]byte) error) error {
-	defer os.RemoveAll(b.dir)
-	for i := range b.bufs {
-		recs := b.bufs[i]
-		if b.onDisk[i] {
-			disk, err := os.ReadFile(b.path(i))
+// readBuckets calls fn with the records of each of n buckets, gathered
+// from the bucket files in every folder of dirs.
+func readBuckets(dirs []string, n int, fn func(recs [][]byte) error) error {
+	for i := range max(1, n) {
+		var data []byte
+		for _, d := range dirs {
+			b, err := os.ReadFile(bucketPath(d, i))
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
 			if err != nil {
 				return err
 			}
-			recs = append(disk, recs...)
+			data = append(data, b...)
 		}
-		b.bufs[i] = nil
 		var list [][]byte
-		for len(recs) > 0 {
-			n, k := binary.Uvarint(recs)
-			if k <= 0 || uint64(len(recs)-k) < n {
-				return fmt.Errorf("%s: truncated record", b.path(i))
+		for len(data) > 0 {
+			m, k := binary.Uvarint(data)
+			if k <= 0 || uint64(len(data)-k) < m {
+				return fmt.Errorf("bucket %d: truncated record", i)
 			}
-			list = append(list, recs[k:k+int(n)])
-			recs = recs[k+int(n):]
+			list = append(list, data[k:k+int(m)])
+			data = data[k+int(m):]
 		}
 		if err := fn(list); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// writeJSON writes v to path atomically.
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// readJSON reads what writeJSON wrote.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
