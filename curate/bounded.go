@@ -126,6 +126,7 @@ func runBounded(ctx context.Context, p *Pipeline, o *FileOptions) (*Report, int,
 	}
 	return sh.report, sh.written, nil
 }
+
 // ParseSize reads a byte count: a number with an optional unit K, M, G or T
 // (powers of 1024; "B", "iB" suffixes allowed), e.g. 2G, 1536M, 512MiB.
 func ParseSize(s string) (int64, error) {
