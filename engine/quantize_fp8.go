@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/crucible-ml/crucible/engine/safetensors"
@@ -164,8 +165,8 @@ func QuantizeFP8(ctx context.Context, dir, out string, opts QuantizeFP8Options) 
 	if opts.PerTensor {
 		algo = "FP8"
 	}
-	if excluded == nil {
-		excluded = []string{}
+	if !slices.Contains(excluded, "lm_head") {
+		excluded = append(excluded, "lm_head") // tied or not, the head stays unquantized (ModelOpt's default)
 	}
 	qc := map[string]any{"quant_method": "modelopt", "quant_algo": algo, "kv_cache_quant_algo": nil, "exclude_modules": excluded}
 	hf, _ := json.MarshalIndent(map[string]any{
