@@ -401,3 +401,41 @@ func TestProbeAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestPruneTextCalibration prunes a random model that has a tokenizer,
+// from text rows, and checks the tokenizer files travel with it.
+func TestPruneTextCalibration(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.json")
+	os.WriteFile(cfgPath, []byte(`{"architectures": ["LlamaForCausalLM"], "vocab_size": 4096, "hidden_size": 32,
+		"intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+		"rms_norm_eps": 1e-5, "tie_word_embeddings": true, "bos_token_id": 1, "eos_token_id": 2}`), 0o644)
+	model := filepath.Join(dir, "model")
+	if _, err := InitModel(cfgPath, model, InitOptions{Seed: 3, DType: safetensors.F32, Tokenizer: "tokenizer/testdata/smollm2"}); err != nil {
+		t.Fatal(err)
+	}
+	calib := filepath.Join(dir, "calib.jsonl")
+	var rows []string
+	for i := 0; i < 12; i++ {
+		b, _ := json.Marshal(map[string]any{"text": strings.Repeat("The sum of 3 and 4 is 7. ", i+2)})
+		rows = append(rows, string(b))
+	}
+	os.WriteFile(calib, []byte(strings.Join(rows, "\n")+"\n"), 0o644)
+	out := filepath.Join(dir, "pruned")
+	rep, err := Prune(context.Background(), model, out, PruneOptions{Calib: calib, HeldoutTokens: 40, FFN: 0.5, Heads: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := checkPrunedFolder(t, out)
+	if cfg.IntermediateSize != 32 || cfg.NumHeads != 2 || cfg.NumKVHeads != 2 {
+		t.Errorf("config %+v", cfg)
+	}
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("tokenizer file not copied: %v", err)
+		}
+	}
+	if rep.Calibration["tokens"].(int) == 0 || rep.Calibration["heldout_tokens"].(int) < 40 {
+		t.Errorf("calibration %v", rep.Calibration)
+	}
+}
