@@ -657,3 +657,23 @@ func (s *Shards) finish() error {
 		Started: s.plan.Started, Finished: time.Now().UTC(), WallSeconds: time.Since(s.plan.Started).Seconds(),
 	})
 }
+
+// ShardJobStatus is a job and its unfinished tasks.
+type ShardJobStatus struct {
+	ShardJob
+	Todo []int `json:"todo"`
+}
+
+// Status lists every job with its unfinished tasks.
+func (s *Shards) Status() []ShardJobStatus {
+	out := make([]ShardJobStatus, len(s.Jobs))
+	for i, j := range s.Jobs {
+		out[i] = ShardJobStatus{ShardJob: j, Todo: []int{}}
+		for t := range j.Tasks {
+			if !s.Done(j.Name, t) {
+				out[i].Todo = append(out[i].Todo, t)
+			}
+		}
+	}
+	return out
+}

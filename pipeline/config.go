@@ -18,6 +18,12 @@
 //	  graded:
 //	    command: grade
 //	    input: solve           # the output of stage "solve"
+//	  sft:
+//	    command: curate
+//	    input: graded
+//	    flags: {config: curate.yaml}
+//	    shards: 16             # split → per-partition passes → decide → write
+//	                           # jobs; the same rows as one machine
 package pipeline
 
 import (
@@ -240,7 +246,7 @@ func (c *Config) validate(resolve Resolver) error {
 		if s.Shards < 0 {
 			return fmt.Errorf("%s: shards must be positive", where)
 		}
-		if s.Shards > 1 && (!info.Flags["shard"] || info.OutputDir) {
+		if s.Shards > 1 && s.Command != "curate" && (!info.Flags["shard"] || info.OutputDir) {
 			return fmt.Errorf("%s: crucible %s cannot be sharded (it has no --shard, or writes a folder)", where, s.Command)
 		}
 		ins := s.inputs()

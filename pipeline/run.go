@@ -256,9 +256,12 @@ func (r *Runner) Run(ctx context.Context) error {
 			return err
 		}
 		slog.Info("stage starting", "stage", s.Name, "launcher", sm.Launcher, "command", strings.Join(sm.Command, " "))
-		if sm.Launcher == "slurm" {
+		switch {
+		case s.Command == "curate" && s.Shards > 1:
+			err = r.runCurateShards(ctx, s, args, sm)
+		case sm.Launcher == "slurm":
 			err = r.runSlurm(ctx, s, args, sm)
-		} else {
+		default:
 			err = r.runLocal(ctx, s, args)
 		}
 		sm.Finished = time.Now().UTC()
@@ -397,6 +400,10 @@ func (r *Runner) Plan(ctx context.Context, w io.Writer) error {
 			state = "done"
 		}
 		fmt.Fprintf(w, "# stage %s (%s, %s)\n", s.Name, r.launcher(s), state)
+		if s.Command == "curate" && s.Shards > 1 {
+			fmt.Fprintf(w, "# %d partitions: the jobs of `crucible %s --shards=%d --jobs`, each as --job=NAME --task=I\n", s.Shards, strings.Join(args, " "), s.Shards)
+			continue
+		}
 		if r.launcher(s) == "slurm" {
 			n := max(s.Shards, 1)
 			if n == 1 {

@@ -63,10 +63,23 @@ func shellQuote(s string) string {
 // Script renders an sbatch script. For an array job, tasks lists the shard
 // indices to run and the command's output and --shard use $SLURM_ARRAY_TASK_ID.
 func (r *Runner) Script(s *Stage, args []string, tasks []int, n int) string {
+	tail := ""
+	if tasks != nil {
+		out := filepath.Join(r.StageDir(s), "shards", "output-${SLURM_ARRAY_TASK_ID}-of-"+strconv.Itoa(n)+".jsonl")
+		tail = fmt.Sprintf(" --output=\"%s\" --shard=\"${SLURM_ARRAY_TASK_ID}/%d\"", out, n)
+	}
+	return r.script(s, args, tasks, tasks != nil, tail, "")
+}
+
+// script renders an sbatch script running args; for an array job (tasks)
+// dropOutput leaves out the --output argument and tail is appended to the
+// command line as it is (it may use $SLURM_ARRAY_TASK_ID); suffix ends the
+// job name.
+func (r *Runner) script(s *Stage, args []string, tasks []int, dropOutput bool, tail, suffix string) string {
 	o := r.slurmOptions(s)
 	var b strings.Builder
 	b.WriteString("#!/bin/bash\n")
-	fmt.Fprintf(&b, "#SBATCH --job-name=%s\n", shellQuote("crucible-"+r.c.Name+"-"+s.Name))
+	fmt.Fprintf(&b, "#SBATCH --job-name=%s\n", shellQuote("crucible-"+r.c.Name+"-"+s.Name+suffix))
 	if tasks != nil {
 		fmt.Fprintf(&b, "#SBATCH --output=%s\n", filepath.Join(r.slurmDir(s), "task-%A_%a.log"))
 		fmt.Fprintf(&b, "#SBATCH --array=%s\n", joinInts(tasks))
@@ -100,17 +113,12 @@ func (r *Runner) Script(s *Stage, args []string, tasks []int, n int) string {
 	}
 	var words []string
 	for _, a := range args {
-		if strings.HasPrefix(a, "--output=") && tasks != nil {
+		if strings.HasPrefix(a, "--output=") && dropOutput {
 			continue
 		}
 		words = append(words, shellQuote(a))
 	}
-	cmd := shellQuote(r.o.Exe) + " " + strings.Join(words, " ")
-	if tasks != nil {
-		out := filepath.Join(r.StageDir(s), "shards", "output-${SLURM_ARRAY_TASK_ID}-of-"+strconv.Itoa(n)+".jsonl")
-		cmd += fmt.Sprintf(" --output=\"%s\" --shard=\"${SLURM_ARRAY_TASK_ID}/%d\"", out, n)
-	}
-	b.WriteString(cmd + "\n")
+	b.WriteString(shellQuote(r.o.Exe) + " " + strings.Join(words, " ") + tail + "\n")
 	return b.String()
 }
 
