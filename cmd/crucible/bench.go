@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crucible-ml/crucible/curate"
 	"github.com/crucible-ml/crucible/data"
 	"github.com/crucible-ml/crucible/grade"
 	"github.com/crucible-ml/crucible/internal/bench"
@@ -60,15 +61,21 @@ func newBenchBackendCmd() *cobra.Command {
 }
 
 func newBenchCurateCmd() *cobra.Command {
-	var dataDir string
+	var dataDir, memLimit string
 	var minhashRows, decontamRows int
+	var scale bench.CurateScaleOptions
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:     "curate",
-		Short:   "MinHash dedup rows/s on one core, and 13-gram decontamination of many rows against GSM8K + MATH test",
-		Example: "  crucible data get gsm8k gsm8k-train math math-train\n  crucible bench curate --json",
-		Args:    cobra.NoArgs,
+		Use:   "curate",
+		Short: "MinHash and 13-gram rates on GSM8K + MATH rows; with --rows N, a whole curation of N synthetic OMI-2-shaped rows (time and peak RSS per step)",
+		Example: `  crucible data get gsm8k gsm8k-train math math-train
+  crucible bench curate --json
+  crucible bench curate --rows 5000000 --dir /work/tmp/bench`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if scale.Rows > 0 {
+				return benchCurateScale(cmd, scale, memLimit, asJSON)
+			}
 			if _, err := os.Stat(filepath.Join(dataDir, "math", "train.jsonl")); err != nil {
 				return fmt.Errorf("bench curate needs the GSM8K and MATH train and test files in --data-dir: %w", err)
 			}
@@ -86,11 +93,42 @@ func newBenchCurateCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", data.DefaultDir(), "folder with gsm8k/ and math/ train and test files")
-	cmd.Flags().IntVar(&minhashRows, "minhash-rows", 200000, "rows for the MinHash measurement")
-	cmd.Flags().IntVar(&decontamRows, "decontam-rows", 1000000, "rows for the decontamination measurement")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	fl := cmd.Flags()
+	fl.StringVar(&dataDir, "data-dir", data.DefaultDir(), "folder with gsm8k/ and math/ train and test files")
+	fl.IntVar(&minhashRows, "minhash-rows", 200000, "rows for the MinHash measurement")
+	fl.IntVar(&decontamRows, "decontam-rows", 1000000, "rows for the decontamination measurement")
+	fl.IntVar(&scale.Rows, "rows", 0, "curate this many synthetic OMI-2-shaped rows (about 900 bytes each) instead")
+	fl.StringVar(&scale.Dir, "dir", os.TempDir(), "with --rows: folder for the generated input, outputs and work files (check its free space)")
+	fl.BoolVar(&scale.Keep, "keep", false, "with --rows: keep the generated input and the outputs")
+	fl.BoolVar(&scale.Global, "global", false, "with --rows: add global exact and MinHash dedup")
+	fl.StringVar(&memLimit, "memory-limit", "", "with --rows: curate's --memory-limit (default a sixteenth of RAM)")
+	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
+}
+
+func benchCurateScale(cmd *cobra.Command, o bench.CurateScaleOptions, memLimit string, asJSON bool) error {
+	if memLimit != "" {
+		var err error
+		if o.MemoryLimit, err = curate.ParseSize(memLimit); err != nil {
+			return fmt.Errorf("--memory-limit: %w", err)
+		}
+	}
+	res, err := bench.CurateScale(cmd.Context(), o)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if asJSON {
+		return printJSON(w, res)
+	}
+	fmt.Fprintf(w, "%d rows (%.0f MB) generated in %.1fs; curated in %.1fs (%.0f rows/s), peak RSS %.0f MB at a %.0f MB limit, work files up to %.0f MB\n",
+		res.Rows, float64(res.InputBytes)/1e6, res.GenerateSec, res.CurateSec, res.RowsPerSec, res.PeakRSSMB, res.MemoryLimitMB, res.PeakWorkMB)
+	fmt.Fprintf(w, "%-30s %9s %12s %12s %10s\n", "step", "seconds", "rows", "rows/s", "peak MB")
+	for _, s := range res.Steps {
+		fmt.Fprintf(w, "%-30s %9.1f %12d %12.0f %10.0f\n", s.Step, s.Seconds, s.Rows, s.RowsPerSec, s.PeakRSSMB)
+	}
+	fmt.Fprintf(w, "\n%s", res.Funnel)
+	return nil
 }
 
 func newBenchGradeCmd() *cobra.Command {

@@ -15,7 +15,9 @@ import (
 func init() { commands = append(commands, newCurateCmd) }
 
 func newCurateCmd() *cobra.Command {
-	var config, tokDir, promptName, embedURL, embedModel string
+	var config, tokDir, promptName, embedURL, embedModel, memLimit, job string
+	var shards, task int
+	var listJobs bool
 	var o curate.FileOptions
 	var b backendFlags
 	var gf gradeFlags
@@ -26,7 +28,9 @@ func newCurateCmd() *cobra.Command {
 answers, filters, trimming, expressions, exact and MinHash dedup, 13-gram and LLM
 decontamination, fair downsampling), then exports what is left. Every removed row
 goes to --removed with removed_by and removed_reason; --report writes the funnel
-(JSON, and Markdown next to it). See examples/curate-*.yaml.`,
+(JSON, and Markdown next to it). Memory stays near --memory-limit whatever the
+input's size: rows are split by problem into partitions under OUTPUT.cache/work.
+See examples/curate-*.yaml.`,
 		Example: `  crucible curate --input graded.jsonl --output sft.jsonl --config examples/curate-omi2.yaml \
     --format messages --removed removed.jsonl --report report.json`,
 		Args: cobra.NoArgs,
@@ -37,6 +41,11 @@ goes to --removed with removed_by and removed_reason; --report writes the funnel
 			p, err := curate.LoadPipeline(config)
 			if err != nil {
 				return err
+			}
+			if memLimit != "" {
+				if o.MemoryLimit, err = curate.ParseSize(memLimit); err != nil {
+					return fmt.Errorf("--memory-limit: %w", err)
+				}
 			}
 			if o.Env.Grade, err = gf.options(); err != nil {
 				return err
@@ -75,6 +84,16 @@ goes to --removed with removed_by and removed_reason; --report writes the funnel
 				}
 			}
 			o.Version, o.Config, o.Funnel = version, flagConfig(cmd), cmd.ErrOrStderr()
+			if shards > 0 {
+				sh, err := curate.PrepareShards(cmd.Context(), p, o, shards)
+				if err != nil {
+					return err
+				}
+				if listJobs {
+					return printJSON(cmd.OutOrStdout(), sh.Status())
+				}
+				return sh.RunTask(cmd.Context(), job, task)
+			}
 			_, err = curate.RunFile(cmd.Context(), p, o)
 			return err
 		},
@@ -91,6 +110,11 @@ goes to --removed with removed_by and removed_reason; --report writes the funnel
 	fl.StringVar(&promptName, "prompt", "", "prompt that renders the user turn of SFT formats (default: the problem text)")
 	fl.StringVar(&embedURL, "embeddings-url", "", "OpenAI-compatible /v1/embeddings server for the llm decontamination's retrieval (default: a built-in TF-IDF index)")
 	fl.StringVar(&embedModel, "embeddings-model", "", "embedding model name")
+	fl.StringVar(&memLimit, "memory-limit", "", "memory to stay within, e.g. 2G (default a sixteenth of RAM); bigger inputs are curated in more partitions under OUTPUT.cache, with the same result")
+	fl.IntVar(&shards, "shards", 0, "run one task of a curation cut into this many partitions (what `crucible run` does for `shards:`)")
+	fl.StringVar(&job, "job", "", "with --shards: the job (split, pass-N, decide-N, write)")
+	fl.IntVar(&task, "task", 0, "with --shards: the task of the job")
+	fl.BoolVar(&listJobs, "jobs", false, "with --shards: print the jobs and their unfinished tasks as JSON")
 	b.register(cmd)
 	gf.register(cmd, false)
 	return cmd

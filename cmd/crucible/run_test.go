@@ -281,3 +281,79 @@ func TestGradeShardsInPipelines(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRunShardedCurate runs a curate stage with shards: 4 (global MinHash
+// and exact dedup on) with the local launcher and on Slurm, and checks that
+// the kept and the removed rows equal `crucible curate` on one machine, byte
+// for byte. On Slurm, one task of the first pass is left unfinished (as if
+// it was killed): the rerun submits that task alone.
+func TestRunShardedCurate(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "rows.jsonl")
+	var b []byte
+	for i := range 3000 {
+		b = append(curate.SyntheticRow(curate.SyntheticOptions{}, i).AppendJSON(b), '\n')
+	}
+	os.WriteFile(in, b, 0o644)
+	steps := filepath.Join(dir, "steps.yaml")
+	os.WriteFile(steps, []byte(`steps:
+  - aggregate
+  - filter: correct
+  - dedup: {method: minhash, scope: problem}
+  - dedup: {method: minhash, scope: global, threshold: 0.7}
+  - dedup: {method: exact, scope: global}
+  - downsample: {n: 800, per_problem: 3, seed: 2}
+`), 0o644)
+	single := filepath.Join(dir, "single.jsonl")
+	if _, stderr, err := run(t, "curate", "--input", in, "--output", single, "--config", steps); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	pipe := filepath.Join(dir, "pipe.yaml")
+	os.WriteFile(pipe, []byte(fmt.Sprintf("name: sc\nstages:\n  sft:\n    command: curate\n    input: %s\n    shards: 4\n    flags: {config: %s}\n", in, steps)), 0o644)
+	same := func(t *testing.T, runs string) {
+		t.Helper()
+		for _, f := range [][2]string{{"output.jsonl", "single.jsonl"}, {"output.removed.jsonl", "single.removed.jsonl"}} {
+			got, err := os.ReadFile(filepath.Join(runs, "sc", "sft", f[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := os.ReadFile(filepath.Join(dir, f[1]))
+			if len(want) == 0 || string(got) != string(want) {
+				t.Errorf("%s: %d bytes differ from the single-machine %s (%d bytes)", f[0], len(got), f[1], len(want))
+			}
+		}
+	}
+	local := filepath.Join(dir, "local")
+	if _, stderr, err := run(t, "run", pipe, "--runs-dir", local, "--launcher", "local"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	same(t, local)
+
+	slurmUp(t)
+	sruns := filepath.Join(dir, "slurm")
+	out := filepath.Join(sruns, "sc", "sft", "output.jsonl")
+	os.MkdirAll(filepath.Dir(out), 0o755)
+	task := func(job string, i int) {
+		t.Helper()
+		if _, stderr, err := run(t, "curate", "--input="+in, "--output="+out, "--config="+steps, "--shards=4", "--job="+job, fmt.Sprintf("--task=%d", i)); err != nil {
+			t.Fatalf("%s %d: %v\n%s", job, i, err, stderr)
+		}
+	}
+	for i := range 4 {
+		task("split", i)
+	}
+	for _, i := range []int{0, 2, 3} {
+		task("pass-0", i)
+	}
+	if _, stderr, err := run(t, "run", pipe, "--runs-dir", sruns, "--launcher", "slurm", "--poll", "300ms"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	same(t, sruns)
+	sb, err := os.ReadFile(filepath.Join(sruns, "sc", "sft", "slurm", "pass-0.sbatch"))
+	if err != nil || !strings.Contains(string(sb), "#SBATCH --array=1\n") {
+		t.Errorf("pass-0 was not resubmitted for task 1 alone: %v\n%s", err, sb)
+	}
+	if _, err := os.Stat(filepath.Join(sruns, "sc", "sft", "slurm", "split.sbatch")); !os.IsNotExist(err) {
+		t.Errorf("the finished split job was submitted again: %v", err)
+	}
+}
