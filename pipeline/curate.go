@@ -47,6 +47,11 @@ func (r *Runner) curateJobs(ctx context.Context, s *Stage, args []string) ([]cur
 // locally, an sbatch array on Slurm. A rerun runs only the tasks without a
 // done marker.
 func (r *Runner) runCurateShards(ctx context.Context, s *Stage, args []string, sm *StageManifest) error {
+	if r.launcher(s) == "slurm" {
+		if err := r.waitPrevious(ctx, s, sm); err != nil {
+			return err
+		}
+	}
 	jobs, err := r.curateJobs(ctx, s, args)
 	if err != nil {
 		return err

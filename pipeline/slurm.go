@@ -161,28 +161,8 @@ func (r *Runner) runSlurm(ctx context.Context, s *Stage, args []string, sm *Stag
 	if err := os.MkdirAll(r.slurmDir(s), 0o755); err != nil {
 		return err
 	}
-	// Jobs of an earlier run of this stage that are still queued or running
-	// own their shards' outputs: wait for them instead of submitting twice.
-	for _, id := range sm.Jobs {
-		for {
-			jobs, err := scontrol(ctx, id)
-			if err != nil {
-				return err
-			}
-			active := false
-			for _, j := range jobs {
-				active = active || !terminal(j.State)
-			}
-			if !active {
-				break
-			}
-			slog.Info("waiting for a job of the previous run", "stage", s.Name, "job", id)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(r.o.Poll):
-			}
-		}
+	if err := r.waitPrevious(ctx, s, sm); err != nil {
+		return err
 	}
 	n := max(s.Shards, 1)
 	if n == 1 {
@@ -250,6 +230,34 @@ func (r *Runner) runSlurm(ctx context.Context, s *Stage, args []string, sm *Stag
 	}
 	if !r.finished(s) {
 		return fmt.Errorf("merge job %s finished without completing %s (log: %s)", mid, r.Output(s), filepath.Join(r.slurmDir(s), "merge-"+mid+".log"))
+	}
+	return nil
+}
+
+// waitPrevious waits for the jobs of an earlier run of the stage that are
+// still queued or running: they own their shards' outputs, so nothing is
+// submitted twice.
+func (r *Runner) waitPrevious(ctx context.Context, s *Stage, sm *StageManifest) error {
+	for _, id := range sm.Jobs {
+		for {
+			jobs, err := scontrol(ctx, id)
+			if err != nil {
+				return err
+			}
+			active := false
+			for _, j := range jobs {
+				active = active || !terminal(j.State)
+			}
+			if !active {
+				break
+			}
+			slog.Info("waiting for a job of the previous run", "stage", s.Name, "job", id)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(r.o.Poll):
+			}
+		}
 	}
 	return nil
 }
