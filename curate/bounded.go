@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crucible-ml/crucible/progress"
 	"github.com/crucible-ml/crucible/record"
 )
 
@@ -118,11 +119,15 @@ func runBounded(ctx context.Context, p *Pipeline, o *FileOptions) (*Report, int,
 	}
 	sh.sequential = true
 	for _, j := range sh.Jobs {
+		bar := progress.New(fmt.Sprintf("curate %s (tasks of %d partitions)", j.Name, sh.plan.Parts), int64(j.Tasks))
 		for t := range j.Tasks {
 			if err := sh.RunTask(ctx, j.Name, t); err != nil {
+				bar.Finish()
 				return nil, 0, err
 			}
+			bar.Add(1)
 		}
+		bar.Finish()
 	}
 	return sh.report, sh.written, nil
 }
