@@ -11,4 +11,12 @@
 //	err = p.Run(ctx, d, env)
 //	// d.Rows are kept, d.Removed carry `removed_by` and `removed_reason`,
 //	// d.Funnel says how many rows each step removed.
+//
+// RunFile curates a file of any size in bounded memory (FileOptions.
+// MemoryLimit): rows are split by problem into partitions under the
+// output's cache folder, each curated as a Dataset; steps that compare rows
+// across problems meet through hash-bucketed record files. Shards exposes
+// the same work as jobs of independent tasks (split, pass-N, decide-N,
+// write) for `crucible run` to spread over processes or Slurm. Every way
+// gives the same output, removed rows and report, byte for byte.
 package curate
