@@ -63,6 +63,9 @@ const rowMemory = 6
 // FileOptions.Observe: a step over one partition, a global step's decision,
 // or reading, splitting and writing rows ("split", "io", "write").
 type StepTiming struct {
+	// Index is the step's number in the config (1 for the first step), 0
+	// for the work around the steps.
+	Index   int
 	Step    string
 	Rows    int
 	Elapsed time.Duration

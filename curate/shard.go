@@ -233,7 +233,7 @@ func (s *Shards) RunTask(ctx context.Context, job string, t int) error {
 		if err = g.decide(ctx, ph.round); err != nil {
 			err = stepError(ph.collect, g.name(), s.p.Steps[ph.collect], err)
 		}
-		s.observe(g.name()+" decide", 0, t0)
+		s.observe(ph.collect, g.name()+" decide", 0, t0)
 	case "write":
 		err = s.write(ctx)
 	default:
@@ -264,9 +264,9 @@ func atoiPhase(s string) int {
 }
 
 // observe reports a timing when the caller asked for them.
-func (s *Shards) observe(step string, rows int, since time.Time) {
+func (s *Shards) observe(i int, step string, rows int, since time.Time) {
 	if s.o.Observe != nil {
-		s.o.Observe(StepTiming{Step: step, Rows: rows, Elapsed: time.Since(since)})
+		s.o.Observe(StepTiming{Index: i + 1, Step: step, Rows: rows, Elapsed: time.Since(since)})
 	}
 }
 
@@ -351,7 +351,7 @@ func (s *Shards) split(ctx context.Context, t int) error {
 			return err
 		}
 	}
-	s.observe("split", rows, start)
+	s.observe(-1, "split", rows, start)
 	return nil
 }
 
@@ -482,7 +482,7 @@ func (s *Shards) pass(ctx context.Context, n, k int) error {
 	if err != nil {
 		return err
 	}
-	s.observe("io", len(d.Rows), t0)
+	s.observe(-1, "io", len(d.Rows), t0)
 	funnel := map[int]FunnelStep{}
 	removed := func(i int) error {
 		if len(d.Removed) > 0 {
@@ -506,7 +506,7 @@ func (s *Shards) pass(ctx context.Context, n, k int) error {
 		if err := removed(ph.apply); err != nil {
 			return err
 		}
-		s.observe(g.name(), in, t0)
+		s.observe(ph.apply, g.name(), in, t0)
 	}
 	env := s.o.Env
 	if !s.sequential && s.plan.Parts > 1 {
@@ -528,7 +528,7 @@ func (s *Shards) pass(ctx context.Context, n, k int) error {
 		if err := removed(i); err != nil {
 			return err
 		}
-		s.observe(f.Step, f.In, t0)
+		s.observe(i, f.Step, f.In, t0)
 	}
 	if ph.collect >= 0 {
 		t0 := time.Now()
@@ -536,14 +536,14 @@ func (s *Shards) pass(ctx context.Context, n, k int) error {
 		if err := g.collect(ctx, ph.round, d, k, idx); err != nil {
 			return stepError(ph.collect, g.name(), s.p.Steps[ph.collect], err)
 		}
-		s.observe(g.name()+" collect", len(d.Rows), t0)
+		s.observe(ph.collect, g.name()+" collect", len(d.Rows), t0)
 	}
 	if !ph.readOnly {
 		t0 := time.Now()
 		if err := writeRows(s.genPath(n, k), d.Rows, idx); err != nil {
 			return err
 		}
-		s.observe("io", len(d.Rows), t0)
+		s.observe(-1, "io", len(d.Rows), t0)
 	}
 	if err := os.MkdirAll(filepath.Dir(s.funnelPath(n, k)), 0o755); err != nil {
 		return err
@@ -631,7 +631,7 @@ func (s *Shards) write(ctx context.Context) error {
 		}
 	}
 	s.report, s.written = rep.report(funnel), out.n
-	s.observe("write", rows, t0)
+	s.observe(-1, "write", rows, t0)
 	return s.finish()
 }
 

@@ -137,6 +137,9 @@ type CurateScaleOptions struct {
 
 // CurateStep is one step's share of a scale run, summed over partitions.
 type CurateStep struct {
+	// Step is the step's number in the config and its name ("8
+	// dedup_minhash", "8 dedup_minhash collect"), or the work around the
+	// steps: split, io (reading and writing partitions), write.
 	Step       string  `json:"step"`
 	Seconds    float64 `json:"seconds"`
 	Rows       int     `json:"rows"`
@@ -216,11 +219,15 @@ func CurateScale(ctx context.Context, o CurateScaleOptions) (*CurateScaleResult,
 	work := filepath.Join(o.Dir, "sft.jsonl.cache")
 	var peakWork int64
 	observe := func(t curate.StepTiming) {
-		s := byStep[t.Step]
+		name := t.Step
+		if t.Index > 0 {
+			name = fmt.Sprintf("%d %s", t.Index, t.Step)
+		}
+		s := byStep[name]
 		if s == nil {
-			s = &CurateStep{Step: t.Step}
-			byStep[t.Step] = s
-			order = append(order, t.Step)
+			s = &CurateStep{Step: name}
+			byStep[name] = s
+			order = append(order, name)
 		}
 		s.Seconds += t.Elapsed.Seconds()
 		s.Rows += t.Rows
