@@ -16,8 +16,8 @@ import (
 
 // MaybeRunChild must be the first call in the main function of any binary
 // that uses this package (and in TestMain of its tests). When the process was
-// started by the sandbox as the init of a new sandbox, it sets the sandbox up,
-// runs the Python worker and exits without returning; otherwise it returns
+// started by the sandbox as the init of a pool's namespaces, it sets them up,
+// runs the fork server and exits without returning; otherwise it returns
 // false at once and the program goes on as usual.
 func MaybeRunChild() bool {
 	if len(os.Args) < 3 || os.Args[1] != childArg {
@@ -37,10 +37,12 @@ func MaybeRunChild() bool {
 	return true
 }
 
-// runInit runs as PID 1 of the sandbox's pid namespace: it builds the
-// filesystem view, starts the Python worker as an unprivileged uid and reaps
-// every process of the namespace until the worker exits. When it exits, the
-// kernel kills whatever else is left in the namespace.
+// runInit runs as PID 1 of the pool's pid namespace: it builds the
+// filesystem view that every session shares (read-only), starts the fork
+// server (Python, uid 0 of the pool's user namespace) and reaps every
+// process of the namespace (sessions' inits are orphaned to it) until the
+// fork server exits. When it exits, the kernel kills whatever else is left
+// in the namespace: every session of the pool.
 func runInit(cfg *childConfig) (int, error) {
 	// Signals from inside the sandbox must not end the init: a pid
 	// namespace's init only gets the signals it handles, so ignore them all.
@@ -51,7 +53,7 @@ func runInit(cfg *childConfig) (int, error) {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return 0, fmt.Errorf("prctl dumpable: %w", err)
 	}
-	unix.CloseOnExec(5) // the re-executed binary itself
+	unix.CloseOnExec(4) // the re-executed binary itself
 	if cfg.Isolated {
 		if err := setupFS(cfg); err != nil {
 			return 0, err
@@ -70,24 +72,14 @@ func runInit(cfg *childConfig) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("open /dev/null: %w", err)
 	}
-	// fd 3: commands in, fd 4: results out (inherited from the supervisor).
+	// fd 3: the fork server's socket to the supervisor (inherited).
 	attr := &syscall.ProcAttr{
 		Dir:   "/tmp",
 		Env:   cfg.Env,
-		Files: []uintptr{devnull.Fd(), 2, 2, 3, 4},
+		Files: []uintptr{devnull.Fd(), 2, 2, 3},
 		Sys:   &syscall.SysProcAttr{Setsid: cfg.Isolated, Pdeathsig: syscall.SIGKILL},
 	}
-	if cfg.Isolated {
-		if cfg.Nested {
-			// One host uid only (not root on the host): drop to an
-			// unprivileged uid through a nested user namespace.
-			attr.Sys.Cloneflags = syscall.CLONE_NEWUSER
-			attr.Sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: sandboxUID, HostID: 0, Size: 1}}
-			attr.Sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: sandboxGID, HostID: 0, Size: 1}}
-		} else {
-			attr.Sys.Credential = &syscall.Credential{Uid: sandboxUID, Gid: sandboxGID, Groups: []uint32{}}
-		}
-	} else {
+	if !cfg.Isolated {
 		// Unsafe mode: no namespaces. Still never run the code as root, and
 		// collect what it leaves behind.
 		attr.Dir = ""
@@ -102,9 +94,7 @@ func runInit(cfg *childConfig) (int, error) {
 		return 0, fmt.Errorf("start %s: %w", cfg.Python, err)
 	}
 	devnull.Close()
-	for _, fd := range []int{3, 4} {
-		unix.Close(fd)
-	}
+	unix.Close(3)
 	for {
 		var ws unix.WaitStatus
 		wpid, err := unix.Wait4(-1, &ws, 0, nil)

@@ -3,6 +3,8 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -25,6 +27,9 @@ func TestMain(m *testing.M) {
 // this machine cannot isolate code.
 func newTestPool(t testing.TB, cfg Config) *Pool {
 	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	p, err := NewPool(ctx, cfg)
@@ -52,7 +57,7 @@ func sharedPool(t testing.TB) *Pool {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		shared.pool, shared.err = NewPool(ctx, Config{WarmWorkers: 2, DefaultTimeout: 5 * time.Second, KillGrace: 500 * time.Millisecond,
-			Preload: []string{}}) // TestPreload checks preloading: imports would slow every worker start
+			Preload: []string{}, Logger: quietLogger()}) // TestPreload checks preloading
 	})
 	if errors.Is(shared.err, ErrNoIsolation) && os.Getenv("CI") != "true" {
 		t.Skipf("no isolation on this machine (user namespaces unavailable?), and CI is not set: %v", shared.err)
@@ -106,3 +111,6 @@ func (b *bystander) check(t *testing.T) {
 		t.Fatalf("bystander session disturbed: %+v", res)
 	}
 }
+
+// quietLogger drops the pool's log lines (the cgroup notice of every pool).
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -36,7 +36,10 @@ type Result struct {
 	// block after the worker was killed (unless Config.Replay restored it),
 	// and the block whose timeout or crash killed the worker.
 	NewSession bool
-	Duration   time.Duration
+	// OutOfMemory reports that the session was killed for passing its
+	// cgroup's memory limit (Limits.Memory); Stderr says so too.
+	OutOfMemory bool
+	Duration    time.Duration
 }
 
 // ExecOptions tune one block; zero values take the pool's defaults.
@@ -63,11 +66,16 @@ type SessionInfo struct {
 }
 
 // Pool runs Python blocks in sandboxes: one persistent worker per session,
-// plus warm workers for new sessions. It is safe for concurrent use.
+// forked by the pool's fork server, plus warm workers for new sessions. It is
+// safe for concurrent use.
 type Pool struct {
-	cfg Config
-	sp  *spawner
-	log *slog.Logger
+	cfg  Config
+	sp   *spawner
+	cg   *cgroups // nil: no cgroup limits
+	gate *gate
+	log  *slog.Logger
+
+	evicted atomic.Int64
 
 	warm    chan *worker
 	pending atomic.Int32 // workers being started for the warm pool
@@ -85,6 +93,7 @@ type Pool struct {
 type session struct {
 	id      string
 	created time.Time
+	users   int // Execute calls holding the session (guarded by Pool.mu); > 0: not evicted
 
 	run        sync.Mutex // held while a block runs
 	history    []string   // successful blocks, kept for Config.Replay
@@ -98,40 +107,64 @@ type session struct {
 	lastUsed time.Time
 }
 
-// NewPool starts a pool. It starts one sandbox at once to check that
+// NewPool starts a pool: its fork server (Python with the preload modules
+// imported, in the pool's namespaces) and one session at once, to check that
 // isolation works here; when it cannot be set up the error wraps
 // ErrNoIsolation, unless cfg.UnsafeNoIsolation is set, in which case the
-// pool runs code without namespaces and logs a warning.
+// pool runs code without namespaces and logs a warning. It logs whether
+// sessions get cgroup v2 limits (see Config.Cgroup).
 func NewPool(ctx context.Context, cfg Config) (*Pool, error) {
 	if runtime.GOOS != "linux" {
 		return nil, fmt.Errorf("%w (the sandbox needs Linux; this is %s)", ErrNoIsolation, runtime.GOOS)
 	}
 	cfg = cfg.withDefaults()
-	sp, err := newSpawner(&cfg, true)
+	cg, why := setupCgroups(&cfg)
+	closeCg := func() {
+		if cg != nil {
+			cg.close()
+		}
+	}
+	sp, err := newSpawner(&cfg, true, cg)
 	if err != nil {
+		closeCg()
 		return nil, err
 	}
 	first, err := sp.start(ctx)
 	if err != nil {
 		// Tell a missing sandbox from a broken interpreter.
-		sp.isolated = false
+		sp.close()
+		var err1 error
+		if sp, err1 = newSpawner(&cfg, false, cg); err1 != nil {
+			closeCg()
+			return nil, err1
+		}
 		w, err2 := sp.start(ctx)
 		if err2 != nil {
 			sp.close()
+			closeCg()
 			return nil, fmt.Errorf("sandbox: cannot start %s: %w", cfg.Python, err2)
 		}
 		if !cfg.UnsafeNoIsolation {
 			w.kill()
 			sp.close()
+			closeCg()
 			return nil, fmt.Errorf("%w: %v", ErrNoIsolation, err)
 		}
 		cfg.Logger.Warn("sandbox: running code WITHOUT isolation (--unsafe-no-isolation)", "reason", err.Error())
 		first = w
 	}
+	if cg != nil {
+		cfg.Logger.Info("sandbox: each session gets a cgroup", "cgroup", cg.describe())
+	} else {
+		cfg.Logger.Info("sandbox: no cgroup limits per session; memory is bounded by rlimits only",
+			"reason", why, "address_space_mib_per_process", cfg.Limits.AddressSpace>>20, "processes", cfg.Limits.Processes)
+	}
 	pctx, cancel := context.WithCancel(context.Background())
 	p := &Pool{
 		cfg:      cfg,
 		sp:       sp,
+		cg:       cg,
+		gate:     newGate(cfg.MaxRunning),
 		log:      cfg.Logger,
 		warm:     make(chan *worker, max(cfg.WarmWorkers, 1)),
 		refill:   make(chan struct{}, 1),
@@ -224,7 +257,7 @@ func (p *Pool) janitor() {
 		p.mu.Lock()
 		for id, s := range p.sessions {
 			s.wmu.Lock()
-			if !s.busy && now.Sub(s.lastUsed) > p.cfg.IdleTimeout {
+			if s.users == 0 && !s.busy && now.Sub(s.lastUsed) > p.cfg.IdleTimeout {
 				idle = append(idle, id)
 			}
 			s.wmu.Unlock()
@@ -275,10 +308,12 @@ func (p *Pool) WarmWorkers() int { return len(p.warm) }
 // Execute runs code in the session sessionID, creating the session if it does
 // not exist; an empty sessionID runs the code in a fresh sandbox that is
 // thrown away afterwards. Blocks of one session run one at a time, in the
-// order they arrive. What the code did (completed, raised, timed out, killed
-// its worker) is in the Result; the error is for the caller's own failures:
-// ctx ended (the block's worker is then killed), a bad language, too many
-// sessions, the pool closed, a worker that could not start.
+// order they arrive; blocks of different sessions are admitted round-robin
+// (Config.MaxRunning). What the code did (completed, raised, timed out,
+// killed its worker, passed its memory limit) is in the Result; the error is
+// for the caller's own failures: ctx ended (the block's worker is then
+// killed), a bad language, too many busy sessions (*BusyError), the pool
+// closed, a worker that could not start.
 func (p *Pool) Execute(ctx context.Context, sessionID, code string, opts ExecOptions) (Result, error) {
 	req, timeout, err := p.request(code, opts)
 	if err != nil {
@@ -290,6 +325,11 @@ func (p *Pool) Execute(ctx context.Context, sessionID, code string, opts ExecOpt
 			return Result{}, err
 		}
 		defer w.kill()
+		done, err := p.gate.admit(ctx)
+		if err != nil {
+			return Result{}, fmt.Errorf("sandbox: execute: %w", err)
+		}
+		defer done()
 		res, _, err := p.run(ctx, w, req, timeout)
 		return res, err
 	}
@@ -299,6 +339,9 @@ func (p *Pool) Execute(ctx context.Context, sessionID, code string, opts ExecOpt
 			return Result{}, err
 		}
 		res, err := p.executeIn(ctx, s, code, req, timeout)
+		p.mu.Lock()
+		s.users--
+		p.mu.Unlock()
 		if errors.Is(err, errSessionGone) {
 			// Closed (or expired) between the lookup and now: the id
 			// names a new session.
@@ -326,7 +369,12 @@ func (p *Pool) executeIn(ctx context.Context, s *session, code string, req *requ
 	}
 	var err error
 	newSession := s.fresh
-	if w == nil || !w.alive() {
+	if w != nil && !w.alive() {
+		w.kill() // it died between blocks (its fork server did, or its memory limit killed it)
+		w = nil
+	}
+	newWorker := w == nil
+	if newWorker {
 		if w, err = p.worker(ctx); err != nil {
 			return Result{}, err
 		}
@@ -335,6 +383,13 @@ func (p *Pool) executeIn(ctx context.Context, s *session, code string, req *requ
 			return Result{}, errSessionGone
 		}
 		newSession = true
+	}
+	done, err := p.gate.admit(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("sandbox: execute: %w", err)
+	}
+	defer done()
+	if newWorker {
 		if p.cfg.Replay && len(s.history) > 0 && p.replay(ctx, w, s.history) {
 			newSession = false
 		} else {
@@ -414,7 +469,12 @@ func (p *Pool) run(ctx context.Context, w *worker, req *request, timeout time.Du
 	case errors.Is(err, errWorkerDied):
 		<-w.exited
 		res.Status = StatusError
-		res.Stderr = fmt.Sprintf("The sandbox's Python process ended (%v); the session's state is lost.\n", w.cmd.ProcessState)
+		if w.outOfMemory() {
+			res.OutOfMemory = true
+			res.Stderr = fmt.Sprintf("The sandbox was killed: it passed its memory limit (%d MiB); the session's state is lost.\n", p.cfg.Limits.Memory>>20)
+		} else {
+			res.Stderr = fmt.Sprintf("The sandbox's Python process ended (%s); the session's state is lost.\n", w.ending())
+		}
 		return res, false, nil
 	default:
 		return res, false, err
@@ -438,24 +498,63 @@ func (p *Pool) replay(ctx context.Context, w *worker, history []string) bool {
 	return true
 }
 
-// session returns the session id, creating it when needed.
+// session returns the session id, creating it when needed, and counts the
+// caller among its users (the caller decrements s.users under p.mu when
+// done). A new session past MaxSessions ends the idle session used least
+// recently; when there is none, all are busy: a *BusyError.
 func (p *Pool) session(id string) (*session, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
+		p.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if s, ok := p.sessions[id]; ok {
+		s.users++
+		p.mu.Unlock()
 		return s, nil
 	}
+	var victim *session
 	if len(p.sessions) >= p.cfg.MaxSessions {
-		return nil, fmt.Errorf("%w (%d)", ErrTooManySessions, p.cfg.MaxSessions)
+		if victim = p.leastRecentlyUsed(); victim == nil {
+			p.mu.Unlock()
+			return nil, &BusyError{Max: p.cfg.MaxSessions, RetryAfter: time.Second}
+		}
+		delete(p.sessions, victim.id)
 	}
 	now := time.Now()
-	s := &session{id: id, created: now, lastUsed: now, fresh: true}
+	s := &session{id: id, created: now, lastUsed: now, fresh: true, users: 1}
 	p.sessions[id] = s
+	p.mu.Unlock()
+	if victim != nil {
+		victim.close()
+		p.evicted.Add(1)
+		p.log.Debug("sandbox: idle session evicted for a new one", "session", victim.id, "new", id)
+	}
 	return s, nil
 }
+
+// leastRecentlyUsed returns the idle session used least recently, nil if
+// every session is in use. The caller holds p.mu.
+func (p *Pool) leastRecentlyUsed() *session {
+	var lru *session
+	var last time.Time
+	for _, s := range p.sessions {
+		if s.users > 0 {
+			continue
+		}
+		s.wmu.Lock()
+		busy, t := s.busy, s.lastUsed
+		s.wmu.Unlock()
+		if !busy && (lru == nil || t.Before(last)) {
+			lru, last = s, t
+		}
+	}
+	return lru
+}
+
+// Evicted returns how many idle sessions were ended to make room for new
+// ones (see Config.MaxSessions).
+func (p *Pool) Evicted() int64 { return p.evicted.Load() }
 
 func (s *session) setBusy(b bool) {
 	s.wmu.Lock()
@@ -560,5 +659,8 @@ func (p *Pool) Close() error {
 		break
 	}
 	p.sp.close()
+	if p.cg != nil {
+		p.cg.close()
+	}
 	return nil
 }

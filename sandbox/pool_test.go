@@ -138,14 +138,46 @@ func TestReplayRestoresState(t *testing.T) {
 
 func TestSessionCap(t *testing.T) {
 	p := newTestPool(t, Config{MaxSessions: 2, IdleTimeout: -1, WarmWorkers: 1, Preload: []string{}})
-	mustOutput(t, p, "a", "1", "1\n")
-	mustOutput(t, p, "b", "2", "2\n")
-	_, err := p.Execute(context.Background(), "c", "3", ExecOptions{})
-	if !errors.Is(err, ErrTooManySessions) {
-		t.Fatalf("third session: err = %v, want ErrTooManySessions", err)
+	mustOutput(t, p, "a", "x = 'a'", "")
+	mustOutput(t, p, "b", "x = 'b'", "")
+	mustOutput(t, p, "a", "x", "'a'\n") // b is now the idle session used least recently
+	res := runCode(t, p, "c", "'x' in globals()", ExecOptions{})
+	if res.Stdout != "False\n" || !res.NewSession {
+		t.Fatalf("third session: %+v", res)
 	}
-	p.CloseSession("a")
-	mustOutput(t, p, "c", "3", "3\n")
+	if n := p.Evicted(); n != 1 {
+		t.Errorf("Evicted() = %d, want 1", n)
+	}
+	mustOutput(t, p, "a", "x", "'a'\n") // kept
+	res = runCode(t, p, "b", "'x' in globals()", ExecOptions{})
+	if res.Stdout != "False\n" || !res.NewSession {
+		t.Fatalf("evicted session: %+v, want a new session", res)
+	}
+	// Sessions running blocks are never evicted: with both busy, a new
+	// session is refused.
+	done := make(chan struct{})
+	for _, id := range []string{"a", "b"} {
+		go func() {
+			p.Execute(context.Background(), id, "import time; time.sleep(1)", ExecOptions{})
+			done <- struct{}{}
+		}()
+	}
+	waitFor(t, 5*time.Second, "two busy sessions", func() bool {
+		n := 0
+		for _, s := range p.Sessions() {
+			if s.Busy {
+				n++
+			}
+		}
+		return n == 2
+	})
+	_, err := p.Execute(context.Background(), "d", "3", ExecOptions{})
+	if !errors.Is(err, ErrTooManySessions) || RetryAfter(err) <= 0 {
+		t.Fatalf("new session while all are busy: err = %v, want ErrTooManySessions with a retry hint", err)
+	}
+	<-done
+	<-done
+	mustOutput(t, p, "d", "3", "3\n")
 }
 
 func TestIdleExpiry(t *testing.T) {

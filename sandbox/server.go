@@ -3,14 +3,17 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -32,16 +35,31 @@ type ExecuteResponse struct {
 	Stdout            string `json:"stdout"`
 	Stderr            string `json:"stderr"`
 	NewSessionCreated bool   `json:"new_session_created"`
+	// OutOfMemory: the session was killed for passing its memory limit
+	// (an addition to NeMo-Skills' reply).
+	OutOfMemory bool `json:"out_of_memory,omitempty"`
 }
 
 // SessionHeader names the HTTP header that carries the session id.
 const SessionHeader = "X-Session-ID"
 
+// ServerOptions configure the HTTP API of a pool.
+type ServerOptions struct {
+	// APIKey, when set, is required as "Authorization: Bearer KEY" on every
+	// endpoint but GET /health.
+	APIKey string
+	// Logger receives Serve's log lines; default slog.Default().
+	Logger *slog.Logger
+}
+
 // NewServer returns the HTTP API of a pool, compatible with NeMo-Skills'
 // sandbox: POST /execute, GET /health, GET /sessions, DELETE /sessions/{id}.
-func NewServer(p *Pool) http.Handler {
+// When the pool has no room for a new session (every session is running a
+// block), /execute answers 503 with a Retry-After header.
+func NewServer(p *Pool, opts ServerOptions) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /execute", func(w http.ResponseWriter, r *http.Request) {
+	auth := authorize(opts.APIKey)
+	mux.HandleFunc("POST /execute", auth(func(w http.ResponseWriter, r *http.Request) {
 		var req ExecuteRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 10<<20))
 		if err := dec.Decode(&req); err != nil {
@@ -60,31 +78,56 @@ func NewServer(p *Pool) http.Handler {
 			switch {
 			case errors.Is(err, ErrUnsupportedLanguage):
 				code = http.StatusBadRequest
-			case errors.Is(err, ErrTooManySessions), errors.Is(err, ErrClosed):
+			case errors.Is(err, ErrTooManySessions):
+				code = http.StatusServiceUnavailable
+				ra := max(RetryAfter(err), time.Second)
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.Seconds()))))
+			case errors.Is(err, ErrClosed):
 				code = http.StatusServiceUnavailable
 			}
 			writeJSON(w, code, ExecuteResponse{ProcessStatus: "failed", Stderr: err.Error(), NewSessionCreated: res.NewSession})
 			return
 		}
 		writeJSON(w, http.StatusOK, ExecuteResponse{ProcessStatus: string(res.Status), Stdout: res.Stdout,
-			Stderr: res.Stderr, NewSessionCreated: res.NewSession})
-	})
+			Stderr: res.Stderr, NewSessionCreated: res.NewSession, OutOfMemory: res.OutOfMemory})
+	}))
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "healthy", "sessions": len(p.Sessions()),
-			"warm_workers": p.WarmWorkers(), "isolated": p.Isolated()})
+			"warm_workers": p.WarmWorkers(), "isolated": p.Isolated(), "cgroups": p.cg != nil,
+			"max_sessions": p.cfg.MaxSessions, "evicted": p.Evicted()})
 	})
-	mux.HandleFunc("GET /sessions", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /sessions", auth(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"sessions": p.Sessions()})
-	})
-	mux.HandleFunc("DELETE /sessions/{id}", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("DELETE /sessions/{id}", auth(func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		if !p.CloseSession(id) {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no session " + id})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "deleted", "id": id})
-	})
+	}))
 	return mux
+}
+
+// authorize wraps handlers to require "Authorization: Bearer key" (nothing
+// when key is empty).
+func authorize(key string) func(http.HandlerFunc) http.HandlerFunc {
+	if key == "" {
+		return func(h http.HandlerFunc) http.HandlerFunc { return h }
+	}
+	want := []byte("Bearer " + key)
+	return func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			got := []byte(strings.TrimSpace(r.Header.Get("Authorization")))
+			if subtle.ConstantTimeCompare(got, want) != 1 {
+				writeJSON(w, http.StatusUnauthorized, ExecuteResponse{ProcessStatus: "failed",
+					Stderr: "invalid or missing API key (Authorization: Bearer KEY)"})
+				return
+			}
+			h(w, r)
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -95,14 +138,16 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // Serve serves the pool's HTTP API on ln until ctx ends, then shuts the
 // server down (running requests get a few seconds to finish).
-func Serve(ctx context.Context, ln net.Listener, p *Pool, log *slog.Logger) error {
+func Serve(ctx context.Context, ln net.Listener, p *Pool, opts ServerOptions) error {
+	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	srv := &http.Server{Handler: NewServer(p), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: NewServer(p, opts), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("sandbox: serving", "addr", ln.Addr().String(), "isolated", p.Isolated())
+	log.Info("sandbox: serving", "addr", ln.Addr().String(), "isolated", p.Isolated(), "auth", opts.APIKey != "",
+		"max_sessions", p.cfg.MaxSessions, "cgroups", p.cg != nil)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("sandbox: serve: %w", err)
@@ -117,10 +162,12 @@ func Serve(ctx context.Context, ln net.Listener, p *Pool, log *slog.Logger) erro
 }
 
 // Client talks to a sandbox server (this package's or NeMo-Skills'). Its
-// Execute has the same meaning as Pool.Execute.
+// Execute has the same meaning as Pool.Execute; a server with no room for
+// another session gives a *BusyError carrying its Retry-After.
 type Client struct {
 	BaseURL string       // e.g. http://127.0.0.1:6000
 	HTTP    *http.Client // default: http.DefaultClient
+	APIKey  string       // sent as "Authorization: Bearer KEY" when set
 }
 
 // Execute runs code in a session of the server; see Pool.Execute.
@@ -135,6 +182,7 @@ func (c *Client) Execute(ctx context.Context, sessionID, code string, opts ExecO
 	if sessionID != "" {
 		req.Header.Set(SessionHeader, sessionID)
 	}
+	c.authorize(req)
 	start := time.Now()
 	resp, err := c.http().Do(req)
 	if err != nil {
@@ -146,17 +194,42 @@ func (c *Client) Execute(ctx context.Context, sessionID, code string, opts ExecO
 		return Result{}, fmt.Errorf("sandbox client: read reply: %w", err)
 	}
 	var er ExecuteResponse
-	if err := json.Unmarshal(data, &er); err != nil {
-		return Result{}, fmt.Errorf("sandbox client: HTTP %d: bad reply %.200q: %w", resp.StatusCode, data, err)
+	jerr := json.Unmarshal(data, &er)
+	if resp.StatusCode == http.StatusServiceUnavailable && (resp.Header.Get("Retry-After") != "" ||
+		strings.Contains(er.Stderr, ErrTooManySessions.Error())) {
+		msg := strings.TrimSpace(er.Stderr)
+		if msg == "" {
+			msg = "HTTP 503"
+		}
+		return Result{}, &BusyError{RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After")), Msg: "sandbox client: " + msg}
 	}
-	if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(er.Stderr, ErrTooManySessions.Error()) {
-		return Result{}, fmt.Errorf("sandbox client: %w (%s)", ErrTooManySessions, er.Stderr)
+	if jerr != nil {
+		return Result{}, fmt.Errorf("sandbox client: HTTP %d: bad reply %.200q: %w", resp.StatusCode, data, jerr)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return Result{}, fmt.Errorf("sandbox client: HTTP 401: %s (the server wants an API key)", er.Stderr)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return Result{}, fmt.Errorf("sandbox client: HTTP %d: %s", resp.StatusCode, er.Stderr)
 	}
 	return Result{Status: Status(er.ProcessStatus), Stdout: er.Stdout, Stderr: er.Stderr,
-		NewSession: er.NewSessionCreated, Duration: time.Since(start)}, nil
+		NewSession: er.NewSessionCreated, OutOfMemory: er.OutOfMemory, Duration: time.Since(start)}, nil
+}
+
+// parseRetryAfter reads a Retry-After header in seconds (0: none or an
+// HTTP date, which this server never sends).
+func parseRetryAfter(v string) time.Duration {
+	n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || n < 0 || n > 3600 {
+		return 0
+	}
+	return time.Duration(n * float64(time.Second))
+}
+
+func (c *Client) authorize(req *http.Request) {
+	if c.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	}
 }
 
 // EndSession ends a session on the server; a session the server does not
@@ -167,6 +240,7 @@ func (c *Client) EndSession(ctx context.Context, sessionID string) error {
 	if err != nil {
 		return fmt.Errorf("sandbox client: %w", err)
 	}
+	c.authorize(req)
 	resp, err := c.http().Do(req)
 	if err != nil {
 		return fmt.Errorf("sandbox client: delete session: %w", err)

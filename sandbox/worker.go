@@ -9,11 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
-	"os/exec"
-	"runtime"
-	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -50,144 +49,27 @@ var errWorkerDied = errors.New("sandbox worker died")
 // errDeadline reports that a worker did not answer in time (it was killed).
 var errDeadline = errors.New("sandbox worker did not answer in time")
 
-// worker is one sandbox: an init process in its own namespaces and the Python
-// worker under it.
+// worker is one session's sandbox, forked by the pool's fork server: an
+// init (PID 1 of the session's pid namespace) and the Python worker under
+// it. The supervisor holds a pidfd of the init: killing the init makes the
+// kernel kill every process of the session.
 type worker struct {
-	cmd    *exec.Cmd
 	cmdW   *os.File      // requests
 	resR   *bufio.Reader // responses
 	resF   *os.File
-	stderr *capBuffer // the init's and Python's own diagnostics
-	exited chan struct{}
+	ctl    *net.UnixConn // the session's control socket: its init's pidfd, then how the worker ended
+	pidf   *os.File      // pidfd of the session's init
+	pid    int           // the init's pid on the host
+	group  bool          // no pid namespace: kill the init's process group too
+	cg     *sessionCgroup
+	exited chan struct{} // closed when the init (so the whole session) is gone
 	once   sync.Once
-}
 
-// spawner starts workers: it knows the binary to re-execute and the settings.
-type spawner struct {
-	exe      *os.File // this program, opened once: re-executed as the sandbox init
-	python   string
-	preload  []string
-	limits   Limits
-	isolated bool
-	nested   bool // not root on the host: one uid mapping and a nested user namespace
-	// slots bounds the workers starting at once: each start imports the
-	// preloaded modules, CPU-bound; more at once than CPUs only thrash.
-	slots chan struct{}
-}
-
-func newSpawner(cfg *Config, isolated bool) (*spawner, error) {
-	path, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: find own executable: %w", err)
-	}
-	exe, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: open own executable: %w", err)
-	}
-	return &spawner{exe: exe, python: cfg.Python, preload: cfg.Preload, limits: cfg.Limits,
-		isolated: isolated, nested: os.Geteuid() != 0, slots: make(chan struct{}, max(2, runtime.NumCPU()))}, nil
-}
-
-func (s *spawner) close() { s.exe.Close() }
-
-// Host ids that the sandbox's ids map to when the supervisor is root: the
-// init's uid 0 and the worker's uid 1000 become unprivileged host ids, never
-// host root.
-const (
-	hostInitID   = 65533
-	hostWorkerID = 65534 // nobody
-)
-
-// start starts a worker and waits until it is ready for code.
-func (s *spawner) start(ctx context.Context) (*worker, error) {
-	select {
-	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("sandbox: start worker: %w", ctx.Err())
-	}
-	defer func() { <-s.slots }()
-	return s.spawn(ctx)
-}
-
-// spawn starts a worker; the caller holds a slot.
-func (s *spawner) spawn(ctx context.Context) (*worker, error) {
-	if runtime.GOOS != "linux" {
-		return nil, fmt.Errorf("sandbox: needs Linux (namespaces, /proc), not %s", runtime.GOOS)
-	}
-	filter := ""
-	if s.isolated {
-		filter = seccompFilter()
-	}
-	wcfg, _ := json.Marshal(map[string]any{
-		"seccomp": filter,
-		"preload": s.preload,
-		"as":      s.limits.AddressSpace,
-		"cpu":     int64(s.limits.CPUTime / time.Second),
-		"nproc":   s.limits.Processes,
-		"fsize":   s.limits.FileSize,
-	})
-	ccfg, _ := json.Marshal(childConfig{
-		Python:   s.python,
-		Args:     []string{"-I", "-B", "-c", workerPy, string(wcfg)},
-		Env:      []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", "TMPDIR=/tmp", "OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1"},
-		TmpSize:  s.limits.TmpSize,
-		Nested:   s.nested,
-		Isolated: s.isolated,
-	})
-	cmdR, cmdW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: pipe: %w", err)
-	}
-	resR, resW, err := os.Pipe()
-	if err != nil {
-		cmdR.Close()
-		cmdW.Close()
-		return nil, fmt.Errorf("sandbox: pipe: %w", err)
-	}
-	w := &worker{cmdW: cmdW, resF: resR, resR: bufio.NewReader(resR), stderr: &capBuffer{max: 8 << 10}, exited: make(chan struct{})}
-	cmd := &exec.Cmd{
-		Path:        "/proc/self/fd/5", // s.exe: its path may not be reachable from the sandbox's uid
-		Args:        []string{"crucible-sandbox", childArg, string(ccfg)},
-		Env:         []string{},
-		Stderr:      w.stderr,
-		ExtraFiles:  []*os.File{cmdR, resW, s.exe},
-		SysProcAttr: initProcAttr(s.isolated, s.nested),
-	}
-	err = cmd.Start()
-	cmdR.Close()
-	resW.Close()
-	if err != nil {
-		cmdW.Close()
-		resR.Close()
-		return nil, fmt.Errorf("sandbox: start init: %w", err)
-	}
-	w.cmd = cmd
-	go func() {
-		cmd.Wait()
-		close(w.exited)
-	}()
-	// Wait for the worker to say it is ready (after its imports).
-	deadline := time.Now().Add(60 * time.Second)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	stop := context.AfterFunc(ctx, func() { resR.SetReadDeadline(time.Now()) })
-	defer stop()
-	resR.SetReadDeadline(deadline)
-	resp, err := w.read()
-	if err != nil || !resp.Ready {
-		w.kill()
-		<-w.exited
-		msg := strings.TrimSpace(w.stderr.String())
-		if msg == "" {
-			msg = fmt.Sprint(cmd.ProcessState)
-		}
-		if err == nil {
-			err = errors.New("unexpected first message")
-		}
-		return nil, fmt.Errorf("sandbox: start worker: %w (%s)", err, msg)
-	}
-	return w, nil
+	mu     sync.Mutex
+	status syscall.WaitStatus // how the Python worker ended, when known
+	ended  bool               // status is known
+	diag   string             // a setup failure the session reported
+	oom    bool               // its cgroup's memory limit killed it
 }
 
 // exec runs one block; deadline is when the worker is killed if it has not
@@ -256,24 +138,7 @@ func (w *worker) read() (*response, error) {
 	return &resp, nil
 }
 
-// kill ends the sandbox: killing its init (PID 1 of its pid namespace) makes
-// the kernel kill every process in it. In unsafe mode the process group goes
-// too.
-func (w *worker) kill() {
-	w.once.Do(func() {
-		if p := w.cmd.Process; p != nil {
-			killGroup(p.Pid)
-			p.Kill()
-		}
-		w.cmdW.Close()
-		go func() {
-			<-w.exited
-			w.resF.Close()
-		}()
-	})
-}
-
-// alive reports whether the worker's process is still running.
+// alive reports whether the worker's session is still running.
 func (w *worker) alive() bool {
 	select {
 	case <-w.exited:
@@ -281,6 +146,30 @@ func (w *worker) alive() bool {
 	default:
 		return true
 	}
+}
+
+// ending describes how the worker ended, once it has: "signal: killed",
+// "exit status 1"...
+func (w *worker) ending() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.ended && w.status.Signaled():
+		return "signal: " + w.status.Signal().String()
+	case w.ended:
+		return fmt.Sprintf("exit status %d", w.status.ExitStatus())
+	case w.diag != "":
+		return w.diag
+	}
+	return "killed"
+}
+
+// outOfMemory reports, once the worker has exited, whether its session's
+// cgroup killed it for passing its memory limit.
+func (w *worker) outOfMemory() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.oom
 }
 
 // capBuffer keeps the first max bytes written to it.

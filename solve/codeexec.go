@@ -184,8 +184,9 @@ func formatOutput(tags prompt.CodeTags, output string) string {
 	return b.String()
 }
 
-// execute runs a block; when the sandbox has no room for another session it
-// waits for one (sessions end as other solutions finish).
+// execute runs a block; when the sandbox has no room for another session
+// (every session busy: a server's HTTP 503) it waits for one, as long as the
+// server's Retry-After says when it gives one, and tries again.
 func (c *CodeExecution) execute(ctx context.Context, session, code string) (sandbox.Result, error) {
 	opts := sandbox.ExecOptions{Timeout: c.timeout(), MaxOutputChars: c.maxOutput(), Language: c.language()}
 	wait := 10 * time.Millisecond
@@ -197,7 +198,7 @@ func (c *CodeExecution) execute(ctx context.Context, session, code string) (sand
 		select {
 		case <-ctx.Done():
 			return res, fmt.Errorf("waiting for a sandbox session: %w", ctx.Err())
-		case <-time.After(wait):
+		case <-time.After(max(wait, min(sandbox.RetryAfter(err), time.Minute))):
 		}
 		wait = min(2*wait, time.Second)
 	}

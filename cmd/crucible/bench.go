@@ -181,14 +181,14 @@ func newBenchSandboxCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "sandbox",
-		Short: "Executions/s through the sandbox's HTTP API and new-session latency",
+		Short: "Executions/s and fairness through the sandbox's HTTP API, new-session latency, a burst of new sessions and its memory",
 		Example: `  crucible bench sandbox
-  crucible bench sandbox --json --sessions 32 --duration 5s`,
+  crucible bench sandbox --json --sessions 32 --duration 10s --burst 128`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			cfg := f.config()
-			cfg.MaxSessions = max(cfg.MaxSessions, opts.Sessions+8)
+			cfg.MaxSessions = max(cfg.MaxSessions, opts.Sessions+8, opts.Burst+8)
 			pool, err := sandbox.NewPool(ctx, cfg)
 			if err != nil {
 				return err
@@ -204,18 +204,39 @@ func newBenchSandboxCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "throughput:   %.0f executions/s (%d in %.1f s, %d concurrent sessions; per block p50 %.2f ms, p99 %.2f ms)\n",
 				res.ExecPerSec, res.Executions, res.Seconds, res.Sessions, res.ExecP50Ms, res.ExecP99Ms)
+			p50s, p99s := sessionSpread(res.PerSession)
+			fmt.Fprintf(out, "per session:  %d to %d executions (max/min %.2f); p50 %s ms, p99 %s ms (range over sessions)\n",
+				res.MinPerSession, res.MaxPerSession, res.MaxOverMin, p50s, p99s)
 			fmt.Fprintf(out, "new session:  p50 %.1f ms, p99 %.1f ms (warm pool of %d, preloaded %v)\n",
 				res.NewSessionP50Ms, res.NewSessionP99Ms, res.WarmWorkers, res.Preload)
+			fmt.Fprintf(out, "burst:        %d new sessions (import numpy, sympy; print(1)) all answered in %.2f s (p50 %.0f ms, p99 %.0f ms)\n",
+				res.Burst, res.BurstSeconds, res.BurstP50Ms, res.BurstP99Ms)
+			fmt.Fprintf(out, "memory:       PSS %.0f MB over %d processes with %d live idle sessions\n", res.BurstPSSMB, res.BurstProcesses, res.Burst)
 			fmt.Fprintf(out, "cold start:   p50 %.1f ms (a sandbox started on demand)\n", res.ColdStartP50Ms)
-			fmt.Fprintf(out, "isolated: %v, CPUs: %d\n", res.Isolated, res.CPUs)
+			fmt.Fprintf(out, "isolated: %v, CPUs: %d, max running: %d\n", res.Isolated, res.CPUs, res.MaxRunning)
 			return nil
 		},
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fl.IntVar(&opts.Sessions, "sessions", 32, "concurrent sessions in the throughput phase")
-	fl.DurationVar(&opts.Duration, "duration", 5*time.Second, "length of the throughput phase")
+	fl.DurationVar(&opts.Duration, "duration", 10*time.Second, "length of the throughput phase")
 	fl.IntVar(&opts.NewSessions, "new-sessions", 50, "new sessions timed")
+	fl.IntVar(&opts.Burst, "burst", 128, "new sessions opened at once in the burst and memory phase")
 	f.register(cmd)
 	return cmd
+}
+
+// sessionSpread renders the range of the sessions' own p50 and p99
+// latencies ("1.20-1.90").
+func sessionSpread(ss []bench.SessionStats) (string, string) {
+	if len(ss) == 0 {
+		return "-", "-"
+	}
+	lo50, hi50, lo99, hi99 := ss[0].P50Ms, ss[0].P50Ms, ss[0].P99Ms, ss[0].P99Ms
+	for _, s := range ss {
+		lo50, hi50 = min(lo50, s.P50Ms), max(hi50, s.P50Ms)
+		lo99, hi99 = min(lo99, s.P99Ms), max(hi99, s.P99Ms)
+	}
+	return fmt.Sprintf("%.2f-%.2f", lo50, hi50), fmt.Sprintf("%.2f-%.2f", lo99, hi99)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crucible-ml/crucible/backend/openai"
 	"github.com/crucible-ml/crucible/sandbox"
 )
 
@@ -26,28 +27,47 @@ func newSandboxCmd() *cobra.Command {
 
 func newSandboxServeCmd() *cobra.Command {
 	var f sandboxFlags
-	var addr string
+	var addr, apiKeyEnv string
+	var insecure bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the sandbox over HTTP (NeMo-Skills compatible API)",
+		Long: `Serves isolated, stateful Python sessions over HTTP. Anyone who reaches the port runs code: an
+address other than loopback needs --api-key-env (clients send the key as a Bearer token; generate
+takes it with --sandbox-api-key-env), or --insecure-no-auth.`,
 		Example: `  crucible sandbox serve --addr 127.0.0.1:6000
-  curl -s -H 'X-Session-ID: s1' -d '{"generated_code": "x = 6*7\nx", "timeout": 10}' 127.0.0.1:6000/execute`,
+  curl -s -H 'X-Session-ID: s1' -d '{"generated_code": "x = 6*7\nx", "timeout": 10}' 127.0.0.1:6000/execute
+  SANDBOX_KEY=... crucible sandbox serve --addr 0.0.0.0:6000 --api-key-env SANDBOX_KEY`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			key := ""
+			if apiKeyEnv != "" {
+				var err error
+				if key, err = openai.KeyFromEnv(apiKeyEnv); err != nil {
+					return err
+				}
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("listen %s: %w", addr, err)
+			}
+			defer ln.Close()
+			if a, ok := ln.Addr().(*net.TCPAddr); key == "" && !insecure && (!ok || !a.IP.IsLoopback()) {
+				return fmt.Errorf("--addr %s is reachable from other machines, and anyone who reaches it runs code: "+
+					"give --api-key-env VAR (a key clients send), or --insecure-no-auth", addr)
+			}
 			ctx := cmd.Context()
 			pool, err := sandbox.NewPool(ctx, f.config())
 			if err != nil {
 				return err
 			}
 			defer pool.Close()
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return fmt.Errorf("listen %s: %w", addr, err)
-			}
-			return sandbox.Serve(ctx, ln, pool, nil)
+			return sandbox.Serve(ctx, ln, pool, sandbox.ServerOptions{APIKey: key})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:6000", "address to listen on")
+	cmd.Flags().StringVar(&apiKeyEnv, "api-key-env", "", "require the API key held by this environment variable (Authorization: Bearer KEY)")
+	cmd.Flags().BoolVar(&insecure, "insecure-no-auth", false, "serve a non-loopback --addr without an API key")
 	f.register(cmd)
 	return cmd
 }
