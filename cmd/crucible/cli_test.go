@@ -1,9 +1,14 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -111,5 +116,64 @@ func TestOneDefaultPerConcept(t *testing.T) {
 	})
 	if len(first) < 8 {
 		t.Fatalf("found only %v", first)
+	}
+}
+
+// TestExitStatus: 0 success or equal, 1 a negative verdict, 2 usage and
+// runtime errors.
+func TestExitStatus(t *testing.T) {
+	code := func(args ...string) int {
+		_, _, err := run(t, args...)
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		return 0
+	}
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"grade", "check", "1", "1"}, 0},
+		{[]string{"grade", "check", "1", "2"}, 1},
+		{[]string{"grade", "check", "--no-such-flag", "1", "2"}, 2},
+		{[]string{"grade", "--input", "/nonexistent.jsonl", "--output", filepath.Join(t.TempDir(), "o.jsonl")}, 2},
+		{[]string{"no-such-command"}, 2},
+	} {
+		if got := code(tc.args...); got != tc.want {
+			t.Errorf("crucible %v: exit %d, want %d", tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestInterrupt: SIGINT stops generate cleanly while its requests hang:
+// exit 130, a message that says how to resume, and no manifest (the
+// output does not read as finished).
+func TestInterrupt(t *testing.T) {
+	started := make(chan struct{})
+	var once sync.Once
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // then the server notices when the client goes
+		once.Do(func() { close(started) })
+		<-r.Context().Done() // a request that never ends until the client goes
+	}))
+	defer ts.Close()
+	dir := t.TempDir()
+	in := writeInput(t, dir, 5)
+	out := filepath.Join(dir, "out.jsonl")
+	cmd := crucible("generate", "--input", in, "--output", out, "--base-url", ts.URL, "--model", "m")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-started // a request is in flight
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 130 || !strings.Contains(stderr.String(), "rerun the same command to resume") {
+		t.Fatalf("after SIGINT: %v\n%s", err, stderr.String())
+	}
+	if _, ok, _ := record.ReadManifest(out); ok {
+		t.Error("an interrupted run left a manifest (it would read as finished)")
 	}
 }

@@ -185,7 +185,7 @@ func newGradeCheckCmd() *cobra.Command {
 				return nil
 			}
 			fmt.Fprintln(w, "not equal")
-			return exitError{code: 1}
+			return exitError{code: exitVerdict}
 		},
 	}
 	cmd.Flags().BoolVar(&explain, "explain", false, "show both parsed answers and the rule that decided")

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -58,20 +59,65 @@ func main() {
 	if sandbox.MaybeRunChild() {
 		return
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()
-	if err != nil {
-		var ex exitError
-		if errors.As(err, &ex) {
-			if ex.msg != "" {
-				fmt.Fprintln(os.Stderr, ex.msg)
-			}
-			os.Exit(ex.code)
-		}
-		fmt.Fprintln(os.Stderr, "crucible:", err)
-		os.Exit(1)
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// Exit statuses: 0 success (or "equal"), 1 a negative verdict (grade check's
+// "not equal", model check's mismatch), 2 a usage or runtime error, 130 a
+// run stopped by an interrupt.
+const (
+	exitVerdict     = 1
+	exitFailure     = 2
+	exitInterrupted = 130 // 128 + SIGINT, as shells report it
+)
+
+// exitCode prints err and returns the process's exit status.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
 	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "crucible: interrupted; rerun the same command to resume")
+		return exitInterrupted
+	}
+	var ex exitError
+	if errors.As(err, &ex) {
+		if ex.msg != "" {
+			fmt.Fprintln(stderr, ex.msg)
+		}
+		return ex.code
+	}
+	fmt.Fprintln(stderr, "crucible:", err)
+	return exitFailure
+}
+
+// interruptContext is cancelled by the first SIGINT or SIGTERM, so that a
+// command stops cleanly (rows in flight are written, the output stays
+// resumable); a second one exits at once.
+func interruptContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sig:
+		case <-done:
+			return
+		}
+		fmt.Fprintln(os.Stderr, "crucible: stopping (interrupt again to exit at once)")
+		cancel()
+		select {
+		case <-sig:
+			fmt.Fprintln(os.Stderr, "crucible: interrupted")
+			os.Exit(exitInterrupted)
+		case <-done:
+		}
+	}()
+	return ctx, func() { signal.Stop(sig); close(done); cancel() }
 }
 
 // exitError ends the process with a given status and an optional message,

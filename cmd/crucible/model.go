@@ -101,7 +101,7 @@ and exits with status 1 when max|Δ| / max(1, max|ref|) > 1e-4 or any id differs
 			fmt.Fprintf(out, "relative error:  %.3g (tolerance %g)\n", res.RelErr, engine.CheckTolerance)
 			fmt.Fprintf(out, "greedy ids:      %d of %d differ\n", res.IDMismatches, res.GenTokens)
 			if !res.OK() {
-				return exitError{code: 1, msg: fmt.Sprintf("FAIL: %s does not match its reference", dir)}
+				return exitError{code: exitVerdict, msg: fmt.Sprintf("FAIL: %s does not match its reference", dir)}
 			}
 			fmt.Fprintln(out, "OK")
 			return nil

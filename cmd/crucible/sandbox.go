@@ -107,7 +107,7 @@ func newSandboxRunCmd() *cobra.Command {
 			fmt.Fprint(cmd.OutOrStdout(), res.Stdout)
 			fmt.Fprint(cmd.ErrOrStderr(), res.Stderr)
 			if res.Status != sandbox.StatusCompleted {
-				return exitError{code: 1, msg: "sandbox: " + string(res.Status)}
+				return exitError{code: exitVerdict, msg: "sandbox: " + string(res.Status)}
 			}
 			return nil
 		},
