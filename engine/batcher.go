@@ -213,12 +213,20 @@ func (b *Batcher) loop() {
 			if r.snapAt > r.fed {
 				r.end = min(r.end, r.snapAt)
 			}
+			scoring := r.s.plBuf != nil
+			if scoring {
+				r.end = min(r.end, r.fed+promptChunk)
+			}
 			for i := r.fed; i < r.end; i++ {
 				states = append(states, r.s.st)
 				tokens = append(tokens, prompt[i])
-				logits = append(logits, nil)
+				var l []float32
+				if scoring {
+					l = r.s.plBuf[i-r.fed]
+				}
+				logits = append(logits, l)
 			}
-			if r.end == len(prompt) {
+			if r.end == len(prompt) && !scoring {
 				logits[len(logits)-1] = r.s.logits
 			}
 			budget -= r.end - r.fed
@@ -238,6 +246,9 @@ func (b *Batcher) loop() {
 			b.stats.GeneratedTokens.Add(1)
 		}
 		for _, r := range chunked {
+			if r.s.plBuf != nil {
+				r.s.scorePrompt(r.fed, r.end)
+			}
 			b.stats.PromptTokens.Add(int64(r.end - r.fed))
 			r.fed = r.end
 			prompt := r.s.req.Prompt
@@ -272,7 +283,7 @@ func (b *Batcher) fork(r *running) {
 		if f.fed == len(f.s.req.Prompt) { // the same prompt: the same logits
 			copy(f.s.logits, r.s.logits)
 			f.decoding = true
-			f.s.next()
+			f.s.start()
 			f.s.emit()
 			b.stats.GeneratedTokens.Add(1)
 		}
@@ -294,7 +305,7 @@ func (b *Batcher) prefilled(r *running) {
 	}
 	r.followers = nil
 	r.decoding = true
-	r.s.next()
+	r.s.start()
 	r.s.emit()
 	b.stats.GeneratedTokens.Add(1)
 }
@@ -317,6 +328,9 @@ func (b *Batcher) admit(active []*running, j *job, pool *[]state) []*running {
 		return active
 	}
 	r := &running{j: j, s: s}
+	if j.req.PromptLogprobs { // every prompt position's logits are wanted: prefill it all
+		return append(active, r)
+	}
 	prompt := j.req.Prompt
 	shared := b.cache.sharedPrefix(prompt)
 	if e := b.cache.lookup(prompt); e != nil && (len(e.tokens) < len(prompt) || e.logits != nil) {
@@ -326,7 +340,7 @@ func (b *Batcher) admit(active []*running, j *job, pool *[]state) []*running {
 			if r.fed == len(prompt) {
 				copy(s.logits, e.logits)
 				r.decoding = true
-				s.next()
+				s.start()
 				s.emit()
 				b.stats.GeneratedTokens.Add(1)
 				return append(active, r)

@@ -29,6 +29,17 @@ type GenRequest struct {
 	// GenResult.Text. It runs on the generating goroutine and must not
 	// block.
 	OnText func(delta string)
+	// Logprobs records each generated token's log-probability in
+	// GenResult.Logprobs, with the TopLogprobs (at most MaxTopLogprobs)
+	// most likely tokens at its position.
+	Logprobs    bool
+	TopLogprobs int
+	// PromptLogprobs records the log-probability of every prompt token
+	// after the first, given those before it, in GenResult.PromptLogprobs
+	// (with TopLogprobs alternatives). Such a prompt is prefilled on its
+	// own, not taken from the prefix cache. With PromptLogprobs, MaxTokens
+	// may be 0: the prompt is scored and nothing is generated.
+	PromptLogprobs bool
 }
 
 // GenResult is a finished sequence.
@@ -38,6 +49,12 @@ type GenResult struct {
 	FinishReason string // FinishStop or FinishLength
 	StopString   string // the stop string that ended the text, if any
 	PromptTokens int
+	// Logprobs holds one entry per token of Tokens when the request asked
+	// for Logprobs.
+	Logprobs []TokenLogprob
+	// PromptLogprobs holds one entry per prompt token after the first
+	// (PromptLogprobs[i] is that of Prompt[i+1]) when asked for.
+	PromptLogprobs []TokenLogprob
 }
 
 // seq is one sequence being generated.
@@ -52,15 +69,24 @@ type seq struct {
 	maxStop int
 	res     GenResult
 	done    bool
-	emitted int // bytes of text passed to OnText
+	emitted int         // bytes of text passed to OnText
+	plBuf   [][]float32 // logits of prompt positions, for PromptLogprobs: [promptChunk][VocabSize]
+	raw     []float32   // the logits before a repetition penalty, for Logprobs
 }
+
+// promptChunk is how many prompt positions a sequence scoring its prompt
+// (PromptLogprobs) feeds per forward pass: each needs a row of logits.
+const promptChunk = 16
 
 func newSeq(m Model, tok *tokenizer.Tokenizer, req *GenRequest, st state) (*seq, error) {
 	if len(req.Prompt) == 0 {
 		return nil, errors.New("generate: empty prompt")
 	}
-	if req.MaxTokens <= 0 {
+	if req.MaxTokens < 0 || req.MaxTokens == 0 && !req.PromptLogprobs {
 		return nil, fmt.Errorf("generate: max tokens %d", req.MaxTokens)
+	}
+	if req.TopLogprobs < 0 || req.TopLogprobs > MaxTopLogprobs {
+		return nil, fmt.Errorf("generate: top logprobs %d (0 to %d)", req.TopLogprobs, MaxTopLogprobs)
 	}
 	if err := req.Sampling.Validate(); err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
@@ -87,12 +113,71 @@ func newSeq(m Model, tok *tokenizer.Tokenizer, req *GenRequest, st state) (*seq,
 	for _, stop := range req.Stop {
 		s.maxStop = max(s.maxStop, len(stop))
 	}
+	if req.PromptLogprobs {
+		v := m.Config().VocabSize
+		buf := make([]float32, promptChunk*v)
+		s.plBuf = make([][]float32, promptChunk)
+		for i := range s.plBuf {
+			s.plBuf[i] = buf[i*v : (i+1)*v]
+		}
+		s.res.PromptLogprobs = make([]TokenLogprob, 0, len(req.Prompt)-1)
+	}
 	return s, nil
+}
+
+// scorePrompt records the log-probabilities of the prompt tokens that
+// follow positions from..to-1, whose logits are in plBuf[0:to-from]; when
+// to is the prompt's end, the last row becomes the next-token logits.
+func (s *seq) scorePrompt(from, to int) {
+	p := s.req.Prompt
+	for i := from; i < to; i++ {
+		if i+1 < len(p) {
+			s.res.PromptLogprobs = append(s.res.PromptLogprobs, logprobOf(s.plBuf[i-from], p[i+1], s.req.TopLogprobs))
+		}
+	}
+	if to == len(p) {
+		copy(s.logits, s.plBuf[to-1-from])
+	}
+}
+
+// prefillScored prefills the prompt promptChunk tokens at a time, scoring
+// each token (see GenRequest.PromptLogprobs).
+func (s *seq) prefillScored(ctx context.Context, m Model) error {
+	p := s.req.Prompt
+	for a := 0; a < len(p); a += promptChunk {
+		b := min(a+promptChunk, len(p))
+		v := len(s.logits)
+		all := s.plBuf[0][: (b-a)*v : (b-a)*v] // plBuf's rows are one contiguous buffer
+		if err := prefill(ctx, m, s.st, p[a:b], all, nil); err != nil {
+			return err
+		}
+		s.scorePrompt(a, b)
+	}
+	return nil
+}
+
+// start begins decoding once the prompt is in the state and s.logits hold
+// its next-token logits: it samples the first token, or ends a request
+// that only scores its prompt.
+func (s *seq) start() {
+	if s.req.MaxTokens == 0 {
+		s.finish(FinishLength)
+		return
+	}
+	s.next()
 }
 
 // next samples a token from s.logits and updates the finish state.
 func (s *seq) next() {
+	raw := s.logits
+	if s.req.Logprobs && s.sampler.penalizes() { // Sample changes the logits in place
+		s.raw = append(s.raw[:0], s.logits...)
+		raw = s.raw
+	}
 	t := s.sampler.Sample(s.logits, s.history)
+	if s.req.Logprobs {
+		s.res.Logprobs = append(s.res.Logprobs, logprobOf(raw, t, s.req.TopLogprobs))
+	}
 	s.history = append(s.history, t)
 	s.res.Tokens = append(s.res.Tokens, t)
 	for _, e := range s.req.EOS {
@@ -194,13 +279,25 @@ func GenerateBatch(ctx context.Context, m Model, tok *tokenizer.Tokenizer, reqs 
 				break
 			}
 		}
-		if !forked {
+		if s.plBuf != nil {
+			if err := s.prefillScored(ctx, m); err != nil {
+				return nil, fmt.Errorf("request %d: %w", i, err)
+			}
+		} else if !forked {
 			if err := prefill(ctx, m, s.st, s.req.Prompt, nil, s.logits); err != nil {
 				return nil, fmt.Errorf("request %d: %w", i, err)
 			}
 		}
 	}
-	sampleAll(seqs) // first tokens, once every prompt is in
+	first := make([]*seq, 0, len(seqs))
+	for _, s := range seqs {
+		if s.req.MaxTokens == 0 {
+			s.start() // only scores its prompt
+		} else {
+			first = append(first, s)
+		}
+	}
+	sampleAll(first) // first tokens, once every prompt is in
 	var states []state
 	var tokens []int
 	var logits [][]float32

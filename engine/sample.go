@@ -57,12 +57,17 @@ func newSampler(p SamplingParams) *sampler {
 	return &sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, 0x9e3779b97f4a7c15)), seen: map[int]struct{}{}}
 }
 
+// penalizes reports whether Sample changes the logits it is given.
+func (s *sampler) penalizes() bool {
+	return s.p.RepetitionPenalty > 0 && s.p.RepetitionPenalty != 1
+}
+
 // Sample picks the next token. history holds the tokens seen so far
 // (prompt and generated) for the repetition penalty; logits are modified
 // in place when a penalty applies.
 func (s *sampler) Sample(logits []float32, history []int) int {
 	p := s.p
-	if p.RepetitionPenalty > 0 && p.RepetitionPenalty != 1 {
+	if s.penalizes() {
 		// As HF's RepetitionPenaltyLogitsProcessor: each distinct seen token once.
 		clear(s.seen)
 		pen := float32(p.RepetitionPenalty)
