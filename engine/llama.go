@@ -116,6 +116,7 @@ func ropeInvFreq(cfg *Config) []float64 {
 type llamaState struct {
 	pos int
 	kv  []kernel.KVCache // per layer: [cap, nkv, hd] keys and values
+	pooling // for Embed
 }
 
 func (s *llamaState) Pos() int { return s.pos }
@@ -216,7 +217,5 @@ func (m *llama) forward(states []state, tokens []int, logits [][]float32) {
 	for i, st := range states {
 		st.(*llamaState).pos = pos[i] + 1
 	}
-	if logits != nil {
-		m.head(ws, x, m.norm, m.lmHead, logits) // [n][V]
-	}
+	m.head(ws, states, x, m.norm, m.lmHead, logits) // [n][V]; and pooled embeddings
 }

@@ -317,6 +317,7 @@ func loadEmbeddings(l *weightLoader, cfg *Config) (*kernel.Mat, error) {
 type mamba2State struct {
 	pos    int
 	layers []mambaState
+	pooling // for Embed
 }
 
 func (s *mamba2State) Pos() int { return s.pos }
@@ -372,7 +373,5 @@ func (m *mamba2) forward(states []state, tokens []int, logits [][]float32) {
 	for _, s := range states {
 		s.(*mamba2State).pos++
 	}
-	if logits != nil {
-		m.head(ws, x, m.normF, m.lmHead, logits) // [n][V]
-	}
+	m.head(ws, states, x, m.normF, m.lmHead, logits) // [n][V]; and pooled embeddings
 }

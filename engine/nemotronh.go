@@ -93,6 +93,7 @@ type nemotronHState struct {
 	pos   int
 	kv    []kernel.KVCache // per attention layer: [cap, nkv, hd] keys and values
 	mamba []mambaState     // per Mamba layer
+	pooling // for Embed
 }
 
 func (s *nemotronHState) Pos() int { return s.pos }
@@ -189,7 +190,5 @@ func (m *nemotronH) forward(states []state, tokens []int, logits [][]float32) {
 	for i, st := range states {
 		st.(*nemotronHState).pos = pos[i] + 1
 	}
-	if logits != nil {
-		m.head(ws, x, m.normF, m.lmHead, logits) // [n][V]
-	}
+	m.head(ws, states, x, m.normF, m.lmHead, logits) // [n][V]; and pooled embeddings
 }

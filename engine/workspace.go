@@ -133,16 +133,29 @@ func positions(pos []int, states []state) {
 }
 
 // head applies the final norm and the output head to the tokens that want
-// logits (logits[i] != nil), writing straight into the caller's slices.
-func (b *base) head(ws *workspace, x [][]float32, norm []float32, head kernel.Linear, logits [][]float32) {
+// logits (logits[i] != nil), writing straight into the caller's slices,
+// and adds the normed hidden state of tokens whose state pools one (see
+// Embed) to that sum.
+func (b *base) head(ws *workspace, states []state, x [][]float32, norm []float32, head kernel.Linear, logits [][]float32) {
 	ws.headIn, ws.headOut = ws.headIn[:0], ws.headOut[:0]
-	for i, l := range logits {
-		if l == nil {
+	for i := range x {
+		var l []float32
+		if logits != nil {
+			l = logits[i]
+		}
+		p := states[i].(pooler).pool()
+		if l == nil && p.sum == nil {
 			continue
 		}
 		kernel.RMSNorm(x[i], x[i], norm, b.cfg.NormEps)
-		ws.headIn = append(ws.headIn, x[i])
-		ws.headOut = append(ws.headOut, l[:b.cfg.VocabSize])
+		if p.sum != nil {
+			kernel.Add(p.sum, x[i])
+			p.n++
+		}
+		if l != nil {
+			ws.headIn = append(ws.headIn, x[i])
+			ws.headOut = append(ws.headOut, l[:b.cfg.VocabSize])
+		}
 	}
 	if len(ws.headIn) > 0 {
 		b.workers.MatMul(ws.headOut, head, ws.headIn) // [n, V]
