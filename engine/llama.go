@@ -114,9 +114,9 @@ func ropeInvFreq(cfg *Config) []float64 {
 
 // llamaState is one sequence: a KV cache per layer.
 type llamaState struct {
-	pos int
-	kv  []kernel.KVCache // per layer: [cap, nkv, hd] keys and values
-	pooling // for Embed
+	pos     int
+	kv      []kernel.KVCache // per layer: [cap, nkv, hd] keys and values
+	pooling                  // for Embed
 }
 
 func (s *llamaState) Pos() int { return s.pos }

@@ -315,8 +315,8 @@ func loadEmbeddings(l *weightLoader, cfg *Config) (*kernel.Mat, error) {
 // mamba2State is one sequence of a Mamba2ForCausalLM model: a constant
 // conv window and SSM state per layer.
 type mamba2State struct {
-	pos    int
-	layers []mambaState
+	pos     int
+	layers  []mambaState
 	pooling // for Embed
 }
 

@@ -90,10 +90,10 @@ func newNemotronH(cfg *Config, ck *safetensors.Checkpoint, opts Options) (*nemot
 // nemotronHState is one sequence: a KV cache per attention layer and a
 // constant-size Mamba state per Mamba layer.
 type nemotronHState struct {
-	pos   int
-	kv    []kernel.KVCache // per attention layer: [cap, nkv, hd] keys and values
-	mamba []mambaState     // per Mamba layer
-	pooling // for Embed
+	pos     int
+	kv      []kernel.KVCache // per attention layer: [cap, nkv, hd] keys and values
+	mamba   []mambaState     // per Mamba layer
+	pooling                  // for Embed
 }
 
 func (s *nemotronHState) Pos() int { return s.pos }
