@@ -35,10 +35,18 @@ type request struct {
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
-	IgnoreEOS bool            `json:"ignore_eos"` // vLLM's extension
-	Echo      bool            `json:"echo"`
-	Logprobs  json.RawMessage `json:"logprobs"`
+	IgnoreEOS   bool            `json:"ignore_eos"` // vLLM's extension
+	Echo        bool            `json:"echo"`
+	Logprobs    json.RawMessage `json:"logprobs"`     // chat: a boolean; completions: how many alternatives
+	TopLogprobs *int            `json:"top_logprobs"` // chat
+	// Refused rather than ignored: tools and structured output.
+	Tools          json.RawMessage `json:"tools"`
+	Functions      json.RawMessage `json:"functions"`
+	ResponseFormat json.RawMessage `json:"response_format"`
 }
+
+// present reports whether a JSON field was given a value other than null.
+func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 
 type chatMessage struct {
 	Role    string          `json:"role"`
@@ -83,6 +91,11 @@ type prepared struct {
 	req       backend.Request // sampling settings
 	n         int
 	ignoreEOS bool
+	logprobs  bool // of the generated tokens
+	top       int  // alternatives per position
+	echo      bool // completions: the prompt precedes the text (and its logprobs, with logprobs)
+	// promptText is the prompt as echoed: the string sent, or the ids decoded.
+	promptText *string
 }
 
 // parse reads and validates a request body.
@@ -99,13 +112,21 @@ func (s *Server) parse(r *http.Request, chat bool) (*request, *prepared, *apiErr
 		return nil, nil, &apiError{status: http.StatusNotFound, typ: "invalid_request_error", param: "model",
 			msg: fmt.Sprintf("the model %q does not exist (this server has %q)", q.Model, s.opts.ModelName)}
 	}
-	if q.Echo {
-		return nil, nil, badRequest("echo", "echo is not supported")
+	if present(q.Tools) || present(q.Functions) {
+		return nil, nil, badRequest("tools", "tools (function calling) are not supported by this server")
 	}
-	if len(q.Logprobs) > 0 && string(q.Logprobs) != "null" && string(q.Logprobs) != "false" {
-		return nil, nil, badRequest("logprobs", "logprobs are not supported")
+	if present(q.ResponseFormat) {
+		var rf struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(q.ResponseFormat, &rf) != nil || rf.Type != "text" {
+			return nil, nil, badRequest("response_format", "response_format %s is not supported (only {\"type\": \"text\"})", q.ResponseFormat)
+		}
 	}
 	p := &prepared{n: 1, ignoreEOS: q.IgnoreEOS}
+	if aerr := p.parseLogprobs(&q, chat); aerr != nil {
+		return nil, nil, aerr
+	}
 	br := &p.req
 	br.Temperature = 1 // OpenAI's default
 	if q.Temperature != nil {
@@ -127,10 +148,14 @@ func (s *Server) parse(r *http.Request, chat bool) (*request, *prepared, *apiErr
 		q.MaxTokens = q.MaxCompletionTokens
 	}
 	if q.MaxTokens != nil {
-		if *q.MaxTokens < 1 {
-			return nil, nil, badRequest("max_tokens", "max_tokens must be at least 1, got %d", *q.MaxTokens)
+		switch {
+		case *q.MaxTokens == 0 && p.echo:
+			br.MaxTokens = -1 // score the prompt only
+		case *q.MaxTokens < 1:
+			return nil, nil, badRequest("max_tokens", "max_tokens must be at least 1 (0 with echo), got %d", *q.MaxTokens)
+		default:
+			br.MaxTokens = *q.MaxTokens
 		}
-		br.MaxTokens = *q.MaxTokens
 	}
 	if q.Seed != nil {
 		br.Seed, br.HasSeed = *q.Seed, true
@@ -178,6 +203,13 @@ func (s *Server) parse(r *http.Request, chat bool) (*request, *prepared, *apiErr
 			return nil, nil, aerr
 		}
 		p.prompt = ids
+		if p.echo {
+			p.promptText = echoText(q.Prompt)
+			if p.promptText == nil {
+				t := s.b.Tokenizer().Decode(ids, false)
+				p.promptText = &t
+			}
+		}
 	}
 	if len(p.prompt) == 0 {
 		return nil, nil, badRequest("prompt", "the prompt is empty")
@@ -189,6 +221,45 @@ func (s *Server) parse(r *http.Request, chat bool) (*request, *prepared, *apiErr
 		}
 	}
 	return &q, p, nil
+}
+
+// parseLogprobs reads logprobs, top_logprobs and echo: chat takes
+// logprobs as a boolean with top_logprobs alternatives, completions take
+// logprobs as the number of alternatives and may echo the prompt.
+func (p *prepared) parseLogprobs(q *request, chat bool) *apiError {
+	if chat {
+		if q.Echo {
+			return badRequest("echo", "echo is a /v1/completions parameter")
+		}
+		if present(q.Logprobs) && json.Unmarshal(q.Logprobs, &p.logprobs) != nil {
+			return badRequest("logprobs", "logprobs must be a boolean")
+		}
+		if q.TopLogprobs != nil {
+			if *q.TopLogprobs < 0 || *q.TopLogprobs > engine.MaxTopLogprobs {
+				return badRequest("top_logprobs", "top_logprobs must be between 0 and %d, got %d", engine.MaxTopLogprobs, *q.TopLogprobs)
+			}
+			if *q.TopLogprobs > 0 && !p.logprobs {
+				return badRequest("top_logprobs", "top_logprobs needs logprobs: true")
+			}
+			p.top = *q.TopLogprobs
+		}
+	} else {
+		if q.TopLogprobs != nil {
+			return badRequest("top_logprobs", "top_logprobs is a chat parameter; /v1/completions takes logprobs: N")
+		}
+		if present(q.Logprobs) {
+			var n int
+			if json.Unmarshal(q.Logprobs, &n) != nil || n < 0 || n > engine.MaxTopLogprobs {
+				return badRequest("logprobs", "logprobs must be an integer between 0 and %d", engine.MaxTopLogprobs)
+			}
+			p.logprobs, p.top = true, n
+		}
+		p.echo = q.Echo
+	}
+	if q.Stream && (p.logprobs || p.echo) {
+		return badRequest("stream", "logprobs and echo are answered without streaming: send stream: false")
+	}
+	return nil
 }
 
 // promptIDs reads a completion prompt: a string, a list of token ids, or a
@@ -240,7 +311,7 @@ func contentText(raw json.RawMessage) (string, error) {
 
 // sample is the outcome of one of a request's n samples.
 type sample struct {
-	resp *backend.Response
+	resp *local.Result
 	err  error
 }
 
@@ -254,8 +325,8 @@ func (s *Server) run(ctx context.Context, p *prepared, onText func(i int, delta 
 		if req.HasSeed {
 			req.Seed += int64(i)
 		}
-		var opts local.RunOptions
-		opts.IgnoreEOS = p.ignoreEOS
+		opts := local.RunOptions{IgnoreEOS: p.ignoreEOS, Logprobs: p.logprobs, TopLogprobs: p.top,
+			PromptLogprobs: p.echo}
 		if onText != nil {
 			opts.OnText = func(d string) { onText(i, d) }
 		}
@@ -317,15 +388,31 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool) int
 			return e.status
 		}
 		completion += sm.resp.CompletionTokens
-		c := map[string]any{"index": i, "finish_reason": sm.resp.FinishReason}
+		c := map[string]any{"index": i, "finish_reason": sm.resp.FinishReason, "logprobs": nil}
 		if sm.resp.StopString != "" {
 			c["stop_reason"] = sm.resp.StopString
 		}
 		if chat {
-			c["message"] = map[string]any{"role": "assistant", "content": sm.resp.Text}
+			msg := map[string]any{"role": "assistant", "content": sm.resp.Text}
+			if reasoning, answer := s.b.SplitReasoning(p.prompt, sm.resp.Text); reasoning != "" {
+				// vLLM's field names: reasoning_content (older) and reasoning.
+				msg["reasoning_content"], msg["reasoning"], msg["content"] = reasoning, reasoning, answer
+				if answer == "" {
+					msg["content"] = nil // stopped inside the reasoning: no answer, not an empty one
+				}
+			}
+			c["message"] = msg
+			if p.logprobs {
+				c["logprobs"] = map[string]any{"content": s.chatLogprobs(sm.resp.Logprobs)}
+			}
 		} else {
 			c["text"] = sm.resp.Text
-			c["logprobs"] = nil
+			if p.echo {
+				c["text"] = *p.promptText + sm.resp.Text
+			}
+			if p.logprobs {
+				c["logprobs"] = s.completionLogprobs(p, sm.resp)
+			}
 		}
 		choices[i] = c
 	}
@@ -395,12 +482,20 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, p *prepared, cha
 			}
 		}
 	}
+	splits := make([]reasoningSplit, p.n)
+	for i := range splits {
+		splits[i] = reasoningSplit{split: func(text string) (string, string) { return s.b.SplitReasoning(p.prompt, text) }}
+	}
 	chunk := func(i int, delta string, finish any) map[string]any {
 		c := map[string]any{"index": i, "finish_reason": finish}
 		if chat {
 			d := map[string]any{}
-			if delta != "" {
-				d["content"] = delta
+			reasoning, answer := splits[i].add(delta)
+			if answer != "" {
+				d["content"] = answer
+			}
+			if reasoning != "" {
+				d["reasoning_content"], d["reasoning"] = reasoning, reasoning
 			}
 			c["delta"] = d
 		} else {

@@ -1,7 +1,12 @@
 // Package serve is Crucible's OpenAI-compatible HTTP server over the
 // built-in engine: /v1/completions and /v1/chat/completions (streaming
-// with server-sent events, or not), /v1/models, /health and Prometheus
-// /metrics. It generates with any Backend; with backend/local's, requests
+// with server-sent events, or not; logprobs and top_logprobs; echo with
+// prompt logprobs, as likelihood-based evaluation uses), /v1/embeddings
+// (mean-pooled final hidden states, unit length), /v1/models, /health and
+// Prometheus /metrics. Reasoning models' chains of thought come back
+// apart from the answer, in message.reasoning_content (and reasoning), as
+// vLLM's reasoning parsers return them. Tools and structured outputs
+// (response_format) are refused with a 400, not ignored. It generates with any Backend; with backend/local's, requests
 // from all clients share one continuous-batching engine.Batcher, so
 // concurrent clients decode in the same forward passes, and n samples of
 // one prompt prefill it once.
@@ -36,7 +41,12 @@ type Backend interface {
 	// Prompt renders a chat request's messages to prompt token ids.
 	Prompt(req *backend.Request) ([]int, error)
 	// Run generates from prompt token ids with req's sampling settings.
-	Run(ctx context.Context, prompt []int, req *backend.Request, opts local.RunOptions) (*backend.Response, error)
+	Run(ctx context.Context, prompt []int, req *backend.Request, opts local.RunOptions) (*local.Result, error)
+	// Embed is a token sequence's embedding.
+	Embed(ctx context.Context, ids []int) ([]float32, error)
+	// SplitReasoning separates a reasoning model's chain of thought from
+	// the answer (all answer for other models).
+	SplitReasoning(prompt []int, text string) (reasoning, answer string)
 	// Model is the model generating (the server checks prompt ids
 	// against its vocabulary).
 	Model() engine.Model
@@ -98,6 +108,7 @@ func New(b Backend, opts Options) *Server {
 	s.mux.HandleFunc("GET /v1/models", s.auth(s.models))
 	s.mux.HandleFunc("POST /v1/completions", s.auth(s.track("completions", s.completions)))
 	s.mux.HandleFunc("POST /v1/chat/completions", s.auth(s.track("chat", s.chatCompletions)))
+	s.mux.HandleFunc("POST /v1/embeddings", s.auth(s.track("embeddings", s.embeddings)))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/crucible-ml/crucible/backend"
 	"github.com/crucible-ml/crucible/backend/local"
@@ -376,29 +375,31 @@ func TestOpenAIClient(t *testing.T) {
 // TestGracefulShutdown: a stream in flight when shutdown begins finishes.
 func TestGracefulShutdown(t *testing.T) {
 	base, _, stop := testServer(t, Options{ModelName: "tiny"})
-	type result struct {
-		status int
-		body   []byte
+	js, _ := json.Marshal(map[string]any{"prompt": "If Tom has", "max_tokens": 200, "ignore_eos": true, "stream": true, "temperature": 0})
+	resp, err := http.Post(base+"/v1/completions", "application/json", bytes.NewReader(js))
+	if err != nil {
+		t.Fatal(err)
 	}
-	res := make(chan result, 1)
-	go func() {
-		resp, b := post(t, base+"/v1/completions", "", map[string]any{"prompt": "If Tom has", "max_tokens": 200,
-			"ignore_eos": true, "stream": true, "temperature": 0})
-		if resp == nil {
-			res <- result{}
-			return
-		}
-		res <- result{resp.StatusCode, b}
-	}()
-	time.Sleep(50 * time.Millisecond)
-	stop()
-	r := <-res
-	if r.status != 200 {
-		t.Fatalf("in-flight stream: status %d", r.status)
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("stream: status %d", resp.StatusCode)
 	}
-	if _, finish, err := streamText(r.body, false); err != nil || finish[0] != "length" {
+	// The first event has arrived: the request is in flight. Shut down.
+	br := bufio.NewReader(resp.Body)
+	first, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(first, "data: ") {
+		t.Fatalf("first event %q: %v", first, err)
+	}
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	rest, err := io.ReadAll(br)
+	if err != nil {
+		t.Fatalf("in-flight stream cut: %v", err)
+	}
+	if _, finish, err := streamText(append([]byte(first), rest...), false); err != nil || finish[0] != "length" {
 		t.Errorf("in-flight stream: %v, finish %v", err, finish)
 	}
+	<-stopped
 	if _, err := http.Get(base + "/health"); err == nil {
 		t.Error("server still answers after shutdown")
 	}
@@ -412,14 +413,14 @@ type canned struct {
 	prompts [][]int
 }
 
-func (c *canned) Run(ctx context.Context, prompt []int, req *backend.Request, opts local.RunOptions) (*backend.Response, error) {
+func (c *canned) Run(ctx context.Context, prompt []int, req *backend.Request, opts local.RunOptions) (*local.Result, error) {
 	c.mu.Lock()
 	c.prompts = append(c.prompts, prompt)
 	c.mu.Unlock()
 	if opts.OnText != nil {
 		opts.OnText("canned")
 	}
-	return &backend.Response{Text: "canned", FinishReason: backend.FinishStop, PromptTokens: len(prompt), CompletionTokens: 1}, nil
+	return &local.Result{Response: backend.Response{Text: "canned", FinishReason: backend.FinishStop, PromptTokens: len(prompt), CompletionTokens: 1}}, nil
 }
 
 func TestServerOverAnyBackend(t *testing.T) {

@@ -170,7 +170,14 @@ func (b *Backend) Generate(ctx context.Context, req *backend.Request) (*backend.
 	if err != nil {
 		return nil, err
 	}
-	return b.Run(ctx, prompt, req, RunOptions{})
+	res, err := b.Run(ctx, prompt, req, RunOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if req.IsChat() {
+		res.Reasoning, res.Text = b.SplitReasoning(prompt, res.Text)
+	}
+	return &res.Response, nil
 }
 
 // RunOptions add to a request what the backend.Request has no room for.
@@ -180,11 +187,25 @@ type RunOptions struct {
 	OnText func(delta string)
 	// IgnoreEOS generates past end-of-sequence tokens, up to MaxTokens.
 	IgnoreEOS bool
+	// Logprobs, TopLogprobs and PromptLogprobs ask for log-probabilities
+	// (see engine.GenRequest); with PromptLogprobs, a MaxTokens of -1
+	// scores the prompt and generates nothing.
+	Logprobs       bool
+	TopLogprobs    int
+	PromptLogprobs bool
+}
+
+// Result is a Run's outcome: the response and what RunOptions asked for.
+type Result struct {
+	backend.Response
+	Tokens         []int // generated token ids
+	Logprobs       []engine.TokenLogprob
+	PromptLogprobs []engine.TokenLogprob // of the prompt's tokens after the first
 }
 
 // Run generates from prompt token ids with req's sampling settings (its
 // Prompt and Messages are ignored).
-func (b *Backend) Run(ctx context.Context, prompt []int, req *backend.Request, opts RunOptions) (*backend.Response, error) {
+func (b *Backend) Run(ctx context.Context, prompt []int, req *backend.Request, opts RunOptions) (*Result, error) {
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("%w: empty prompt", backend.ErrBadRequest)
 	}
@@ -194,7 +215,10 @@ func (b *Backend) Run(ctx context.Context, prompt []int, req *backend.Request, o
 		}
 	}
 	maxTokens := req.MaxTokens
-	if maxTokens <= 0 {
+	switch {
+	case maxTokens < 0 && opts.PromptLogprobs:
+		maxTokens = 0 // score the prompt only
+	case maxTokens <= 0:
 		maxTokens = b.maxTokens
 	}
 	seed := uint64(req.Seed)
@@ -212,8 +236,12 @@ func (b *Backend) Run(ctx context.Context, prompt []int, req *backend.Request, o
 	if opts.IgnoreEOS {
 		eos = nil
 	}
+	if opts.TopLogprobs < 0 || opts.TopLogprobs > engine.MaxTopLogprobs {
+		return nil, fmt.Errorf("%w: top logprobs %d (0 to %d)", backend.ErrBadRequest, opts.TopLogprobs, engine.MaxTopLogprobs)
+	}
 	res, err := b.batcher.Generate(ctx, engine.GenRequest{Prompt: prompt, MaxTokens: maxTokens, Sampling: sp,
-		EOS: eos, Stop: req.Stop, OnText: opts.OnText})
+		EOS: eos, Stop: req.Stop, OnText: opts.OnText,
+		Logprobs: opts.Logprobs, TopLogprobs: opts.TopLogprobs, PromptLogprobs: opts.PromptLogprobs})
 	if err != nil {
 		return nil, err
 	}
@@ -221,8 +249,23 @@ func (b *Backend) Run(ctx context.Context, prompt []int, req *backend.Request, o
 	if res.FinishReason == engine.FinishStop {
 		reason = backend.FinishStop
 	}
-	return &backend.Response{Text: res.Text, FinishReason: reason, PromptTokens: res.PromptTokens,
-		CompletionTokens: len(res.Tokens), StopString: res.StopString}, nil
+	return &Result{Response: backend.Response{Text: res.Text, FinishReason: reason, PromptTokens: res.PromptTokens,
+		CompletionTokens: len(res.Tokens), StopString: res.StopString},
+		Tokens: res.Tokens, Logprobs: res.Logprobs, PromptLogprobs: res.PromptLogprobs}, nil
+}
+
+// Embed is the embedding of a token sequence (see engine.Embed):
+// mean-pooled final hidden states, unit length.
+func (b *Backend) Embed(ctx context.Context, ids []int) ([]float32, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: empty input", backend.ErrBadRequest)
+	}
+	for _, id := range ids {
+		if id < 0 || id >= b.m.Config().VocabSize {
+			return nil, fmt.Errorf("%w: token id %d outside the vocabulary of %d", backend.ErrBadRequest, id, b.m.Config().VocabSize)
+		}
+	}
+	return engine.Embed(ctx, b.m, ids)
 }
 
 // Model is the loaded model.
