@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,8 +27,13 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Serve a model with the built-in engine as an OpenAI-compatible HTTP server",
 		Long: `Loads a model folder (or org/name from the Hugging Face hub) into the built-in CPU engine and
-answers /v1/completions and /v1/chat/completions (streaming or not), /v1/models, /health and
-Prometheus /metrics. Requests from all clients decode together (continuous batching); n samples
+answers /v1/completions and /v1/chat/completions (streaming or not; logprobs, and echo with the
+prompt's logprobs for likelihood-based evaluation), /v1/embeddings (the mean of the model's final
+hidden states, after its final norm, scaled to unit length: usable for retrieval and
+decontamination, not a trained embedding model), /v1/models, /health and Prometheus /metrics.
+Reasoning models' chains of thought (between <think> and </think>) come back in
+message.reasoning_content, apart from the answer. Tools and JSON response formats are refused
+with a 400. Requests from all clients decode together (continuous batching); n samples
 of one prompt prefill it once. SIGINT/SIGTERM stop accepting connections and let in-flight
 requests finish (--shutdown-grace).`,
 		Example: `  crucible serve --model Qwen/Qwen2.5-0.5B-Instruct --addr 127.0.0.1:8000
@@ -60,13 +66,17 @@ requests finish (--shutdown-grace).`,
 			}
 			srv := serve.New(b, serve.Options{ModelName: name, APIKey: apiKey, ShutdownGrace: grace})
 			mm, _ := engine.ResolveMatmul(e.matmulMode()) // resolved at load: the same answer
-			slog.Info("serving", "model", name, "addr", addr, "auth", apiKey != "", "max_batch", e.maxBatch, "matmul", mm.String())
-			return srv.ListenAndServe(cmd.Context(), addr)
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err
+			}
+			slog.Info("serving", "model", name, "addr", ln.Addr().String(), "auth", apiKey != "", "max_batch", e.maxBatch, "matmul", mm.String())
+			return srv.Serve(cmd.Context(), ln)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&model, "model", "", "model folder or Hugging Face org/name")
-	f.StringVar(&addr, "addr", "127.0.0.1:8000", "listen address")
+	f.StringVar(&addr, "addr", "127.0.0.1:8000", "listen address (port 0: any free port, logged at startup)")
 	f.StringVar(&name, "model-name", "", "model id to serve under (default: the folder's name, or org/name)")
 	f.StringVar(&apiKey, "api-key", "", "require this Bearer token on /v1/")
 	f.StringVar(&apiKeyEnv, "api-key-env", "", "read the API key from this environment variable")
