@@ -138,10 +138,21 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"grade", "check", "--no-such-flag", "1", "2"}, 2},
 		{[]string{"grade", "--input", "/nonexistent.jsonl", "--output", filepath.Join(t.TempDir(), "o.jsonl")}, 2},
 		{[]string{"no-such-command"}, 2},
+
 	} {
 		if got := code(tc.args...); got != tc.want {
 			t.Errorf("crucible %v: exit %d, want %d", tc.args, got, tc.want)
 		}
+	}
+}
+
+// TestInputCheckedFirst: a missing input stops generate before it looks
+// for the model (which would be a download from the hub).
+func TestInputCheckedFirst(t *testing.T) {
+	_, stderr, err := run(t, "generate", "--input", "/nonexistent.jsonl", "--output", filepath.Join(t.TempDir(), "o.jsonl"),
+		"--model", "org/not-downloaded")
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(stderr, "nonexistent.jsonl") || strings.Contains(stderr, "org/not-downloaded") {
+		t.Fatalf("%v: %s", err, stderr)
 	}
 }
 

@@ -117,6 +117,9 @@ pairs the output already holds and sends byte-identical requests for the rest.`,
 			if input == "" || output == "" {
 				return fmt.Errorf("--input and --output are required")
 			}
+			if err := checkInput(input); err != nil { // before a backend loads or downloads a model
+				return err
+			}
 			o, release, err := generation(cmd, &g, &b, &ce)
 			if err != nil {
 				return err
@@ -159,6 +162,18 @@ func generation(cmd *cobra.Command, g *genFlags, b *backendFlags, ce *codeExecFl
 		return o, nil, err
 	}
 	return o, func() { stop(); be.Close() }, nil
+}
+
+// checkInput fails when the input spec names no readable file.
+func checkInput(spec string) error {
+	if spec == "-" {
+		return nil
+	}
+	r, err := record.Open(spec)
+	if err != nil {
+		return err
+	}
+	return r.Close()
 }
 
 // allFailed turns a run in which every request failed into an error: the
