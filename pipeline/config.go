@@ -110,6 +110,10 @@ type CommandInfo struct {
 	// --benchmark); InputOptional: it may run without one (synth topics).
 	NoInput       bool
 	InputOptional bool
+	// Check, when set, parses a stage's flag arguments with the command's
+	// own flag set, so that a value of the wrong type (temperature: hot)
+	// fails when the file is loaded, not when the stage runs.
+	Check func(args []string) error
 }
 
 // Resolver tells whether a command exists and what it accepts.
@@ -238,6 +242,11 @@ func (c *Config) validate(resolve Resolver) error {
 			}
 			if !info.Flags[k] {
 				return fmt.Errorf("%s: crucible %s has no flag --%s", where, s.Command, k)
+			}
+		}
+		if info.Check != nil {
+			if err := info.Check(c.flagArgs(s)); err != nil {
+				return fmt.Errorf("%s: crucible %s: %w", where, s.Command, err)
 			}
 		}
 		if err := checkLauncher(s.Launcher); err != nil {

@@ -36,6 +36,13 @@ func resolveCommand(command string) (pipeline.CommandInfo, error) {
 	if !info.Flags["output"] {
 		return info, fmt.Errorf("crucible %s writes no --output, so it cannot be a stage (a server goes under `server:`)", command)
 	}
+	info.Check = func(args []string) error {
+		fresh, _, err := newRootCmd().Find(words) // a flag set of its own
+		if err != nil {
+			return err
+		}
+		return fresh.ParseFlags(args)
+	}
 	info.NoInput = !info.Flags["input"]
 	info.InputOptional = c.Annotations[inputOptional] == "true"
 	if c.Name() == "eval" {

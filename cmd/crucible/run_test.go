@@ -186,6 +186,7 @@ func TestRunRejectsBrokenPipelines(t *testing.T) {
 		"not a stage":     {"stages:\n  a:\n    command: prompt list", "writes no --output"},
 		"unknown key":     {"stages:\n  a:\n    command: generate\n    input: " + in + "\n    shard: 2", "field shard not found"},
 		"eval sharded":    {"stages:\n  a:\n    command: eval\n    input: " + in + "\n    shards: 2", "cannot be sharded"},
+		"flag type":       {"stages:\n  a:\n    command: generate\n    input: " + in + "\n    flags: {temperature: hot}", `invalid argument "hot" for "--temperature"`},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
