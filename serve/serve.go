@@ -11,7 +11,7 @@
 // concurrent clients decode in the same forward passes, and n samples of
 // one prompt prefill it once.
 //
-//	b, err := local.Open(local.Options{Model: "models/Qwen2.5-0.5B-Instruct"})
+//	b, err := local.Open(ctx, local.Options{Model: "models/Qwen2.5-0.5B-Instruct"})
 //	srv := serve.New(b, serve.Options{ModelName: "qwen", APIKey: key})
 //	err = srv.ListenAndServe(ctx, "127.0.0.1:8000") // until ctx ends, then drains
 package serve

@@ -50,7 +50,7 @@ func modelDir(t testing.TB) string {
 // testServer serves the fixture model on a local port until the test ends.
 func testServer(t testing.TB, opts Options) (base string, b *local.Backend, stop func()) {
 	dir := modelDir(t)
-	b, err := local.Open(local.Options{Model: dir, MaxBatch: 16})
+	b, err := local.Open(context.Background(), local.Options{Model: dir, MaxBatch: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +424,7 @@ func (c *canned) Run(ctx context.Context, prompt []int, req *backend.Request, op
 }
 
 func TestServerOverAnyBackend(t *testing.T) {
-	b, err := local.Open(local.Options{Model: modelDir(t), MaxBatch: 2})
+	b, err := local.Open(context.Background(), local.Options{Model: modelDir(t), MaxBatch: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@
 // config), applies the chat template to chat requests, and runs all
 // requests through one continuous-batching engine.Batcher.
 //
-//	b, err := local.Open(local.Options{Model: "models/Qwen2.5-0.5B-Instruct"})
+//	b, err := local.Open(ctx, local.Options{Model: "models/Qwen2.5-0.5B-Instruct"})
 //	resp, err := b.Generate(ctx, &backend.Request{Messages: msgs, MaxTokens: 512})
 package local
 
@@ -59,8 +59,11 @@ type Backend struct {
 
 var _ backend.Backend = (*Backend)(nil)
 
-// Open loads the model folder in opts.Model.
-func Open(opts Options) (*Backend, error) {
+// Open loads the model folder in opts.Model (downloading an org/name from
+// the hub first). When ctx ends first (Ctrl-C), Open returns ctx's error
+// at once: a download stops and stays resumable, and a model half-loaded
+// is closed as soon as its load returns.
+func Open(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.Model == "" {
 		return nil, fmt.Errorf("local backend: no model folder given")
 	}
@@ -68,11 +71,34 @@ func Open(opts Options) (*Backend, error) {
 	if opts.Hub != nil {
 		ho = *opts.Hub
 	}
-	dir, err := hub.Resolve(context.Background(), opts.Model, ho)
+	dir, err := hub.Resolve(ctx, opts.Model, ho)
 	if err != nil {
 		return nil, fmt.Errorf("local backend: %w", err)
 	}
-	m, err := engine.LoadWith(dir, engine.Options{Threads: opts.Threads, Quantize: opts.Quantize, Matmul: opts.Matmul, KVCache: opts.KVCache})
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("local backend: %w", err)
+	}
+	type loaded struct {
+		m   engine.Model
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		m, err := engine.LoadWith(dir, engine.Options{Threads: opts.Threads, Quantize: opts.Quantize, Matmul: opts.Matmul, KVCache: opts.KVCache})
+		done <- loaded{m, err}
+	}()
+	var m engine.Model
+	select {
+	case l := <-done:
+		m, err = l.m, l.err
+	case <-ctx.Done():
+		go func() { // the load cannot be cut short; free it when it ends
+			if l := <-done; l.err == nil {
+				l.m.Close()
+			}
+		}()
+		return nil, fmt.Errorf("local backend: loading %s: %w", dir, ctx.Err())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("local backend: %w", err)
 	}

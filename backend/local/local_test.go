@@ -40,7 +40,7 @@ func modelDir(t *testing.T) string {
 }
 
 func TestLocalBackend(t *testing.T) {
-	b, err := Open(Options{Model: modelDir(t), MaxBatch: 4})
+	b, err := Open(context.Background(), Options{Model: modelDir(t), MaxBatch: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,10 +103,20 @@ func TestLocalBackend(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	offline := hub.Options{CacheDir: t.TempDir(), Offline: true}
-	if _, err := Open(Options{Model: "org/not-cached", Hub: &offline}); !errors.Is(err, hub.ErrOffline) {
+	if _, err := Open(context.Background(), Options{Model: "org/not-cached", Hub: &offline}); !errors.Is(err, hub.ErrOffline) {
 		t.Errorf("Open of an uncached repo offline: err = %v", err)
 	}
-	if _, err := Open(Options{Model: "./no/such/folder", Hub: &offline}); err == nil {
+	if _, err := Open(context.Background(), Options{Model: "./no/such/folder", Hub: &offline}); err == nil {
 		t.Error("Open of a missing folder succeeded")
+	}
+}
+
+// TestOpenStopsOnCancel: a cancelled context stops Open with its error
+// (Ctrl-C during a model load).
+func TestOpenStopsOnCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Open(ctx, Options{Model: modelDir(t)}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("%v, want context.Canceled", err)
 	}
 }

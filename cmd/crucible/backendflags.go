@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -40,7 +41,10 @@ func (f *backendFlags) register(cmd *cobra.Command) {
 	fl.Lookup("max-batch").Usage += " (capped by --concurrency)"
 }
 
-func (f *backendFlags) open() (backend.Backend, error) {
+func (f *backendFlags) open() (backend.Backend, error) { return f.openContext(context.Background()) }
+
+// openContext is open that stops when ctx ends (a model download or load).
+func (f *backendFlags) openContext(ctx context.Context) (backend.Backend, error) {
 	kind := f.kind
 	if kind == "" {
 		kind = "openai"
@@ -62,7 +66,7 @@ func (f *backendFlags) open() (backend.Backend, error) {
 			Concurrency: f.concurrency, Timeout: f.timeout, MaxRetries: f.retries(), BackoffBase: f.backoff,
 		})
 	case "local":
-		return openLocalBackend(f)
+		return openLocalBackend(ctx, f)
 	default:
 		return nil, fmt.Errorf("--backend %q: want openai or local", kind)
 	}
@@ -82,7 +86,7 @@ func (f *backendFlags) apiKey() (string, error) { return openai.KeyFromEnv(f.api
 
 // openLocalBackend loads --model (a folder, or org/name from the Hugging
 // Face hub) into the built-in engine.
-func openLocalBackend(f *backendFlags) (backend.Backend, error) {
+func openLocalBackend(ctx context.Context, f *backendFlags) (backend.Backend, error) {
 	if f.model == "" {
 		return nil, errors.New("no --base-url and no --model: give --base-url for an OpenAI-compatible server, or --model DIR|org/name for the built-in engine")
 	}
@@ -92,7 +96,7 @@ func openLocalBackend(f *backendFlags) (backend.Backend, error) {
 	o := f.engine.localOptions(f.model, f.concurrency)
 	ho := hubOptions()
 	o.Hub = &ho
-	return local.Open(o)
+	return local.Open(ctx, o)
 }
 
 // flagConfig records every flag's value, for manifests.

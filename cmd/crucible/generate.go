@@ -150,7 +150,7 @@ func generation(cmd *cobra.Command, g *genFlags, b *backendFlags, ce *codeExecFl
 	if o, err = g.options(); err != nil {
 		return o, nil, err
 	}
-	be, err := b.open()
+	be, err := b.openContext(cmd.Context())
 	if err != nil {
 		return o, nil, err
 	}

@@ -53,7 +53,7 @@ requests finish (--shutdown-grace).`,
 			if err := e.check(); err != nil {
 				return err
 			}
-			b, err := local.Open(e.localOptions(model, 0))
+			b, err := local.Open(cmd.Context(), e.localOptions(model, 0))
 			if err != nil {
 				return err
 			}

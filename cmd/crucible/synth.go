@@ -174,7 +174,7 @@ func (f *synthFlags) common(cmd *cobra.Command, needInput, model bool) (synth.Co
 	if c.Params, err = f.g.params(); err != nil {
 		return synth.Common{}, err
 	}
-	if c.Backend, err = f.b.open(); err != nil {
+	if c.Backend, err = f.b.openContext(cmd.Context()); err != nil {
 		return synth.Common{}, err
 	}
 	c.Completion, c.Seed, c.WorkDir = f.g.completion, f.g.seed, f.workDir
