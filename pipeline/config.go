@@ -100,6 +100,14 @@ type Server struct {
 	Timeout int    `yaml:"timeout"` // seconds (default 600)
 }
 
+// timeoutSeconds is how long the server may take to become healthy.
+func (sv *Server) timeoutSeconds() int {
+	if sv.Timeout > 0 {
+		return sv.Timeout
+	}
+	return 600
+}
+
 // CommandInfo describes a crucible command, as the CLI knows it.
 type CommandInfo struct {
 	Flags map[string]bool // flags the command accepts

@@ -82,3 +82,47 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+// TestServerTimeoutOnSlurm: a stage server's timeout reaches the sbatch
+// script as it reaches the local runner (it was raised to 600 s).
+func TestServerTimeoutOnSlurm(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "in.jsonl"), []byte("{}\n"), 0o644)
+	wd, _ := os.Getwd()
+	os.Chdir(dir)
+	defer os.Chdir(wd)
+	for _, c := range []struct {
+		timeout string
+		want    string
+	}{{", timeout: 45", "--timeout 45s"}, {"", "--timeout 600s"}} {
+		y := "name: t\nstages:\n  a:\n    command: generate\n    input: in.jsonl\n" +
+			"    server: {command: \"crucible serve\", health: \"http://127.0.0.1:1/health\"" + c.timeout + "}\n"
+		cfg, err := Parse([]byte(y), resolver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := NewRunner(cfg, Options{RunsDir: filepath.Join(dir, "runs"), Exe: "/usr/bin/crucible"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Script(cfg.Stages[0], []string{"generate"}, nil, 1); !strings.Contains(got, c.want) {
+			t.Errorf("server%s: script lacks %q:\n%s", c.timeout, c.want, got)
+		}
+	}
+}
+
+// TestRecordJobFailsLoudly: a submitted job whose manifest save fails is
+// an error (a rerun would not know the job and would submit it again).
+func TestRecordJobFailsLoudly(t *testing.T) {
+	dir := t.TempDir()
+	r := &Runner{dir: dir, m: &Manifest{}}
+	// A non-empty folder where the manifest goes: the save's rename fails.
+	if err := os.MkdirAll(filepath.Join(dir, "manifest.json", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sm := &StageManifest{}
+	err := r.recordJob(sm, "999999")
+	if err == nil || !strings.Contains(err.Error(), "job 999999") || !strings.Contains(err.Error(), "cancelled") {
+		t.Fatalf("recordJob: %v", err)
+	}
+}

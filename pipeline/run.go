@@ -345,7 +345,7 @@ func startServer(ctx context.Context, sv *Server, log io.Writer) (stop func(), e
 	if sv.Health == "" {
 		return stop, nil
 	}
-	if err := WaitHealthy(ctx, sv.Health, time.Duration(max(sv.Timeout, 0))*time.Second, exited); err != nil {
+	if err := WaitHealthy(ctx, sv.Health, time.Duration(sv.timeoutSeconds())*time.Second, exited); err != nil {
 		stop()
 		return nil, fmt.Errorf("server %q: %w", sv.Command, err)
 	}

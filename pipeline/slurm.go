@@ -108,7 +108,7 @@ func (r *Runner) script(s *Stage, args []string, tasks []int, dropOutput bool, t
 	if s.Server != nil {
 		fmt.Fprintf(&b, "( %s ) &\nserver_pid=$!\ntrap 'kill $server_pid 2>/dev/null || true' EXIT\n", s.Server.Command)
 		if s.Server.Health != "" {
-			fmt.Fprintf(&b, "%s internal wait-healthy --timeout %ds --pid $server_pid %s\n", shellQuote(r.o.Exe), max(s.Server.Timeout, 600), shellQuote(s.Server.Health))
+			fmt.Fprintf(&b, "%s internal wait-healthy --timeout %ds --pid $server_pid %s\n", shellQuote(r.o.Exe), s.Server.timeoutSeconds(), shellQuote(s.Server.Health))
 		}
 	}
 	var words []string
@@ -174,8 +174,9 @@ func (r *Runner) runSlurm(ctx context.Context, s *Stage, args []string, sm *Stag
 		if err != nil {
 			return err
 		}
-		sm.Jobs = append(sm.Jobs, id)
-		r.save()
+		if err := r.recordJob(sm, id); err != nil {
+			return err
+		}
 		slog.Info("submitted", "stage", s.Name, "job", id)
 		if err := r.follow(ctx, s, id, ""); err != nil {
 			return err
@@ -205,8 +206,9 @@ func (r *Runner) runSlurm(ctx context.Context, s *Stage, args []string, sm *Stag
 			return err
 		}
 		dep = id
-		sm.Jobs = append(sm.Jobs, id)
-		r.save()
+		if err := r.recordJob(sm, id); err != nil {
+			return err
+		}
 		slog.Info("submitted shards", "stage", s.Name, "job", id, "tasks", joinInts(todo), "of", n)
 	} else {
 		slog.Info("all shards done; merging", "stage", s.Name)
@@ -223,8 +225,9 @@ func (r *Runner) runSlurm(ctx context.Context, s *Stage, args []string, sm *Stag
 	if err != nil {
 		return err
 	}
-	sm.Jobs = append(sm.Jobs, mid)
-	r.save()
+	if err := r.recordJob(sm, mid); err != nil {
+		return err
+	}
 	if err := r.follow(ctx, s, dep, mid); err != nil {
 		return err
 	}
@@ -461,4 +464,16 @@ func Merge(output string, shards []string, version string) (int, error) {
 		Output: output, Command: "merge", Version: version, Rows: rows, Existing: w.Existing(), Written: w.Written(),
 		Counts: map[string]int{"shards": len(shards)}, Started: start.UTC(), Finished: time.Now().UTC(), WallSeconds: time.Since(start).Seconds(),
 	})
+}
+
+// recordJob adds a submitted job to the stage's manifest and saves it. A
+// job the manifest does not hold would be submitted again by a rerun, so
+// when the save fails the job is cancelled and the stage fails.
+func (r *Runner) recordJob(sm *StageManifest, id string) error {
+	sm.Jobs = append(sm.Jobs, id)
+	if err := r.save(); err != nil {
+		cerr := exec.Command("scancel", id).Run()
+		return fmt.Errorf("saving the manifest after submitting job %s: %w (the job was cancelled so that a rerun does not submit it twice; scancel: %v)", id, err, cerr)
+	}
+	return nil
 }
