@@ -138,7 +138,6 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"grade", "check", "--no-such-flag", "1", "2"}, 2},
 		{[]string{"grade", "--input", "/nonexistent.jsonl", "--output", filepath.Join(t.TempDir(), "o.jsonl")}, 2},
 		{[]string{"no-such-command"}, 2},
-
 	} {
 		if got := code(tc.args...); got != tc.want {
 			t.Errorf("crucible %v: exit %d, want %d", tc.args, got, tc.want)

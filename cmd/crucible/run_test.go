@@ -109,7 +109,8 @@ func TestRunLocalAndSlurmAgree(t *testing.T) {
 
 func TestRunSlurmResubmitsKilledShard(t *testing.T) {
 	slurmUp(t)
-	srv := &slowServer{t: t, bodies: map[int64][]byte{}}
+	// Shard 1's requests wait until it is killed: it is surely running then.
+	srv := &slowServer{t: t, bodies: map[int64][]byte{}, holdShard: &record.Shard{Index: 1, Count: 3}, held: make(chan struct{})}
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	dir := t.TempDir()
@@ -130,13 +131,15 @@ func TestRunSlurmResubmitsKilledShard(t *testing.T) {
 		for _, l := range strings.Split(string(out), "\n") {
 			f := strings.Fields(l)
 			if len(f) == 3 && f[1] == "1" && f[2] == "RUNNING" {
-				time.Sleep(300 * time.Millisecond) // let it write some rows
 				exec.Command("scancel", "--signal=KILL", "--full", f[0]).Run()
 				killed = f[0]
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		if killed == "" {
+			time.Sleep(100 * time.Millisecond) // squeue is polled: Slurm has no event to wait on
+		}
 	}
+	close(srv.held)
 	err := cmd.Wait()
 	if killed == "" {
 		t.Fatalf("shard 1 never seen running; run: %v\n%s", err, stderr.String())
