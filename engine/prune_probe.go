@@ -151,7 +151,7 @@ func (b *base) probeFinish(ws *workspace, x, xb [][]float32, norm []float32, hea
 		rec.tokens += len(x)
 	}
 	if logits != nil {
-		b.head(ws, x, norm, head, logits)
+		b.head(ws, nil, x, norm, head, logits)
 	}
 }
 

@@ -135,7 +135,7 @@ func positions(pos []int, states []state) {
 // head applies the final norm and the output head to the tokens that want
 // logits (logits[i] != nil), writing straight into the caller's slices,
 // and adds the normed hidden state of tokens whose state pools one (see
-// Embed) to that sum.
+// Embed) to that sum. states may be nil (nothing pooled).
 func (b *base) head(ws *workspace, states []state, x [][]float32, norm []float32, head kernel.Linear, logits [][]float32) {
 	ws.headIn, ws.headOut = ws.headIn[:0], ws.headOut[:0]
 	for i := range x {
@@ -143,12 +143,16 @@ func (b *base) head(ws *workspace, states []state, x [][]float32, norm []float32
 		if logits != nil {
 			l = logits[i]
 		}
-		p := states[i].(pooler).pool()
-		if l == nil && p.sum == nil {
+		var p *pooling
+		if states != nil {
+			p = states[i].(pooler).pool()
+		}
+		pooled := p != nil && p.sum != nil
+		if l == nil && !pooled {
 			continue
 		}
 		kernel.RMSNorm(x[i], x[i], norm, b.cfg.NormEps)
-		if p.sum != nil {
+		if pooled {
 			kernel.Add(p.sum, x[i])
 			p.n++
 		}
