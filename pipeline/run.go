@@ -325,18 +325,18 @@ func (r *Runner) runLocal(ctx context.Context, s *Stage, args []string) error {
 func startServer(ctx context.Context, sv *Server, log io.Writer) (stop func(), err error) {
 	cmd := exec.Command("/bin/sh", "-c", sv.Command)
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("server %q: %w", sv.Command, err)
 	}
 	stop = func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		stopGroup(cmd, true)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(20 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			stopGroup(cmd, false)
 			<-done
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -128,7 +127,7 @@ func newInternalCmd() *cobra.Command {
 			exited := make(chan error, 1)
 			if pid > 0 {
 				go func() {
-					for syscall.Kill(pid, 0) == nil {
+					for pipeline.ProcessAlive(pid) {
 						time.Sleep(time.Second)
 					}
 					exited <- fmt.Errorf("process %d is gone", pid)

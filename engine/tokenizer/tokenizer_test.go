@@ -5,9 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 type cases struct {
@@ -167,15 +165,6 @@ func BenchmarkEncode(b *testing.B) {
 			}
 		})
 	}
-}
-
-// cpuTime is the user+system CPU time of this process.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // FuzzEncodeDecode: BPE with byte-level or byte-fallback pieces loses
