@@ -59,7 +59,8 @@ it resumes from what DIR already holds.`,
 				return err
 			}
 			fmt.Fprint(cmd.OutOrStdout(), res.Metrics.Table(res.Name))
-			fmt.Fprintf(cmd.ErrOrStderr(), "metrics written to %s\n", filepath.Join(outDir, "metrics.json"))
+			fmt.Fprintf(cmd.ErrOrStderr(), "metrics written to %s\nlook at the rows and charts: crucible inspect %s (or crucible report %s --output report.html)\n",
+				filepath.Join(outDir, "metrics.json"), outDir, outDir)
 			return nil
 		},
 	}
