@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/crucible-ml/crucible/data"
 	"github.com/crucible-ml/crucible/record"
@@ -32,6 +33,11 @@ type Options struct {
 	Gen    solve.Options
 	Grader Grader // default NewMathGrader()
 	HTTP   *http.Client
+	// ScoreOnly computes the metrics from the rows OutDir/output.jsonl
+	// already holds (e.g. the shards of a pipeline stage merged there),
+	// generating nothing: every selected benchmark row (Gen.Shard,
+	// Gen.Limit) must have its Gen.Samples samples.
+	ScoreOnly bool
 }
 
 // Result is what an evaluation produced.
@@ -65,7 +71,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if g.Label == "" {
 		g.Label = "eval " + name
 	}
-	st, err := solve.Run(ctx, g)
+	var st solve.Stats
+	if o.ScoreOnly {
+		st, err = selected(g)
+	} else {
+		st, err = solve.Run(ctx, g)
+	}
 	res := &Result{Name: name, Stats: st, Output: g.Output}
 	if err != nil {
 		return res, err
@@ -115,6 +126,64 @@ func GradeRow(g Grader, row *record.Row) {
 	if p, ok := g.(policyNamer); ok && p.Policy() != "" {
 		row.Set("grade_policy", p.Policy())
 	}
+}
+
+// selected lists the benchmark rows g selects (as solve.Run would) and
+// checks that g.Output holds every sample of each, for ScoreOnly.
+func selected(g solve.Options) (solve.Stats, error) {
+	start := time.Now()
+	var st solve.Stats
+	in, err := record.Open(g.Input)
+	if err != nil {
+		return st, err
+	}
+	defer in.Close()
+	for in.Next() {
+		row := in.Row()
+		if err := g.Prepare(row); err != nil {
+			file, line := in.Pos()
+			return st, fmt.Errorf("%s:%d: %w", file, line, err)
+		}
+		id := row.ID()
+		if !g.Shard.Contains(id) {
+			continue
+		}
+		if g.Limit > 0 && st.Rows >= g.Limit {
+			break
+		}
+		st.Rows++
+		st.IDs = append(st.IDs, id)
+	}
+	if err := in.Err(); err != nil {
+		return st, err
+	}
+	have := map[record.Key]bool{}
+	out, err := record.Open(g.Output)
+	if err != nil {
+		return st, fmt.Errorf("score only: %w", err)
+	}
+	defer out.Close()
+	for out.Next() {
+		have[record.KeyOf(out.Row())] = true
+	}
+	if err := out.Err(); err != nil {
+		return st, err
+	}
+	n := max(g.Samples, 1)
+	missing := 0
+	for _, id := range st.IDs {
+		for s := range n {
+			if !have[record.Key{ID: id, Sample: s}] {
+				missing++
+			}
+		}
+	}
+	if missing > 0 {
+		return st, fmt.Errorf("score only: %s lacks %d of the %d (row, sample) pairs the benchmark selects", g.Output, missing, len(st.IDs)*n)
+	}
+	st.Skipped = len(st.IDs) * n
+	st.Wall = time.Since(start)
+	return st, nil
 }
 
 var levelRE = regexp.MustCompile(`(\d+)`)

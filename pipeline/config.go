@@ -118,6 +118,14 @@ type CommandInfo struct {
 	// --benchmark); InputOptional: it may run without one (synth topics).
 	NoInput       bool
 	InputOptional bool
+	// Rescore names the flag that, given to the command again over the
+	// stage's folder, finishes a merged output (eval's --score-only
+	// computes the metrics once from all shards' rows): such a command
+	// writing a folder may be sharded.
+	Rescore string
+	// DoneFile, when set, is a file in the stage's folder written last: the
+	// stage is finished when the output's manifest and this file exist.
+	DoneFile string
 	// Check, when set, parses a stage's flag arguments with the command's
 	// own flag set, so that a value of the wrong type (temperature: hot)
 	// fails when the file is loaded, not when the stage runs.
@@ -263,7 +271,10 @@ func (c *Config) validate(resolve Resolver) error {
 		if s.Shards < 0 {
 			return fmt.Errorf("%s: shards must be positive", where)
 		}
-		if s.Shards > 1 && s.Command != "curate" && (!info.Flags["shard"] || info.OutputDir) {
+		if _, limited := s.Flags["limit"]; limited && s.Shards > 1 && info.Rescore != "" {
+			return fmt.Errorf("%s: --limit applies to each shard; a sharded crucible %s cannot take it", where, s.Command)
+		}
+		if s.Shards > 1 && s.Command != "curate" && (!info.Flags["shard"] || info.OutputDir && info.Rescore == "") {
 			return fmt.Errorf("%s: crucible %s cannot be sharded (it has no --shard, or writes a folder)", where, s.Command)
 		}
 		ins := s.inputs()

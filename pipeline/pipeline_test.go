@@ -52,7 +52,7 @@ func TestSbatchScriptsGolden(t *testing.T) {
 	s := c.Stages[0]
 	args := []string{"generate", "--input=/data/in.jsonl", "--output=" + r.Output(s)}
 	args = append(args, c.flagArgs(s)...)
-	got := r.Script(s, args, []int{0, 2}, 3) + "----\n" + r.mergeScript(s, 3)
+	got := r.Script(s, args, []int{0, 2}, 3) + "----\n" + r.mergeScript(s, args, 3)
 	golden := filepath.Join(wd, "testdata", "sbatch.golden")
 	if *update {
 		os.WriteFile(golden, []byte(got), 0o644)

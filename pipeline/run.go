@@ -290,6 +290,10 @@ func (r *Runner) Run(ctx context.Context) error {
 // exists).
 func (r *Runner) finished(s *Stage) bool {
 	_, ok, _ := record.ReadManifest(r.Output(s))
+	if ok && s.kind.DoneFile != "" {
+		_, err := os.Stat(filepath.Join(r.StageDir(s), s.kind.DoneFile))
+		ok = err == nil
+	}
 	return ok
 }
 
@@ -414,7 +418,7 @@ func (r *Runner) Plan(ctx context.Context, w io.Writer) error {
 					all[i] = i
 				}
 				fmt.Fprint(w, r.Script(s, args, all, n))
-				fmt.Fprint(w, r.mergeScript(s, n))
+				fmt.Fprint(w, r.mergeScript(s, args, n))
 			}
 			continue
 		}

@@ -16,9 +16,21 @@ import (
 	"github.com/crucible-ml/crucible/record"
 )
 
-// shardOutput is where shard i of n writes.
+// shardOutput is where shard i of n writes its rows.
 func (r *Runner) shardOutput(s *Stage, i, n int) string {
-	return filepath.Join(r.StageDir(s), "shards", fmt.Sprintf("output-%d-of-%d.jsonl", i, n))
+	if s.kind.OutputDir {
+		return filepath.Join(r.shardOutputArg(s, strconv.Itoa(i), n), s.kind.OutputFile)
+	}
+	return r.shardOutputArg(s, strconv.Itoa(i), n)
+}
+
+// shardOutputArg is what shard i (a number or a shell expansion) of n gets
+// as --output: a file, or a folder for a command that writes one.
+func (r *Runner) shardOutputArg(s *Stage, i string, n int) string {
+	if s.kind.OutputDir {
+		return filepath.Join(r.StageDir(s), "shards", fmt.Sprintf("%s-of-%d", i, n))
+	}
+	return filepath.Join(r.StageDir(s), "shards", fmt.Sprintf("output-%s-of-%d.jsonl", i, n))
 }
 
 func (r *Runner) slurmDir(s *Stage) string { return filepath.Join(r.StageDir(s), "slurm") }
@@ -65,7 +77,7 @@ func shellQuote(s string) string {
 func (r *Runner) Script(s *Stage, args []string, tasks []int, n int) string {
 	tail := ""
 	if tasks != nil {
-		out := filepath.Join(r.StageDir(s), "shards", "output-${SLURM_ARRAY_TASK_ID}-of-"+strconv.Itoa(n)+".jsonl")
+		out := r.shardOutputArg(s, "${SLURM_ARRAY_TASK_ID}", n)
 		tail = fmt.Sprintf(" --output=\"%s\" --shard=\"${SLURM_ARRAY_TASK_ID}/%d\"", out, n)
 	}
 	return r.script(s, args, tasks, tasks != nil, tail, "")
@@ -122,8 +134,10 @@ func (r *Runner) script(s *Stage, args []string, tasks []int, dropOutput bool, t
 	return b.String()
 }
 
-// mergeScript renders the job that joins the shards once they all succeed.
-func (r *Runner) mergeScript(s *Stage, n int) string {
+// mergeScript renders the job that joins the shards once they all succeed,
+// and finishes the merged output with the command's Rescore flag (args
+// are the stage's command line).
+func (r *Runner) mergeScript(s *Stage, args []string, n int) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/bash\n")
 	fmt.Fprintf(&b, "#SBATCH --job-name=%s\n", shellQuote("crucible-"+r.c.Name+"-"+s.Name+"-merge"))
@@ -143,6 +157,13 @@ func (r *Runner) mergeScript(s *Stage, n int) string {
 		words = append(words, shellQuote(r.shardOutput(s, i, n)))
 	}
 	b.WriteString(strings.Join(words, " ") + "\n")
+	if s.kind.Rescore != "" {
+		words = []string{shellQuote(r.o.Exe)}
+		for _, a := range args {
+			words = append(words, shellQuote(a))
+		}
+		b.WriteString(strings.Join(append(words, "--"+s.kind.Rescore), " ") + "\n")
+	}
 	return b.String()
 }
 
@@ -214,7 +235,7 @@ func (r *Runner) runSlurm(ctx context.Context, s *Stage, args []string, sm *Stag
 		slog.Info("all shards done; merging", "stage", s.Name)
 	}
 	mpath := filepath.Join(r.slurmDir(s), "merge.sbatch")
-	if err := os.WriteFile(mpath, []byte(r.mergeScript(s, n)), 0o644); err != nil {
+	if err := os.WriteFile(mpath, []byte(r.mergeScript(s, args, n)), 0o644); err != nil {
 		return err
 	}
 	margs := []string{}

@@ -10,6 +10,7 @@ import (
 	"github.com/crucible-ml/crucible/data"
 	"github.com/crucible-ml/crucible/eval"
 	"github.com/crucible-ml/crucible/grade"
+	"github.com/crucible-ml/crucible/solve"
 )
 
 func init() { commands = append(commands, newEvalCmd) }
@@ -20,6 +21,7 @@ func newEvalCmd() *cobra.Command {
 	var ce codeExecFlags
 	var gf gradeFlags
 	var bench, dataDir, outDir string
+	var scoreOnly bool
 	cmd := &cobra.Command{
 		Use:   "eval --benchmark NAME|FILE --output DIR",
 		Short: "Score a model on GSM8K, MATH, MATH-500 or your own file",
@@ -40,13 +42,21 @@ it resumes from what DIR already holds.`,
 			if err != nil {
 				return err
 			}
-			o, release, err := generation(cmd, &g, &b, &ce)
+			var o solve.Options
+			if scoreOnly { // no backend: the rows are there
+				o, err = g.options()
+			} else {
+				var release func()
+				o, release, err = generation(cmd, &g, &b, &ce)
+				if err == nil {
+					defer release()
+				}
+			}
 			if err != nil {
 				return err
 			}
-			defer release()
 			res, err := eval.Run(cmd.Context(), eval.Options{
-				Benchmark: bench, DataDir: dataDir, OutDir: outDir, Gen: o, Grader: grade.Grader{Opts: gopts},
+				Benchmark: bench, DataDir: dataDir, OutDir: outDir, Gen: o, Grader: grade.Grader{Opts: gopts}, ScoreOnly: scoreOnly,
 			})
 			if res != nil {
 				logStats(res.Stats)
@@ -67,6 +77,7 @@ it resumes from what DIR already holds.`,
 	cmd.Flags().StringVar(&bench, "benchmark", "", "benchmark: "+strings.Join(data.Names(), ", ")+", or a JSONL file")
 	cmd.Flags().StringVar(&dataDir, "data-dir", data.DefaultDir(), "folder of downloaded benchmarks")
 	cmd.Flags().StringVar(&outDir, "output", "", "output folder (output.jsonl, metrics.json)")
+	cmd.Flags().BoolVar(&scoreOnly, "score-only", false, "generate nothing: compute metrics.json from the rows the output folder holds (a sharded pipeline stage's merged rows)")
 	g.register(cmd, "math/cot")
 	b.register(cmd)
 	ce.register(cmd)

@@ -46,6 +46,8 @@ func resolveCommand(command string) (pipeline.CommandInfo, error) {
 	info.InputOptional = c.Annotations[inputOptional] == "true"
 	if c.Name() == "eval" {
 		info.OutputDir, info.OutputFile = true, "output.jsonl"
+		// Shards' rows merged into the stage folder are scored once there.
+		info.Rescore, info.DoneFile = "score-only", "metrics.json"
 	}
 	return info, nil
 }

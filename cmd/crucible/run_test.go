@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -188,7 +189,7 @@ func TestRunRejectsBrokenPipelines(t *testing.T) {
 		"cycle":           {"stages:\n  a:\n    command: generate\n    input: b\n  b:\n    command: generate\n    input: a", "cycle: a -> b -> a"},
 		"not a stage":     {"stages:\n  a:\n    command: prompt list", "writes no --output"},
 		"unknown key":     {"stages:\n  a:\n    command: generate\n    input: " + in + "\n    shard: 2", "field shard not found"},
-		"eval sharded":    {"stages:\n  a:\n    command: eval\n    input: " + in + "\n    shards: 2", "cannot be sharded"},
+		"eval limit":      {"stages:\n  a:\n    command: eval\n    shards: 2\n    flags: {benchmark: " + in + ", limit: 3}", "--limit applies to each shard"},
 		"flag type":       {"stages:\n  a:\n    command: generate\n    input: " + in + "\n    flags: {temperature: hot}", `invalid argument "hot" for "--temperature"`},
 	}
 	for name, c := range cases {
@@ -359,5 +360,75 @@ func TestRunShardedCurate(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(sruns, "sc", "sft", "slurm", "split.sbatch")); !os.IsNotExist(err) {
 		t.Errorf("the finished split job was submitted again: %v", err)
+	}
+}
+
+// TestEvalShardsOnSlurm: an eval stage with shards runs them as an array,
+// merges their rows and scores them once; the metrics equal a local run's.
+func TestEvalShardsOnSlurm(t *testing.T) {
+	slurmUp(t)
+	// Answers i+i, or a wrong 0 for a third of the seeds: metrics with
+	// something to count (accuracy, majority, pass@k, per-sample spread).
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Seed     int64 `json:"seed"`
+			Messages []struct {
+				Content string `json:"content"`
+			} `json:"messages"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		var a int
+		if len(req.Messages) > 0 {
+			fmt.Sscanf(req.Messages[len(req.Messages)-1].Content[strings.LastIndex(req.Messages[len(req.Messages)-1].Content, "What is ")+8:], "%d", &a)
+		}
+		ans := 2 * a
+		if req.Seed%3 == 0 {
+			ans = 0
+		}
+		fmt.Fprintf(w, `{"choices":[{"message":{"role":"assistant","content":"So \\boxed{%d}."},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":3}}`, ans)
+	}))
+	defer ts.Close()
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 24 {
+		fmt.Fprintf(&b, `{"id":"q%d","problem":"What is %d+%d?","expected_answer":"%d"}`+"\n", i, i, i, 2*i)
+	}
+	bench := filepath.Join(dir, "bench.jsonl")
+	os.WriteFile(bench, []byte(b.String()), 0o644)
+	pipe := filepath.Join(dir, "pipe.yaml")
+	os.WriteFile(pipe, []byte(fmt.Sprintf(`name: ev
+defaults: {base-url: %s, model: m, log-level: warn}
+slurm: {time: "00:10:00", extra: ["--cpus-per-task=1"]}
+stages:
+  score:
+    command: eval
+    shards: 3
+    flags: {benchmark: %s, samples: 2, temperature: 0.7, seed: 3}
+`, ts.URL, bench)), 0o644)
+	metrics := map[string]string{}
+	for _, launcher := range []string{"slurm", "local"} {
+		runs := filepath.Join(dir, "runs-"+launcher)
+		if _, se, err := run(t, "run", pipe, "--runs-dir", runs, "--launcher", launcher, "--poll", "300ms"); err != nil {
+			t.Fatalf("%s: %v\n%s", launcher, err, se)
+		}
+		m, err := os.ReadFile(filepath.Join(runs, "ev", "score", "metrics.json"))
+		if err != nil {
+			t.Fatalf("%s: %v", launcher, err)
+		}
+		metrics[launcher] = string(m)
+		if n := len(sortedLines(t, filepath.Join(runs, "ev", "score", "output.jsonl"))); n != 48 {
+			t.Fatalf("%s: %d rows, want 48", launcher, n)
+		}
+	}
+	if !strings.Contains(metrics["local"], `"pass@1`) || strings.Contains(metrics["local"], `"pass@1": 0,`) {
+		t.Fatalf("metrics count nothing: %s", metrics["local"])
+	}
+	t.Logf("metrics: %s", metrics["local"])
+	if metrics["slurm"] != metrics["local"] {
+		t.Fatalf("metrics differ:\nslurm %s\nlocal %s", metrics["slurm"], metrics["local"])
+	}
+	script, _ := os.ReadFile(filepath.Join(dir, "runs-slurm", "ev", "score", "slurm", "merge.sbatch"))
+	if !strings.Contains(string(script), "--score-only") {
+		t.Fatalf("merge job does not score:\n%s", script)
 	}
 }
