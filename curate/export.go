@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
@@ -46,6 +47,18 @@ type ExportOptions struct {
 	Prompt *prompt.Prompt
 	// Template is required by the nemo format.
 	Template ChatTemplate
+}
+
+// Check reports what would stop an export before any row is curated: an
+// unknown format, or the nemo format without a chat template.
+func (o ExportOptions) Check() error {
+	if o.Format != "" && !slices.Contains(Formats, o.Format) {
+		return fmt.Errorf("unknown export format %q (have %s)", o.Format, strings.Join(Formats, ", "))
+	}
+	if o.Format == FormatNeMo && o.Template == nil {
+		return fmt.Errorf("the %s format needs a chat template (give --tokenizer a model folder with one)", FormatNeMo)
+	}
+	return nil
 }
 
 // ExportRow converts one curated row.

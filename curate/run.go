@@ -70,6 +70,9 @@ type FileOptions struct {
 // returns the report.
 func RunFile(ctx context.Context, p *Pipeline, o FileOptions) (*Report, error) {
 	o.defaults()
+	if err := o.Export.Check(); err != nil {
+		return nil, err
+	}
 	if p.NeedsModel() && o.Env.Backend == nil {
 		return nil, fmt.Errorf("an llm decontaminate step needs a model")
 	}

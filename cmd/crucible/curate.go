@@ -111,7 +111,7 @@ See examples/curate-*.yaml.`,
 	fl.StringVar(&embedURL, "embeddings-url", "", "OpenAI-compatible /v1/embeddings server for the llm decontamination's retrieval (default: a built-in TF-IDF index)")
 	fl.StringVar(&embedModel, "embeddings-model", "", "embedding model name")
 	fl.StringVar(&memLimit, "memory-limit", "", "memory to stay within, e.g. 2G (default a sixteenth of RAM); bigger inputs are curated in more partitions under OUTPUT.cache, with the same result")
-	fl.IntVar(&shards, "shards", 0, "run one task of a curation cut into this many partitions (what `crucible run` does for `shards:`)")
+	fl.IntVar(&shards, "shards", 0, "run one task of a curation cut into this many partitions (what crucible run does for a stage with shards)")
 	fl.StringVar(&job, "job", "", "with --shards: the job (split, pass-N, decide-N, write)")
 	fl.IntVar(&task, "task", 0, "with --shards: the task of the job")
 	fl.BoolVar(&listJobs, "jobs", false, "with --shards: print the jobs and their unfinished tasks as JSON")

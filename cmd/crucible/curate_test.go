@@ -103,3 +103,20 @@ func TestCurateTokenLengthAndNeMoFormat(t *testing.T) {
 		t.Fatalf("%v %s", err, stderr)
 	}
 }
+
+// TestCurateChecksFormatFirst: a bad --format stops curate before it reads
+// a row (it used to fail after every step had run).
+func TestCurateChecksFormatFirst(t *testing.T) {
+	dir := t.TempDir()
+	in := writeInput(t, dir, 3)
+	cfg := filepath.Join(dir, "steps.yaml")
+	os.WriteFile(cfg, []byte("steps:\n  - where: 'true'\n"), 0o644)
+	out := filepath.Join(dir, "out.jsonl")
+	_, stderr, err := run(t, "curate", "--input", in, "--output", out, "--config", cfg, "--format", "bogus")
+	if err == nil || !strings.Contains(stderr, `unknown export format "bogus"`) || strings.Contains(stderr, "read ") {
+		t.Fatalf("%v: %s", err, stderr)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Fatalf("curate left files behind: %v", entries)
+	}
+}
