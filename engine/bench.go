@@ -215,7 +215,7 @@ func BenchEngine(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 	}
 	fl := newFlopCount(cfg, info.Parameters)
 	res.ReadGBs, res.GEMMGFLOPs = readBW, gemm
-	say("read bandwidth %.1f GB/s, GEMM peak %.0f GFLOP/s of %s products (%d threads, %s kernels)", res.ReadGBs, res.GEMMGFLOPs, res.Product, threads, res.Kernel)
+	say("probes: read bandwidth %.1f GB/s (probed again after the decode rows; the result keeps the best), GEMM peak %.0f GFLOP/s of %s products (%d threads, %s kernels)", res.ReadGBs, res.GEMMGFLOPs, res.Product, threads, res.Kernel)
 
 	rng := rand.New(rand.NewPCG(opts.Seed, 7))
 	if opts.Prefill > 0 {
