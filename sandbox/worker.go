@@ -63,6 +63,10 @@ type worker struct {
 	group  bool          // no pid namespace: kill the init's process group too
 	cg     *sessionCgroup
 	exited chan struct{} // closed when the init (so the whole session) is gone
+	// parent, when set, is closed when the fork server this session came
+	// from is gone: its sessions go with it, even before their own exit
+	// is seen (a warm one must not be handed out then).
+	parent <-chan struct{}
 	once   sync.Once
 
 	mu     sync.Mutex
@@ -142,6 +146,8 @@ func (w *worker) read() (*response, error) {
 func (w *worker) alive() bool {
 	select {
 	case <-w.exited:
+		return false
+	case <-w.parent: // nil (never ready) for a worker not forked
 		return false
 	default:
 		return true

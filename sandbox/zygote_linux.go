@@ -264,7 +264,8 @@ func (s *spawner) fork(ctx context.Context, z *zygote) (_ *worker, err error) {
 		resR.Close()
 		return nil, err
 	}
-	w := &worker{cmdW: cmdW, resF: resR, resR: bufio.NewReader(resR), ctl: ctl, group: !s.isolated, exited: make(chan struct{})}
+	w := &worker{cmdW: cmdW, resF: resR, resR: bufio.NewReader(resR), ctl: ctl, group: !s.isolated, exited: make(chan struct{}),
+		parent: z.exited}
 	defer func() {
 		if err != nil {
 			w.kill() // once the pidfd came, watch releases the rest
