@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/crucible-ml/crucible/grade"
+	"github.com/crucible-ml/crucible/metric"
 	"github.com/crucible-ml/crucible/record"
 )
 
@@ -42,9 +43,7 @@ type GroupScore struct {
 type Bucket struct{ Lo, Hi float64 }
 
 type evalSample struct {
-	index                 int
-	answer                string
-	has, correct, err     bool
+	metric.Sample
 	length                int
 	subject, level        string
 	hasTokens, hasVerdict bool
@@ -75,11 +74,11 @@ func ComputeEval(ctx context.Context, t *Table) (*EvalStats, error) {
 			return true
 		}
 		st.Rows++
-		s := evalSample{index: int(intField(row, "sample"))}
-		s.answer, s.has = row.String("predicted_answer")
-		s.correct, s.hasVerdict = row.Bool("is_correct")
-		s.err = row.Has("error")
-		if s.err {
+		s := evalSample{Sample: metric.Sample{Index: int(intField(row, "sample"))}}
+		s.Answer, s.HasAnswer = row.String("predicted_answer")
+		s.Correct, s.hasVerdict = row.Bool("is_correct")
+		s.Error = row.Has("error")
+		if s.Error {
 			st.Errors++
 		}
 		if n, ok := row.Int("num_generated_tokens"); ok {
@@ -122,21 +121,21 @@ func ComputeEval(ctx context.Context, t *Table) (*EvalStats, error) {
 	same := func(a, b string) bool { return grade.Equal(a, b, opts).Equal }
 	for _, id := range order {
 		ss := byID[id]
-		sort.SliceStable(ss, func(i, j int) bool { return ss[i].index < ss[j].index })
+		sort.SliceStable(ss, func(i, j int) bool { return ss[i].Index < ss[j].Index })
 		st.Samples = max(st.Samples, len(ss))
 		for _, s := range ss {
 			if !s.hasVerdict {
 				st.Ungraded++
 			}
-			if s.correct {
+			if s.Correct {
 				correct++
 			}
-			if !s.has || s.err {
+			if !s.HasAnswer || s.Error {
 				noAns++
 			}
 			lens = append(lens, s.length)
-			addGroup(subj, s.subject, s.correct)
-			addGroup(lvl, s.level, s.correct)
+			addGroup(subj, s.subject, s.Correct)
+			addGroup(lvl, s.level, s.Correct)
 		}
 	}
 	n := float64(st.Rows)
@@ -159,12 +158,16 @@ func ComputeEval(ctx context.Context, t *Table) (*EvalStats, error) {
 			np++
 			c := 0
 			for _, s := range ss {
-				if s.correct {
+				if s.Correct {
 					c++
 				}
 			}
-			pass += passAtK(len(ss), c, k)
-			maj += majorityAtK(ss[:k], same)
+			pass += metric.PassAtK(len(ss), c, k)
+			samples := make([]metric.Sample, k)
+			for i := range samples {
+				samples[i] = ss[i].Sample
+			}
+			maj += metric.MajorityAtK(samples, k, same)
 		}
 		if np == 0 {
 			np = 1
@@ -177,7 +180,7 @@ func ComputeEval(ctx context.Context, t *Table) (*EvalStats, error) {
 	for _, id := range order {
 		for _, s := range byID[id] {
 			b := bucketOf(st.Buckets, float64(s.length))
-			if s.correct {
+			if s.Correct {
 				st.Correct[b]++
 			} else {
 				st.Wrong[b]++
@@ -220,65 +223,6 @@ func groups(m map[string]*GroupScore) []GroupScore {
 		return out[i].Name < out[j].Name
 	})
 	return out
-}
-
-// passAtK is 1 - C(n-c, k)/C(n, k), the unbiased estimator.
-func passAtK(n, c, k int) float64 {
-	if n-c < k {
-		return 1
-	}
-	p := 1.0
-	for i := n - c + 1; i <= n; i++ {
-		p *= 1 - float64(k)/float64(i)
-	}
-	return 1 - p
-}
-
-// majorityAtK scores the vote of the samples: the largest group of
-// equivalent answers wins; ties score the mean of their correctness.
-func majorityAtK(ss []evalSample, same func(a, b string) bool) float64 {
-	type group struct {
-		answer  string
-		votes   int
-		correct bool
-	}
-	var gs []*group
-	for _, s := range ss {
-		if !s.has || s.err {
-			continue
-		}
-		var g *group
-		for _, c := range gs {
-			if c.answer == s.answer || same(c.answer, s.answer) {
-				g = c
-				break
-			}
-		}
-		if g == nil {
-			g = &group{answer: s.answer, correct: s.correct}
-			gs = append(gs, g)
-		}
-		g.votes++
-	}
-	best, tied, correct := 0, 0, 0
-	for _, g := range gs {
-		switch {
-		case g.votes > best:
-			best, tied, correct = g.votes, 1, 0
-			if g.correct {
-				correct = 1
-			}
-		case g.votes == best:
-			tied++
-			if g.correct {
-				correct++
-			}
-		}
-	}
-	if tied == 0 {
-		return 0
-	}
-	return float64(correct) / float64(tied)
 }
 
 // lengthBuckets returns up to 12 equal buckets over [0, max], with round

@@ -19,7 +19,7 @@ const module = "github.com/crucible-ml/crucible"
 var layers = map[string]int{
 	// 0: leaves — rows, progress, the downloader, the backend interface,
 	// the engine's file formats, tokenizer, chat templates and kernels.
-	"record": 0, "progress": 0, "internal/download": 0, "backend": 0,
+	"record": 0, "progress": 0, "internal/download": 0, "backend": 0, "metric": 0,
 	"engine/safetensors": 0, "engine/tokenizer": 0, "engine/chat": 0, "engine/internal/kernel": 0,
 	// 1: building blocks — resumable stages, prompts, benchmark data, the engine.
 	"stage": 1, "prompt": 1, "data": 1, "engine": 1, "engine/hub": 1,
