@@ -413,13 +413,7 @@ type pairsView struct {
 }
 
 func (s *Server) pairs(w http.ResponseWriter, r *http.Request) {
-	ref := r.URL.Query().Get("f")
-	p, err := s.resolve(ref)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	t, err := s.table(p)
+	ref, p, t, err := s.requestTable(r)
 	if err != nil {
 		s.fail(w, err)
 		return

@@ -270,6 +270,17 @@ func (s *Server) ref(p string) string {
 	return ""
 }
 
+// requestTable resolves a request's file reference (?f=) and returns it
+// with its path and table.
+func (s *Server) requestTable(r *http.Request) (ref, path string, t *Table, err error) {
+	ref = r.URL.Query().Get("f")
+	if path, err = s.resolve(ref); err != nil {
+		return ref, "", nil, err
+	}
+	t, err = s.table(path)
+	return ref, path, t, err
+}
+
 // table returns the (cached) table of a rows file. A Parquet file is
 // copied once to JSON Lines in the cache folder and indexed there.
 func (s *Server) table(path string) (*Table, error) {

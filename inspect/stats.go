@@ -56,23 +56,11 @@ var levelNum = regexp.MustCompile(`\d+`)
 // the grader's equivalence, no-answer rate, accuracy by subject and level,
 // and length histograms. Memory is a few words per row.
 func ComputeEval(ctx context.Context, t *Table) (*EvalStats, error) {
-	if err := t.refresh(); err != nil {
-		return nil, err
-	}
 	byID := map[string][]evalSample{}
 	var order []string
 	st := &EvalStats{}
-	var ferr error
 	tokens := true
-	err := t.ix.Scan(0, func(i int, line []byte) bool {
-		if i%4096 == 0 && ctx.Err() != nil {
-			ferr = ctx.Err()
-			return false
-		}
-		row, err := record.ParseRow(line)
-		if err != nil {
-			return true
-		}
+	err := scanRows(ctx, t, func(row *record.Row) {
 		st.Rows++
 		s := evalSample{Sample: metric.Sample{Index: int(intField(row, "sample"))}}
 		s.Answer, s.HasAnswer = row.String("predicted_answer")
@@ -97,11 +85,7 @@ func ComputeEval(ctx context.Context, t *Table) (*EvalStats, error) {
 			order = append(order, id)
 		}
 		byID[id] = append(byID[id], s)
-		return true
 	})
-	if err == nil {
-		err = ferr
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -299,32 +283,39 @@ type PairStats struct {
 
 // ComputePairs reads chosen_reward - rejected_reward of every pair.
 func ComputePairs(ctx context.Context, t *Table) (*PairStats, error) {
-	if err := t.refresh(); err != nil {
-		return nil, err
-	}
 	ps := &PairStats{}
-	var ferr error
-	err := t.ix.Scan(0, func(i int, line []byte) bool {
-		if i%4096 == 0 && ctx.Err() != nil {
-			ferr = ctx.Err()
-			return false
-		}
-		row, err := record.ParseRow(line)
-		if err != nil {
-			return true
-		}
+	err := scanRows(ctx, t, func(row *record.Row) {
 		ps.Rows++
 		c, ok1 := floatField(row, "chosen_reward")
 		r, ok2 := floatField(row, "rejected_reward")
 		if ok1 && ok2 {
 			ps.Margins = append(ps.Margins, c-r)
 		}
+	})
+	return ps, err
+}
+
+// scanRows calls f with every row of t that parses (others are skipped),
+// stopping with ctx's error when ctx ends.
+func scanRows(ctx context.Context, t *Table, f func(*record.Row)) error {
+	if err := t.refresh(); err != nil {
+		return err
+	}
+	var ferr error
+	err := t.ix.Scan(0, func(i int, line []byte) bool {
+		if i%4096 == 0 && ctx.Err() != nil {
+			ferr = ctx.Err()
+			return false
+		}
+		if row, err := record.ParseRow(line); err == nil {
+			f(row)
+		}
 		return true
 	})
 	if err == nil {
 		err = ferr
 	}
-	return ps, err
+	return err
 }
 
 func floatField(r *record.Row, k string) (float64, bool) {
@@ -338,31 +329,15 @@ func floatField(r *record.Row, k string) (float64, bool) {
 
 // LengthsOf returns the character lengths of a text field over a file.
 func LengthsOf(ctx context.Context, t *Table, fields ...string) ([]float64, error) {
-	if err := t.refresh(); err != nil {
-		return nil, err
-	}
 	var out []float64
-	var ferr error
-	err := t.ix.Scan(0, func(i int, line []byte) bool {
-		if i%4096 == 0 && ctx.Err() != nil {
-			ferr = ctx.Err()
-			return false
-		}
-		row, err := record.ParseRow(line)
-		if err != nil {
-			return true
-		}
+	err := scanRows(ctx, t, func(row *record.Row) {
 		for _, f := range fields {
 			if s, ok := row.String(f); ok {
 				out = append(out, float64(utf8.RuneCountInString(s)))
 				break
 			}
 		}
-		return true
 	})
-	if err == nil {
-		err = ferr
-	}
 	return out, err
 }
 

@@ -254,13 +254,7 @@ func (v *rowsView) params(off int) string {
 }
 
 func (s *Server) rows(w http.ResponseWriter, r *http.Request) {
-	ref := r.URL.Query().Get("f")
-	p, err := s.resolve(ref)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	t, err := s.table(p)
+	ref, p, t, err := s.requestTable(r)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -381,13 +375,7 @@ type msgView struct {
 }
 
 func (s *Server) row(w http.ResponseWriter, r *http.Request) {
-	ref := r.URL.Query().Get("f")
-	p, err := s.resolve(ref)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	t, err := s.table(p)
+	ref, p, t, err := s.requestTable(r)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -501,13 +489,7 @@ type sampleCard struct {
 }
 
 func (s *Server) group(w http.ResponseWriter, r *http.Request) {
-	ref := r.URL.Query().Get("f")
-	p, err := s.resolve(ref)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	t, err := s.table(p)
+	ref, p, t, err := s.requestTable(r)
 	if err != nil {
 		s.fail(w, err)
 		return
