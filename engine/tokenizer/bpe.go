@@ -52,16 +52,40 @@ func (t *Tokenizer) parseMerges(raw json.RawMessage) error {
 // maxCache bounds the per-tokenizer cache of pre-token encodings.
 const maxCache = 1 << 16
 
+// cachedPiece is the longest pre-token whose encoding is cached.
+const cachedPiece = 63
+
+// cached returns the cached encoding of a pre-token.
+func (t *Tokenizer) cached(piece string) ([]int, bool) {
+	if len(piece) > cachedPiece {
+		return nil, false
+	}
+	t.mu.Lock()
+	ids, ok := t.cache[piece]
+	t.mu.Unlock()
+	return ids, ok
+}
+
+// remember caches a short pre-token's encoding (a copy of ids), emptying
+// the cache when it is full.
+func (t *Tokenizer) remember(piece string, ids []int) {
+	if len(piece) > cachedPiece {
+		return
+	}
+	out := append([]int(nil), ids...)
+	t.mu.Lock()
+	if len(t.cache) >= maxCache {
+		clear(t.cache)
+	}
+	t.cache[piece] = out
+	t.mu.Unlock()
+}
+
 // bpe appends the BPE encoding of one pre-token (raw bytes; the ByteLevel
 // mapping is implicit in byteToID).
 func (t *Tokenizer) bpe(piece string, ids, sym []int) ([]int, []int) {
-	if len(piece) < 64 {
-		t.mu.Lock()
-		cached, ok := t.cache[piece]
-		t.mu.Unlock()
-		if ok {
-			return append(ids, cached...), sym
-		}
+	if cached, ok := t.cached(piece); ok {
+		return append(ids, cached...), sym
 	}
 	sym = sym[:0]
 	for i := 0; i < len(piece); i++ {
@@ -79,15 +103,7 @@ func (t *Tokenizer) bpe(piece string, ids, sym []int) ([]int, []int) {
 			ids = append(ids, id)
 		}
 	}
-	if len(piece) < 64 {
-		out := append([]int(nil), ids[start:]...)
-		t.mu.Lock()
-		if len(t.cache) >= maxCache {
-			clear(t.cache)
-		}
-		t.cache[piece] = out
-		t.mu.Unlock()
-	}
+	t.remember(piece, ids[start:])
 	return ids, sym
 }
 
@@ -121,13 +137,8 @@ func (t *Tokenizer) mergeAll(sym []int) []int {
 // unk under fuse_unk) or is dropped without an unk token, as HF's
 // BPE::merge_word.
 func (t *Tokenizer) bpeWord(piece string, ids, sym []int) ([]int, []int) {
-	if len(piece) < 64 {
-		t.mu.Lock()
-		cached, ok := t.cache[piece]
-		t.mu.Unlock()
-		if ok {
-			return append(ids, cached...), sym
-		}
+	if cached, ok := t.cached(piece); ok {
+		return append(ids, cached...), sym
 	}
 	w := piece
 	if t.byteLevel {
@@ -180,15 +191,7 @@ func (t *Tokenizer) bpeWord(piece string, ids, sym []int) ([]int, []int) {
 		sym = t.mergeAll(sym)
 		ids = append(ids, sym...)
 	}
-	if len(piece) < 64 {
-		out := append([]int(nil), ids[start:]...)
-		t.mu.Lock()
-		if len(t.cache) >= maxCache {
-			clear(t.cache)
-		}
-		t.cache[piece] = out
-		t.mu.Unlock()
-	}
+	t.remember(piece, ids[start:])
 	return ids, sym
 }
 
