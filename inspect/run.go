@@ -13,29 +13,11 @@ import (
 	"github.com/crucible-ml/crucible/record"
 )
 
-// RunManifest mirrors runs/NAME/manifest.json as `crucible run` writes it
-// (package pipeline is the command line's, so its shape is repeated here).
-type RunManifest struct {
-	Name    string                    `json:"name"`
-	Version string                    `json:"version"`
-	Config  string                    `json:"config"`
-	Stages  map[string]*StageManifest `json:"stages"`
-	Updated time.Time                 `json:"updated"`
-}
+// RunManifest is runs/NAME/manifest.json (record.RunManifest).
+type RunManifest = record.RunManifest
 
 // StageManifest is one stage of a RunManifest.
-type StageManifest struct {
-	Status   string    `json:"status"`
-	Command  []string  `json:"command"`
-	Output   string    `json:"output"`
-	Rows     int       `json:"rows"`
-	Shards   int       `json:"shards,omitempty"`
-	Launcher string    `json:"launcher"`
-	Started  time.Time `json:"started,omitempty"`
-	Finished time.Time `json:"finished,omitempty"`
-	Seconds  float64   `json:"seconds,omitempty"`
-	Error    string    `json:"error,omitempty"`
-}
+type StageManifest = record.StageManifest
 
 // Stage is one output of a run as the viewer shows it.
 type Stage struct {

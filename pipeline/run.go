@@ -38,30 +38,11 @@ type Options struct {
 	Version string
 }
 
-// Manifest is runs/NAME/manifest.json.
-type Manifest struct {
-	Name    string                    `json:"name"`
-	Version string                    `json:"version"`
-	Config  string                    `json:"config"` // the pipeline file as given
-	Stages  map[string]*StageManifest `json:"stages"`
-	Updated time.Time                 `json:"updated"`
-}
+// Manifest is runs/NAME/manifest.json (see record.RunManifest).
+type Manifest = record.RunManifest
 
-// StageManifest is one stage's record.
-type StageManifest struct {
-	Status   string    `json:"status"` // pending, running, done, failed
-	Hash     string    `json:"hash"`
-	Command  []string  `json:"command"`
-	Output   string    `json:"output"`
-	Rows     int       `json:"rows"`
-	Shards   int       `json:"shards,omitempty"`
-	Launcher string    `json:"launcher"`
-	Started  time.Time `json:"started,omitempty"`
-	Finished time.Time `json:"finished,omitempty"`
-	Seconds  float64   `json:"seconds,omitempty"`
-	Error    string    `json:"error,omitempty"`
-	Jobs     []string  `json:"slurm_jobs,omitempty"`
-}
+// StageManifest is one stage's record (see record.StageManifest).
+type StageManifest = record.StageManifest
 
 // Runner executes a pipeline.
 type Runner struct {
