@@ -128,7 +128,7 @@ func GradeRow(g Grader, row *record.Row) {
 	}
 }
 
-// selected lists the benchmark rows g selects (as solve.Run would) and
+// selected lists the benchmark rows g selects (as solve.Run does) and
 // checks that g.Output holds every sample of each, for ScoreOnly.
 func selected(g solve.Options) (solve.Stats, error) {
 	start := time.Now()
@@ -138,23 +138,12 @@ func selected(g solve.Options) (solve.Stats, error) {
 		return st, err
 	}
 	defer in.Close()
-	for in.Next() {
-		row := in.Row()
-		if err := g.Prepare(row); err != nil {
-			file, line := in.Pos()
-			return st, fmt.Errorf("%s:%d: %w", file, line, err)
-		}
-		id := row.ID()
-		if !g.Shard.Contains(id) {
-			continue
-		}
-		if g.Limit > 0 && st.Rows >= g.Limit {
-			break
-		}
+	err = g.EachSelected(in, func(_ *record.Row, id, _ string, _ int) (bool, error) {
 		st.Rows++
 		st.IDs = append(st.IDs, id)
-	}
-	if err := in.Err(); err != nil {
+		return true, nil
+	})
+	if err != nil {
 		return st, err
 	}
 	have := map[record.Key]bool{}

@@ -166,7 +166,41 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 
 // feed reads the input and queues the pairs the output lacks.
 func (o *Options) feed(ctx context.Context, in *record.Reader, out *record.Writer, jobs chan<- job, st *Stats, bar *progress.Bar) error {
+	return o.EachSelected(in, func(row *record.Row, id, file string, line int) (bool, error) {
+		st.Rows++
+		st.IDs = append(st.IDs, id)
+		j := job{row: row, id: id}
+		pending := false
+		for s := range o.Samples {
+			if out.Done(id, s) {
+				st.Skipped++
+				bar.Add(1)
+				continue
+			}
+			if !pending {
+				// Render once per row, only when something is left to do.
+				if err := o.render(row, &j); err != nil {
+					return false, fmt.Errorf("%s:%d: row %q: %w", file, line, id, err)
+				}
+				pending = true
+			}
+			j.sample = s
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
+
+// EachSelected reads in and calls fn with each row o selects, in input
+// order: prepared (Options.Prepare), in o.Shard, within o.Limit. A
+// duplicate id is an error naming both lines. fn returns false to stop.
+func (o *Options) EachSelected(in *record.Reader, fn func(row *record.Row, id, file string, line int) (bool, error)) error {
 	seen := map[string]int{} // id -> line, to reject duplicate ids
+	n := 0
 	for in.Next() {
 		row := in.Row()
 		file, line := in.Pos()
@@ -183,33 +217,12 @@ func (o *Options) feed(ctx context.Context, in *record.Reader, out *record.Write
 			return fmt.Errorf("%s:%d: duplicate row id %q (first seen at line %d); give rows distinct `id` fields", file, line, id, prev)
 		}
 		seen[id] = line
-		if o.Limit > 0 && st.Rows >= o.Limit {
+		if o.Limit > 0 && n >= o.Limit {
 			break
 		}
-		st.Rows++
-		st.IDs = append(st.IDs, id)
-		j := job{row: row, id: id}
-		var err error
-		pending := false
-		for s := range o.Samples {
-			if out.Done(id, s) {
-				st.Skipped++
-				bar.Add(1)
-				continue
-			}
-			if !pending {
-				// Render once per row, only when something is left to do.
-				if err = o.render(row, &j); err != nil {
-					return fmt.Errorf("%s:%d: row %q: %w", file, line, id, err)
-				}
-				pending = true
-			}
-			j.sample = s
-			select {
-			case jobs <- j:
-			case <-ctx.Done():
-				return nil
-			}
+		n++
+		if more, err := fn(row, id, file, line); err != nil || !more {
+			return err
 		}
 	}
 	return in.Err()
