@@ -106,23 +106,47 @@ func (s *Server) completionLogprobs(p *prepared, r *local.Result) map[string]any
 // the answer as they arrive, by splitting the text so far (split is the
 // backend's SplitReasoning) and sending what each part gained. A part
 // that shrinks (a piece that ended up being a tag) waits for the next
-// piece.
+// piece; a piece that ends with the start of a tag is split without it.
+// Once the answer has begun the split cannot move, so pieces go
+// to it without splitting again.
 type reasoningSplit struct {
 	split     func(text string) (reasoning, answer string)
 	text      strings.Builder
 	sentRText string // the reasoning sent so far
-	sentA     string // the answer sent so far
+	answered  bool   // the answer has begun (then the split is fixed)
 }
 
-// add takes the next piece and returns what to send of each part.
-func (r *reasoningSplit) add(delta string) (reasoning, answer string) {
+// add takes the next piece (last: the text is complete) and returns what
+// to send of each part.
+func (r *reasoningSplit) add(delta string, last bool) (reasoning, answer string) {
+	if r.answered { // the answer has begun: all that follows is answer
+		return "", delta
+	}
 	r.text.WriteString(delta)
-	re, an := r.split(r.text.String())
+	text := r.text.String()
+	// A piece may end inside a tag (text held back for a stop string is
+	// released in any cut): split without it until the tag is whole.
+	if !last {
+		text = text[:len(text)-partialTag(text)]
+	}
+	re, an := r.split(text)
 	if strings.HasPrefix(re, r.sentRText) && len(re) > len(r.sentRText) {
 		reasoning, r.sentRText = re[len(r.sentRText):], re
 	}
-	if strings.HasPrefix(an, r.sentA) && len(an) > len(r.sentA) {
-		answer, r.sentA = an[len(r.sentA):], an
+	if an != "" {
+		answer, r.answered = an, true
 	}
 	return reasoning, answer
+}
+
+// partialTag is the length of the longest end of text that begins a
+// reasoning tag without completing it.
+func partialTag(text string) int {
+	for n := min(len(text), len(local.ThinkClose)-1); n > 0; n-- {
+		end := text[len(text)-n:]
+		if strings.HasPrefix(local.ThinkClose, end) || strings.HasPrefix(local.ThinkOpen, end) {
+			return n
+		}
+	}
+	return 0
 }

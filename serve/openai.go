@@ -490,7 +490,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, p *prepared, cha
 		c := map[string]any{"index": i, "finish_reason": finish}
 		if chat {
 			d := map[string]any{}
-			reasoning, answer := splits[i].add(delta)
+			reasoning, answer := splits[i].add(delta, finish != nil)
 			if answer != "" {
 				d["content"] = answer
 			}

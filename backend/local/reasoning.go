@@ -2,18 +2,18 @@ package local
 
 import "strings"
 
-// The tags reasoning models (DeepSeek-R1, Qwen3, Nemotron Nano) put
-// around their chain of thought.
+// ThinkOpen and ThinkClose are the tags reasoning models (DeepSeek-R1,
+// Qwen3, Nemotron Nano) put around their chain of thought.
 const (
-	thinkOpen  = "<think>"
-	thinkClose = "</think>"
+	ThinkOpen  = "<think>"
+	ThinkClose = "</think>"
 )
 
 // thinkTokens finds the model's <think> and </think> tokens; a model
 // without both is not a reasoning model.
 func (b *Backend) thinkTokens() (open int, ok bool) {
-	open, ok1 := b.tok.TokenID(thinkOpen)
-	_, ok2 := b.tok.TokenID(thinkClose)
+	open, ok1 := b.tok.TokenID(ThinkOpen)
+	_, ok2 := b.tok.TokenID(ThinkClose)
 	return open, ok1 && ok2
 }
 
@@ -46,12 +46,12 @@ func (b *Backend) SplitReasoning(prompt []int, text string) (reasoning, answer s
 		return "", text
 	}
 	t := strings.TrimLeft(text, " \t\r\n")
-	opened := strings.HasPrefix(t, thinkOpen)
+	opened := strings.HasPrefix(t, ThinkOpen)
 	if opened {
-		t = t[len(thinkOpen):]
+		t = t[len(ThinkOpen):]
 	}
-	if i := strings.Index(t, thinkClose); i >= 0 {
-		return strings.TrimSpace(t[:i]), strings.TrimLeft(t[i+len(thinkClose):], " \t\r\n")
+	if i := strings.Index(t, ThinkClose); i >= 0 {
+		return strings.TrimSpace(t[:i]), strings.TrimLeft(t[i+len(ThinkClose):], " \t\r\n")
 	}
 	if opened || b.opensThink(prompt) {
 		return strings.TrimSpace(t), ""
